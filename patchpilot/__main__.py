@@ -1,0 +1,3 @@
+from patchpilot.cli import main
+
+main()

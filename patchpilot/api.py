@@ -1,0 +1,97 @@
+"""The library API behind the CLI: one object that opens an index once and serves queries.
+
+    from patchpilot.api import PatchPilot
+    pilot = PatchPilot()                       # the default index
+    result = pilot.match("sound.wav", top_k=3)
+    for m in result.matches:
+        print(m.preset.name, m.distance)
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from patchpilot.audio.io import load_audio
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
+from patchpilot.errors import PresetError
+from patchpilot.export import ExportedFiles, export_preset, prepare_directory
+from patchpilot.index.index import PresetIndex
+from patchpilot.match import Matcher, MatchResult
+from patchpilot.paths import default_index_dir
+from patchpilot.synths import Preset, get_engine
+
+
+class PatchPilot:
+    """Matching, rendering and export against one index."""
+
+    def __init__(self, index: Path | str | None = None, *, workers: int = 2) -> None:
+        self.index_path = Path(index) if index is not None else default_index_dir()
+        self.workers = workers
+
+    @cached_property
+    def index(self) -> PresetIndex:
+        return PresetIndex.open(self.index_path)
+
+    @cached_property
+    def matcher(self) -> Matcher:
+        return Matcher(self.index, workers=self.workers)
+
+    def close(self) -> None:
+        if "matcher" in self.__dict__:
+            self.matcher.close()
+        if "index" in self.__dict__:
+            self.index.close()
+
+    def __enter__(self) -> PatchPilot:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- matching ---------------------------------------------------------------------
+    def match(self, source: str | Path | bytes, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
+              candidates: int = DEFAULT_RERANK_CANDIDATES, name: str | None = None) -> MatchResult:
+        """Match an audio file (path) or the bytes of one."""
+        audio = load_audio(source, ANALYSIS_SAMPLE_RATE_HZ, name=name)
+        return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates)
+
+    def export(self, result: MatchResult, directory: Path) -> dict[int, ExportedFiles]:
+        """Preset files and WAVs for every match, named after the input and the rank."""
+        prepare_directory(directory)
+        stem = Path(result.input_name).stem or "input"
+        return {
+            m.rank: export_preset(m.preset, directory, f"{stem}-{m.rank:02d}-{m.preset.name}",
+                                  note=m.render.note, velocity=m.render.velocity)
+            for m in result.matches
+        }
+
+    # ---- presets ----------------------------------------------------------------------
+    def preset(self, reference: str) -> Preset:
+        """A preset from a file (``.vital``, ``.syx``) or an index id (``vital:glass-pluck``)."""
+        path = Path(reference)
+        if path.suffix.lower() in (".vital", ".syx") or path.exists():
+            if not path.exists():
+                raise PresetError(f"{reference}: no such preset file")
+            engines = [get_engine(n) for n in ("vital", "dexed")]
+            for engine in engines:
+                if path.suffix.lower() in engine.bank_suffixes:
+                    presets = engine.read_presets(path)
+                    if not presets:
+                        raise PresetError(f"{reference}: holds no preset")
+                    return presets[0]
+            raise PresetError(f"{reference}: not a preset file (expected .vital or .syx)")
+        stored = self.index.store.get_by_id(reference)
+        if stored is None:
+            raise PresetError(f"no preset {reference!r} in the index at {self.index_path} "
+                              f"(see `patchpilot presets list`)")
+        return stored.preset
+
+    def render(self, preset: Preset, *, note: int, velocity: int, seconds: float, tail: float,
+               sample_rate: int) -> np.ndarray:
+        return get_engine(preset.synth).render(preset, note, velocity, seconds, seconds + tail, sample_rate=sample_rate)
+
+    def list_presets(self, synth: str | None = None, category: str | None = None) -> list[dict]:
+        return self.index.store.listing(synth, category)

@@ -1,0 +1,254 @@
+"""From a clip to the notes worth matching: trim silence, split at attacks, pick clean notes.
+
+Everything here is internal to matching. Note positions, pitches and lengths never reach
+any output: Patch Pilot reports how to build a sound, not what was played.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchpilot.audio.dsp import amplitude_to_db, rms_envelope
+from patchpilot.audio.io import Audio
+from patchpilot.audio.pitch import PitchEstimate, estimate_pitch
+from patchpilot.constants import MAX_COMPARE_SECONDS, MIN_NOTE_SECONDS, SILENCE_THRESHOLD_DB, SILENT_CLIP_DBFS
+from patchpilot.errors import InputAudioError
+
+ENVELOPE_FRAME = 512
+ENVELOPE_HOP = 128
+#: A rise of the level by this much within ``_RISE_FRAMES`` starts a new note.
+ONSET_RISE_DB = 9.0
+#: ...and reach within this much of the clip's loudest point (a release bump or an echo
+#: does not start a note).
+ONSET_MIN_LEVEL_DB = 15.0
+_RISE_FRAMES = 8
+_MIN_ONSET_GAP_SECONDS = 0.08
+_SMOOTH_FRAMES = 8
+#: Only segments at least this long (in samples at the analysis rate, 0.25 s) are split
+#: on a pitch difference.
+_PITCH_SPLIT_MIN_FRAMES_SAMPLES = 5512
+#: Segments at the same pitch are one note unless the level between them falls to within
+#: _GAP_ABOVE_FLOOR_DB of the background and _GAP_DEPTH_DB below the note's peak.
+_GAP_ABOVE_FLOOR_DB = 10.0
+_GAP_DEPTH_DB = 20.0
+#: A release must fall this much faster (dB/s) than the note decayed before it.
+_RELEASE_SLOPE_GAP_DB_S = 25.0
+#: ...and lose at least this much level.
+_RELEASE_MIN_FALL_DB = 6.0
+
+
+@dataclass(frozen=True)
+class Note:
+    """One note of the input, from its attack to the end of its sound."""
+
+    samples: np.ndarray
+    sample_rate: int
+    #: Where the note starts in the clip, seconds.
+    start: float
+    pitch: PitchEstimate
+    loudness_db: float
+    #: Estimated note-off, seconds after the attack (== duration when none is visible).
+    release_at: float
+    score: float
+
+    @property
+    def duration(self) -> float:
+        return self.samples.size / self.sample_rate
+
+
+@dataclass(frozen=True)
+class ClipAnalysis:
+    audio: Audio
+    notes: tuple[Note, ...]  # best first
+
+    @property
+    def best(self) -> Note:
+        return self.notes[0]
+
+
+def level_envelope_db(x: np.ndarray) -> np.ndarray:
+    return amplitude_to_db(rms_envelope(x, ENVELOPE_FRAME, ENVELOPE_HOP))
+
+
+def activity_threshold_db(env_db: np.ndarray) -> float:
+    """Level above which a frame counts as sound: relative to the peak and the noise floor."""
+    peak = float(env_db.max())
+    floor = float(np.percentile(env_db, 10))
+    return max(peak + SILENCE_THRESHOLD_DB, min(floor + 6.0, peak - 20.0))
+
+
+def noise_floor_db(env_db: np.ndarray) -> float:
+    """The clip's background level: the quietest stretch of its smoothed envelope."""
+    if env_db.size < _SMOOTH_FRAMES:
+        return float(env_db.min())
+    return float(np.convolve(env_db, np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="valid").min())
+
+
+def find_onsets(env_db: np.ndarray, threshold_db: float, sample_rate: int) -> list[int]:
+    """Envelope frames where a note starts: the sound's start, then every sharp level rise."""
+    active = np.flatnonzero(env_db > threshold_db)
+    if active.size == 0:
+        return []
+    # A slow attack starts below the threshold: walk back along a smoothed envelope to
+    # where it meets the noise floor, so the note keeps its whole attack.
+    smooth = np.convolve(env_db, np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="valid")
+    floor = noise_floor_db(env_db)
+    first = int(active[0])
+    while first > 0 and smooth[min(first - 1, smooth.size - 1)] > floor + 3.0:
+        first -= 1
+    onsets = [first]
+    min_gap = int(_MIN_ONSET_GAP_SECONDS * sample_rate / ENVELOPE_HOP)
+    padded = np.concatenate([np.full(_RISE_FRAMES, env_db[0]), env_db])
+    windows = np.lib.stride_tricks.sliding_window_view(padded[:-1], _RISE_FRAMES)[: env_db.size]
+    rise = env_db - windows.min(axis=1)
+    loud_enough = env_db > max(threshold_db, float(env_db.max()) - ONSET_MIN_LEVEL_DB)
+    candidates = np.flatnonzero((rise >= ONSET_RISE_DB) & loud_enough)
+    for frame in candidates:
+        if frame - onsets[-1] < min_gap:
+            continue
+        # start the note at the quiet point just before the rise
+        start = max(onsets[-1] + 1, int(frame) - _RISE_FRAMES + int(np.argmin(windows[frame])))
+        if start - onsets[-1] >= min_gap:
+            onsets.append(start)
+    return onsets
+
+
+def estimate_release(env_db: np.ndarray, sample_rate: int) -> float | None:
+    """Note-off time (seconds from the start of ``env_db``) from a kink in the decay.
+
+    Fits two straight lines (in dB) from the loudest frame to the end of the sound; a second
+    line that falls clearly faster than the first marks the release. ``None`` when the note
+    is held to the end or has died away before the release could show.
+    """
+    # start where the note first comes within 3 dB of its peak: the whole plateau is fitted
+    peak = int(np.argmax(env_db >= env_db.max() - 3.0))
+    # the last half frame is zero-padded by the envelope's centred frames: leave it out
+    y = env_db[peak : max(peak, env_db.size - 2)].astype(np.float64)
+    n = y.size
+    if n < 12:
+        return None
+    t = np.arange(n, dtype=np.float64)
+    # prefix sums for O(n) least-squares fits of every split
+    s1, st, stt = np.cumsum(np.ones(n)), np.cumsum(t), np.cumsum(t * t)
+    sy, sty, syy = np.cumsum(y), np.cumsum(t * y), np.cumsum(y * y)
+
+    def fit(lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        def seg(c: np.ndarray) -> np.ndarray:
+            return c[hi - 1] - np.where(lo > 0, c[np.maximum(lo - 1, 0)], 0.0)
+
+        count, sum_t, sum_tt, sum_y, sum_ty, sum_yy = seg(s1), seg(st), seg(stt), seg(sy), seg(sty), seg(syy)
+        var_t = sum_tt - sum_t**2 / count
+        cov = sum_ty - sum_t * sum_y / count
+        slope = np.where(var_t > 1e-9, cov / np.maximum(var_t, 1e-9), 0.0)
+        sse = (sum_yy - sum_y**2 / count) - slope * cov
+        return slope, np.maximum(sse, 0.0)
+
+    margin = 6
+    splits = np.arange(margin, n - margin)
+    if splits.size == 0:
+        return None
+    slope_a, sse_a = fit(np.zeros_like(splits), splits)
+    slope_b, sse_b = fit(splits, np.full_like(splits, n))
+    best = int(np.argmin(sse_a + sse_b))
+    frames_per_second = sample_rate / ENVELOPE_HOP
+    gap = (slope_a[best] - slope_b[best]) * frames_per_second
+    _, sse_one = fit(np.array([0]), np.array([n]))
+    improved = (sse_a[best] + sse_b[best]) < 0.5 * float(sse_one[0])
+    fall = -slope_b[best] * (n - splits[best])  # dB lost over the release segment
+    if gap < _RELEASE_SLOPE_GAP_DB_S or not improved or fall < _RELEASE_MIN_FALL_DB:
+        return None
+    return (peak + int(splits[best])) / frames_per_second
+
+
+#: The stretch of a note its pitch is read from (seconds after the attack). The index reads
+#: its presets' pitch from the same stretch, so the two agree on sweeping or wobbling sounds.
+PITCH_EXCERPT_SECONDS = (0.05, 0.5)
+
+
+def note_pitch(note: np.ndarray, sample_rate: int) -> PitchEstimate:
+    """The pitch of a note that starts at its attack, read from PITCH_EXCERPT_SECONDS."""
+    start, stop = (int(t * sample_rate) for t in PITCH_EXCERPT_SECONDS)
+    excerpt = note[start:stop] if note.size >= stop else note[min(start, note.size // 4) :]
+    return estimate_pitch(excerpt, sample_rate)
+
+
+def analyse_clip(audio: Audio, max_notes: int = 4) -> ClipAnalysis:
+    """Find the notes of a clip, best first. Raises :class:`InputAudioError` for silence or
+    clips with no note long enough to match."""
+    x = audio.samples
+    sr = audio.sample_rate
+    if x.size < ENVELOPE_FRAME:
+        raise InputAudioError(f"{audio.name}: too short ({audio.duration * 1000:.0f} ms); at least {MIN_NOTE_SECONDS:.2f} s of sound is needed")
+    env_db = level_envelope_db(x)
+    if env_db.max() < SILENT_CLIP_DBFS:
+        raise InputAudioError(f"{audio.name}: the clip is silent (peak level {env_db.max():.0f} dBFS)")
+    threshold = activity_threshold_db(env_db)
+    active = env_db > threshold
+    onsets = find_onsets(env_db, threshold, sr)
+
+    spans: list[tuple[int, int, PitchEstimate]] = []  # (first frame, end frame, pitch)
+    for start, stop in zip(onsets, onsets[1:] + [env_db.size]):
+        live = np.flatnonzero(active[start:stop])
+        if live.size == 0:
+            continue
+        end = start + int(live[-1]) + 1
+        pitch = note_pitch(_frames_to_samples(x, start, end), sr)
+        if spans and _same_sound(spans[-1], (start, end, pitch), env_db):
+            spans[-1] = (spans[-1][0], end, spans[-1][2])
+        else:
+            spans.append((start, end, pitch))
+
+    notes: list[Note] = []
+    frames_per_second = sr / ENVELOPE_HOP
+    for start, end, pitch in spans:
+        duration = (end - start) / frames_per_second
+        if duration < MIN_NOTE_SECONDS:
+            continue
+        segment = _frames_to_samples(x, start, end)
+        segment_env = env_db[start:end]
+        release = estimate_release(segment_env, sr)
+        loudness = float(segment_env.max())
+        # long, clearly pitched, loud and early notes first
+        score = (min(duration, 2.0) + 0.5 * pitch.confidence + 0.06 * (loudness - float(env_db.max()))
+                 - 0.05 * start / frames_per_second)
+        notes.append(Note(segment, sr, start / frames_per_second, pitch, loudness,
+                          release if release is not None else segment.size / sr, score))
+    if not notes:
+        raise InputAudioError(
+            f"{audio.name}: no note lasts {MIN_NOTE_SECONDS:.2f} s or more above the noise floor (clip too short?)"
+        )
+    notes.sort(key=lambda n: n.score, reverse=True)
+    return ClipAnalysis(audio, tuple(notes[:max_notes]))
+
+
+def _frames_to_samples(x: np.ndarray, start: int, end: int) -> np.ndarray:
+    return x[start * ENVELOPE_HOP : min(x.size, end * ENVELOPE_HOP + ENVELOPE_FRAME // 2)]
+
+
+def _same_sound(previous: tuple[int, int, PitchEstimate], current: tuple[int, int, PitchEstimate],
+                env_db: np.ndarray) -> bool:
+    """Whether a "note" is its predecessor wobbling (tremolo, an LFO on the filter, an
+    echo): the sound never fell back to the background level in between, and the two are
+    not clearly at different pitches."""
+    p_start, p_end, p_pitch = previous
+    c_start, _, c_pitch = current
+    if c_start - p_end > 4:
+        return False
+    # Pitch readings of short stretches (an attack transient) are unreliable.
+    long_enough = min(p_end - p_start, current[1] - c_start) * ENVELOPE_HOP >= _PITCH_SPLIT_MIN_FRAMES_SAMPLES
+    confident = long_enough and p_pitch.confidence > 0.6 and c_pitch.confidence > 0.6
+    if confident and p_pitch.midi is not None and c_pitch.midi is not None and abs(p_pitch.midi - c_pitch.midi) >= 1.0:
+        return False  # a new note: legato to another pitch
+    dip_level = float(env_db[max(p_start, c_start - _RISE_FRAMES) : c_start + 1].min())
+    peak = float(env_db[p_start : c_start + 1].max())
+    gap = dip_level <= noise_floor_db(env_db) + _GAP_ABOVE_FLOOR_DB and dip_level <= peak - _GAP_DEPTH_DB
+    return not gap
+
+
+def compare_window(note: Note) -> tuple[float, float]:
+    """(note length, render length) in seconds that a candidate is rendered with for ``note``."""
+    total = min(note.duration, MAX_COMPARE_SECONDS)
+    held = min(note.release_at, total)
+    return max(0.02, min(held, total - 0.01)), total

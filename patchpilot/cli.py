@@ -1,0 +1,281 @@
+"""The ``patchpilot`` command line: parses, prints and exits; the library does the work.
+
+stdout carries only results (tables, or JSON with ``--json``); progress, notes and errors
+go to stderr. Errors are one line and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Optional, TypeVar
+
+# Before numpy, faiss or torch load: one OpenMP thread (PLATFORM trap 9), no hub downloads.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import typer  # noqa: E402
+from rich.console import Console  # noqa: E402
+
+from patchpilot import __version__  # noqa: E402
+from patchpilot.constants import (  # noqa: E402
+    DEFAULT_RERANK_CANDIDATES,
+    DEFAULT_TOP_K,
+    DEFAULT_VELOCITY,
+    EXPORT_SAMPLE_RATE_HZ,
+)
+from patchpilot.errors import PatchPilotError, UsageError  # noqa: E402
+
+app = typer.Typer(
+    name="patchpilot",
+    help="Reverse sound design: find the synth preset and parameters that make a sound.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+presets_app = typer.Typer(help="Browse the presets of an index.", no_args_is_help=True)
+app.add_typer(presets_app, name="presets")
+
+stdout = Console(soft_wrap=False)
+stderr = Console(stderr=True)
+
+T = TypeVar("T")
+
+# ---- shared option declarations -----------------------------------------------------------
+IndexOption = Annotated[
+    Optional[Path],
+    typer.Option("--index", help="Index folder (default: $PATCHPILOT_INDEX, your own built index, or the shipped one)."),
+]
+SynthOption = Annotated[
+    Optional[str], typer.Option("--synth", help="Only this synth: vital or dexed.", case_sensitive=False)
+]
+WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=64, help="Render threads.")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+
+
+def _fail(error: PatchPilotError) -> typer.Exit:
+    stderr.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False, soft_wrap=True)
+    return typer.Exit(error.exit_code)
+
+
+@contextmanager
+def _errors_to_exit() -> Iterator[None]:
+    """Library errors become one stderr line and their exit code; Ctrl-C exits 130."""
+    try:
+        yield
+    except PatchPilotError as error:
+        raise _fail(error) from None
+    except KeyboardInterrupt:
+        stderr.print("interrupted")
+        raise typer.Exit(130) from None
+
+
+def _check_synth(synth: str | None) -> str | None:
+    if synth is None:
+        return None
+    name = synth.lower()
+    if name == "dx7":
+        name = "dexed"
+    if name not in ("vital", "dexed"):
+        raise UsageError(f"--synth {synth}: expected vital or dexed")
+    return name
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"patchpilot {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_callback(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Show the version and exit.")] = None,
+) -> None:
+    """Reverse sound design: find the synth preset and parameters that make a sound."""
+
+
+# ---- match --------------------------------------------------------------------------------
+@app.command()
+def match(
+    inputs: Annotated[list[str], typer.Argument(help="Audio files (wav, flac, mp3, ogg, aiff), or - for stdin.",
+                                                metavar="INPUT...")],
+    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="Matches to print.")] = DEFAULT_TOP_K,
+    synth: SynthOption = None,
+    index: IndexOption = None,
+    json_output: JsonOption = False,
+    export: Annotated[Optional[Path], typer.Option("--export", help="Write each match's preset file and a WAV here.")] = None,
+    candidates: Annotated[int, typer.Option("--candidates", min=1, max=200,
+                                            help="Presets re-rendered and re-ranked per input.")] = DEFAULT_RERANK_CANDIDATES,
+    detail: Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")] = 1,
+    workers: WorkersOption = 2,
+) -> None:
+    """Find the presets that sound closest to INPUT and print how to build them."""
+    from patchpilot.api import PatchPilot
+    from patchpilot.report import print_result, result_to_dict
+
+    documents: list[dict] = []
+    exit_code = 0
+    with _errors_to_exit():
+        chosen = _check_synth(synth)
+        if inputs.count("-") > 1:
+            raise UsageError("stdin (-) can be given once")
+        pilot = PatchPilot(index, workers=workers)
+        try:
+            for item in inputs:
+                try:
+                    source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
+                    with _status(f"matching {item}"):
+                        result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
+                                             name="<stdin>" if item == "-" else item)
+                        exports = pilot.export(result, export) if export is not None else {}
+                except PatchPilotError as error:
+                    if len(inputs) == 1:
+                        raise
+                    stderr.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+                    exit_code = exit_code or error.exit_code
+                    continue
+                if json_output:
+                    documents.append(result_to_dict(result, exports))
+                else:
+                    print_result(stdout, result, exports, detail=detail)
+        finally:
+            pilot.close()
+    if json_output and documents:
+        payload = documents[0] if len(inputs) == 1 else documents
+        sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    if exit_code:
+        raise typer.Exit(exit_code)
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    if stderr.is_terminal:
+        with stderr.status(message):
+            yield
+    else:
+        yield
+
+
+# ---- build-index --------------------------------------------------------------------------
+@app.command("build-index")
+def build_index(
+    index: IndexOption = None,
+    synths: Annotated[Optional[list[str]], typer.Option("--synth", help="Synths to index (repeatable).")] = None,
+    presets: Annotated[Optional[list[Path]], typer.Option(
+        "--presets", help="Your own presets: .vital files, DX7 .syx banks or folders of them (repeatable).")] = None,
+    size: Annotated[int, typer.Option("--size", min=1, help="Designed + variant presets per synth.")] = 5200,
+    factory: Annotated[bool, typer.Option("--factory/--no-factory", help="Include the factory banks and their variants.")] = True,
+    rebuild: Annotated[bool, typer.Option("--rebuild", help="With --presets: rebuild everything instead of adding to the index.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the preset variants.")] = 0,
+    workers: WorkersOption = 2,
+) -> None:
+    """Render presets into an index of timbre vectors and their full parameters.
+
+    With --presets and an existing index, the presets are added to it. An interrupted
+    build resumes when the same command runs again; the old index stays usable until the
+    new one is complete.
+    """
+    from patchpilot.index.builder import BuildPlan, IndexBuilder
+    from patchpilot.paths import MANIFEST_NAME, user_index_dir
+
+    with _errors_to_exit():
+        target = index if index is not None else user_index_dir()
+        chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
+        user_paths = tuple(presets or ())
+        append = bool(user_paths) and not rebuild and (target / MANIFEST_NAME).exists()
+        if not append and not factory and not user_paths:
+            raise UsageError("--no-factory needs --presets")
+        plan = BuildPlan(output=target, synths=chosen, factory=factory, user_paths=user_paths, size_per_synth=size,
+                         seed=seed)
+        with _progress() as progress:
+            report = IndexBuilder(plan, workers=workers, progress=progress, append=append).build()
+    counts = ", ".join(f"{n} {s}" for s, n in report.presets.items())
+    what = f"added {report.appended} presets to" if append else "built"
+    stderr.print(f"{what} {report.path}: {counts} presets"
+                 + (f" ({len(report.skipped)} skipped: silent or duplicate)" if report.skipped else ""))
+
+
+@contextmanager
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A progress bar on stderr when it is a terminal; silence otherwise."""
+    if not stderr.is_terminal:
+        yield lambda stage, done, total: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=stderr) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task({"render": "rendering presets", "index": "writing index"}.get(stage, stage),
+                                            total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+# ---- render -------------------------------------------------------------------------------
+@app.command()
+def render(
+    preset: Annotated[str, typer.Argument(help="A preset file (.vital, .syx) or an index preset id (see `presets list`).")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="WAV file to write.")],
+    note: Annotated[int, typer.Option("--note", min=0, max=127, help="MIDI note.")] = 60,
+    velocity: Annotated[int, typer.Option("--velocity", min=1, max=127, help="MIDI velocity.")] = DEFAULT_VELOCITY,
+    seconds: Annotated[float, typer.Option("--seconds", min=0.01, max=60.0, help="How long the note is held.")] = 1.5,
+    tail: Annotated[float, typer.Option("--tail", min=0.0, max=30.0, help="Seconds rendered after the release.")] = 1.5,
+    index: IndexOption = None,
+) -> None:
+    """Play one note of a preset into a WAV file (44.1 kHz, 32-bit float)."""
+    from patchpilot.api import PatchPilot
+    from patchpilot.audio.io import write_wav
+
+    with _errors_to_exit():
+        with PatchPilot(index) as pilot:
+            chosen = pilot.preset(preset)
+            audio = pilot.render(chosen, note=note, velocity=velocity, seconds=seconds, tail=tail,
+                                 sample_rate=EXPORT_SAMPLE_RATE_HZ)
+        try:
+            write_wav(output, audio, EXPORT_SAMPLE_RATE_HZ)
+        except (OSError, RuntimeError) as exc:
+            raise UsageError(f"cannot write {output}: {exc}") from None
+    stderr.print(f"wrote {output} ({chosen.synth}: {chosen.name})")
+
+
+# ---- presets ------------------------------------------------------------------------------
+@presets_app.command("list")
+def presets_list(
+    synth: SynthOption = None,
+    category: Annotated[Optional[str], typer.Option("--category", help="Only this category (bass, pad, ...).")] = None,
+    designed: Annotated[bool, typer.Option("--designed", help="Only designed presets, not their variants.")] = False,
+    index: IndexOption = None,
+    json_output: JsonOption = False,
+) -> None:
+    """List the presets of an index."""
+    from patchpilot.api import PatchPilot
+    from patchpilot.report import print_preset_list
+
+    with _errors_to_exit():
+        with PatchPilot(index) as pilot:
+            rows = pilot.list_presets(_check_synth(synth), category.lower() if category else None)
+    if designed:
+        rows = [r for r in rows if "~" not in r["preset_id"]]
+    if json_output:
+        sys.stdout.write(json.dumps(rows, indent=2) + "\n")
+    else:
+        print_preset_list(stdout, rows)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,46 @@
+"""Project-wide constants. Units are in the names (``_HZ``, ``_SECONDS``, ``_DB``)."""
+
+from __future__ import annotations
+
+#: Rate at which every synth renders for analysis, indexing, re-ranking and refinement.
+#: 22.05 kHz keeps timbre up to 11 kHz and makes Vital renders ~1.6x cheaper than 44.1 kHz.
+ANALYSIS_SAMPLE_RATE_HZ = 22050
+
+#: Rate of the WAV files written by ``--export`` and ``patchpilot render``.
+EXPORT_SAMPLE_RATE_HZ = 44100
+
+#: MIDI notes at which every preset is rendered into the index (one embedding per note).
+#: A 12-semitone grid keeps any played note within 6 semitones of an indexed one.
+INDEX_NOTES = (36, 48, 60, 72, 84)
+
+#: Note and render length (seconds) of the renders that go into the index. The embedder
+#: reads the first half second after the attack, so the note is held through it.
+INDEX_NOTE_SECONDS = 0.85
+INDEX_RENDER_SECONDS = 0.9
+
+#: Velocity (MIDI 1-127) used when nothing else is known.
+DEFAULT_VELOCITY = 100
+
+#: Default number of presets printed by ``match``.
+DEFAULT_TOP_K = 5
+
+#: Candidates fetched from the embedding index and re-rendered by the re-ranker.
+DEFAULT_RERANK_CANDIDATES = 24
+
+#: Shortest note the matcher accepts, after trimming silence.
+MIN_NOTE_SECONDS = 0.15
+
+#: Longest stretch of a note that the re-ranker renders and compares.
+MAX_COMPARE_SECONDS = 3.0
+
+#: Frames quieter than this relative to the loudest one count as silence.
+SILENCE_THRESHOLD_DB = -50.0
+
+#: Absolute level (dBFS, RMS) under which a whole clip counts as silent.
+SILENT_CLIP_DBFS = -70.0
+
+#: Name of the index that ships in ``indexes/``.
+DEFAULT_INDEX_NAME = "default"
+
+#: Synths with a built-in engine. VST3 instruments come through pedalboard where installed.
+BUILTIN_SYNTHS = ("vital", "dexed")

@@ -1,0 +1,250 @@
+"""Perceptual distance between a target note and candidate renders.
+
+Multi-resolution log-mel L1 + spectral convergence, MFCC and amplitude-envelope terms, on
+loudness-normalised signals aligned at their attacks. Batched numpy FFTs: scoring a
+1.5-second candidate costs a few milliseconds, less than rendering it.
+
+Recordings carry noise that synth renders do not. The target's noise floor is estimated
+per mel band (a low percentile over time) and both signals are floored at it, so a clean
+render of the right preset is not punished for the noise under the input's quiet parts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from patchpilot.audio.dsp import EPS, amplitude_to_db, dct_matrix, mel_filterbank, power_spectrogram, rms_envelope
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
+
+#: (n_fft, hop, n_mels) of each resolution.
+RESOLUTIONS = ((2048, 512, 96), (1024, 256, 64), (512, 128, 32))
+N_MFCC = 20
+#: Target loudness (RMS) both signals are scaled to before comparison.
+REFERENCE_RMS = 0.1
+#: Lowest mel-band floor, relative to the loudest band of the target: -80 dB.
+MIN_FLOOR_DB = -80.0
+#: Percentile over time that estimates a band's noise floor, and the margin above it.
+NOISE_PERCENTILE = 10
+NOISE_MARGIN_DB = 3.0
+ENVELOPE_RANGE_DB = 60.0
+ENVELOPE_HOP = 128
+#: Note-off detection: the target must stay this far below a held render for this long;
+#: the note-off is where it first dropped below by DIVERGENCE_START_DB.
+DIVERGENCE_DB = 3.0
+DIVERGENCE_HOLD_SECONDS = 0.04
+DIVERGENCE_START_DB = 1.0
+#: Candidate alignment: envelopes compared over this much of the target, floored, with
+#: lags searched this many envelope frames either side of the threshold-based start.
+ALIGN_SECONDS = 0.5
+ALIGN_FLOOR_DB = -40.0
+ALIGN_SEARCH_FRAMES = 30
+#: Weights of the terms; each term is about 1 for clearly different sounds.
+WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
+#: Distance given to a silent candidate.
+SILENT_DISTANCE = 100.0
+#: Attack alignment: the first point within this many dB of the loudest 5 ms frame.
+ALIGN_THRESHOLD_DB = -30.0
+
+
+def attack_start(x: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ,
+                 threshold_db: float = ALIGN_THRESHOLD_DB) -> int:
+    """Sample where the attack begins (a little before the level crosses ``threshold_db``
+    relative to the loudest 5 ms)."""
+    hop = max(1, sample_rate // 400)  # 2.5 ms
+    env = rms_envelope(x, 2 * hop, hop)
+    if env.size == 0 or env.max() <= 0:
+        return 0
+    above = np.flatnonzero(env >= env.max() * 10 ** (threshold_db / 20))
+    return max(0, int(above[0]) * hop - 2 * hop) if above.size else 0
+
+
+@dataclass(frozen=True)
+class Features:
+    """Features of loudness-normalised, attack-aligned signals (batch first)."""
+
+    log_mels: tuple[np.ndarray, ...]
+    mels: tuple[np.ndarray, ...]
+    mfcc: np.ndarray
+    envelope_db: np.ndarray
+    silent: np.ndarray  # (batch,) bool
+
+
+@dataclass(frozen=True)
+class Target:
+    """A prepared target: its features, its length and the floors candidates get too."""
+
+    features: Features
+    length: int
+    mel_floors: tuple[np.ndarray, ...]  # per resolution, (n_mels,) power
+    envelope_floor_db: float
+    #: The target's level envelope over its first ALIGN_SECONDS (dB re peak, floored).
+    align_envelope: np.ndarray
+
+
+class PerceptualDistance:
+    """Scores candidate renders against a prepared target."""
+
+    def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
+        self.sample_rate = sample_rate
+
+    def _batch(self, signals: Sequence[np.ndarray], length: int,
+               align_to: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        batch = np.zeros((len(signals), length), dtype=np.float32)
+        for row, signal in enumerate(signals):
+            signal = np.asarray(signal, dtype=np.float32)
+            start = attack_start(signal, self.sample_rate)
+            if align_to is not None:
+                start = self._align(signal, start, align_to)
+            piece = signal[start : start + length]
+            batch[row, : piece.size] = piece
+        levels = np.sqrt(np.mean(batch.astype(np.float64) ** 2, axis=1))
+        silent = levels < 1e-7
+        batch *= (REFERENCE_RMS / np.where(silent, 1.0, levels))[:, None].astype(np.float32)
+        return batch, silent
+
+    def _alignment_envelope(self, signal: np.ndarray) -> np.ndarray:
+        """Level envelope (dB re its own peak, floored) used to line a render up with the target."""
+        env = amplitude_to_db(rms_envelope(signal, 512, ENVELOPE_HOP))
+        return np.maximum(env - env.max(), ALIGN_FLOOR_DB) if env.size else env
+
+    def _align(self, signal: np.ndarray, start: int, reference: np.ndarray) -> int:
+        """Start sample that best lines the render's level envelope up with the target's
+        first half second, searched around the threshold-based ``start``. Slow attacks
+        half-buried in the input's noise start later than in a clean render."""
+        env = self._alignment_envelope(signal)
+        span = reference.size
+        first = start // ENVELOPE_HOP
+        lags = np.arange(max(0, first - ALIGN_SEARCH_FRAMES), min(first + ALIGN_SEARCH_FRAMES, env.size - span) + 1)
+        if lags.size == 0:
+            return start
+        windows = np.lib.stride_tricks.sliding_window_view(env, span)[lags]
+        windows = windows - windows.max(axis=1, keepdims=True)
+        floor = max(float(reference.min()), ALIGN_FLOOR_DB)
+        cost = np.abs(np.maximum(windows, floor) - np.maximum(reference, floor)).mean(axis=1)
+        return int(lags[int(np.argmin(cost))]) * ENVELOPE_HOP
+
+    def _mel_powers(self, batch: np.ndarray) -> list[np.ndarray]:
+        return [
+            power_spectrogram(batch, n_fft, hop) @ mel_filterbank(self.sample_rate, n_fft, n_mels, 20.0)
+            for n_fft, hop, n_mels in RESOLUTIONS
+        ]
+
+    def _features(self, batch: np.ndarray, silent: np.ndarray, mel_powers: list[np.ndarray],
+                  floors: Sequence[np.ndarray], envelope_floor_db: float) -> Features:
+        mels, log_mels = [], []
+        for power, floor in zip(mel_powers, floors):
+            floored = np.maximum(power, floor)
+            mels.append(np.sqrt(floored))
+            log_mels.append(np.log(floored))
+        mfcc = log_mels[1] @ dct_matrix(RESOLUTIONS[1][2], N_MFCC + 1)[:, 1:]
+        envelope = np.maximum(amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP)), envelope_floor_db)
+        return Features(tuple(log_mels), tuple(mels), mfcc, envelope, silent)
+
+    def prepare_target(self, signal: np.ndarray, length: int | None = None) -> Target:
+        """Align and normalise the target, estimate its noise floors, compute its features."""
+        signal = np.asarray(signal, dtype=np.float32)
+        if length is None:
+            length = signal.size - attack_start(signal, self.sample_rate)
+        batch, silent = self._batch([signal], max(length, 1))
+        powers = self._mel_powers(batch)
+        floors = []
+        for power in powers:
+            frames = power[0]
+            noise = np.percentile(frames, NOISE_PERCENTILE, axis=0) * 10 ** (NOISE_MARGIN_DB / 10)
+            lowest = frames.max() * 10 ** (MIN_FLOOR_DB / 10)
+            floors.append(np.maximum(noise, lowest).astype(np.float32))
+        env = amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP))[0]
+        envelope_floor = max(float(env.max()) - ENVELOPE_RANGE_DB,
+                             float(np.percentile(env, NOISE_PERCENTILE)) + NOISE_MARGIN_DB)
+        span = min(env.size, int(ALIGN_SECONDS * self.sample_rate / ENVELOPE_HOP))
+        reference = np.maximum(env[:span] - env[:span].max(), max(envelope_floor - float(env.max()), ALIGN_FLOOR_DB))
+        return Target(self._features(batch, silent, powers, floors, envelope_floor), length, tuple(floors),
+                      envelope_floor, reference)
+
+    def prepare(self, target: Target, candidates: Sequence[np.ndarray]) -> Features:
+        batch, silent = self._batch(candidates, target.length, target.align_envelope)
+        return self._features(batch, silent, self._mel_powers(batch), target.mel_floors, target.envelope_floor_db)
+
+    def _frame_mask(self, frames: int, hop: int, until: np.ndarray | None, batch: int) -> np.ndarray:
+        """(batch, frames) weights: 1 for frames before each candidate's cut-off time."""
+        if until is None:
+            return np.ones((batch, frames))
+        times = np.arange(frames) * hop / self.sample_rate
+        mask = (times[None, :] < np.asarray(until)[:, None]).astype(np.float64)
+        mask[:, 0] = 1.0
+        return mask
+
+    def terms(self, target: Target, candidates: Features, until: np.ndarray | None = None) -> dict[str, np.ndarray]:
+        """Each term of the distance, per candidate: ``{name: (batch,)}``. With ``until``
+        (seconds per candidate) only frames before that time count."""
+        t = target.features
+        batch = candidates.silent.size
+        log_mel = np.zeros(batch)
+        convergence = np.zeros(batch)
+        for (_, hop, _), t_log, c_log, t_mel, c_mel in zip(RESOLUTIONS, t.log_mels, candidates.log_mels, t.mels,
+                                                           candidates.mels):
+            mask = self._frame_mask(c_log.shape[1], hop, until, batch)
+            count = mask.sum(axis=1)
+            log_mel += (np.abs(c_log - t_log[0]).mean(axis=2) * mask).sum(axis=1) / count / 4.0
+            error = (((c_mel - t_mel[0]) ** 2).sum(axis=2) * mask).sum(axis=1)
+            reference = ((t_mel[0] ** 2).sum(axis=1)[None, :] * mask).sum(axis=1)
+            convergence += np.sqrt(error) / (np.sqrt(reference) + EPS)
+        n = len(RESOLUTIONS)
+        mask = self._frame_mask(candidates.mfcc.shape[1], RESOLUTIONS[1][1], until, batch)
+        mfcc = (np.abs(candidates.mfcc - t.mfcc[0]).mean(axis=2) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
+        mask = self._frame_mask(candidates.envelope_db.shape[1], ENVELOPE_HOP, until, batch)
+        envelope = (np.abs(candidates.envelope_db - t.envelope_db[0]) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
+        return {"log_mel": log_mel / n, "convergence": convergence / n, "mfcc": mfcc, "envelope": envelope}
+
+    def total(self, target: Target, features: Features, until: np.ndarray | None = None) -> np.ndarray:
+        terms = self.terms(target, features, until)
+        total = sum(WEIGHTS[name] * value for name, value in terms.items())
+        return np.where(features.silent, SILENT_DISTANCE, total)
+
+    def score(self, target: Target, candidates: Sequence[np.ndarray]) -> np.ndarray:
+        return self.total(target, self.prepare(target, candidates))
+
+    def __call__(self, target: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndarray:
+        """Distance of each candidate to a target signal."""
+        return self.score(self.prepare_target(target), candidates)
+
+    def note_off(self, target: Target, held: Features) -> np.ndarray:
+        """Where the target falls away from each held-note render: its note-off, in seconds
+        after the attack (the target's length where it never does).
+
+        Before its note-off a synth plays the same whatever the note length, so the right
+        preset's held render follows the target until the target's release begins. The
+        level offset between the two is measured on the stretch before they part (the
+        attack is skipped: velocity changes it); the note-off is where the target starts
+        to fall below the held render on the way to a sustained gap of DIVERGENCE_DB.
+        """
+        hop_s = ENVELOPE_HOP / self.sample_rate
+        gap = held.envelope_db - target.features.envelope_db[0]  # positive: target quieter
+        run = max(2, int(DIVERGENCE_HOLD_SECONDS / hop_s))
+        skip = int(0.05 / hop_s)
+        out = np.full(gap.shape[0], target.length / self.sample_rate)
+        for row in range(gap.shape[0]):
+            stop = min(gap.shape[1], skip + int(0.3 / hop_s))
+            first = None
+            for _ in range(2):  # estimate the offset, find the parting, re-estimate before it
+                if stop <= skip:
+                    break
+                reference = float(np.median(gap[row, skip:stop]))
+                below = (gap[row] - reference) > DIVERGENCE_DB
+                sustained = np.convolve(below.astype(int), np.ones(run, dtype=int), mode="valid") == run
+                hits = np.flatnonzero(sustained[skip:]) + skip
+                if hits.size == 0:
+                    first = None
+                    break
+                first = int(hits[0])
+                stop = max(skip + 2, first)
+            if first is None:
+                continue
+            start = first
+            while start > skip and gap[row, start - 1] - reference > DIVERGENCE_START_DB:
+                start -= 1
+            out[row] = start * hop_s
+        return out

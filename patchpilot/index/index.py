@@ -1,0 +1,244 @@
+"""A built index: manifest, preset store, FAISS vectors and the feature transform.
+
+Every preset has one vector per indexed note (``manifest.notes``). A query at pitch *m* is
+compared with each candidate preset's vectors interpolated to *m* (the vectors change
+smoothly with pitch), trying octave and fifth alternatives because pitch estimates of FM or
+detuned sounds jump by those intervals. FAISS finds the candidates; numpy interpolates.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from patchpilot.embed.transform import FeatureTransform
+from patchpilot.errors import EmbedderMismatchError, IndexLoadError
+from patchpilot.index.store import PresetStore, StoredPreset
+from patchpilot.paths import MANIFEST_NAME
+
+FORMAT_VERSION = 1
+STORE_NAME = "presets.sqlite"
+VECTORS_NAME = "vectors.faiss"
+TRANSFORM_NAME = "transform.npz"
+INDEX_FILES = (MANIFEST_NAME, STORE_NAME, VECTORS_NAME, TRANSFORM_NAME)
+
+#: FAISS ids are ``row * SLOT_STRIDE + slot``.
+SLOT_STRIDE = 8
+#: Query pitch alternatives (semitones) tried against every candidate, and their cost.
+PITCH_HYPOTHESES = (0, 12, -12, 24, -24, 7, -7, 19, -19)
+HYPOTHESIS_PENALTY = 0.01
+#: Entries the coarse FAISS search returns before interpolation re-scores their presets.
+COARSE_ENTRIES = 400
+
+
+@dataclass(frozen=True)
+class Manifest:
+    embedder: str
+    dim: int
+    notes: tuple[int, ...]
+    note_seconds: float
+    render_seconds: float
+    velocity: int
+    sample_rate: int
+    synths: dict[str, int]
+    created: str
+    patchpilot_version: str
+    format: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        data = dict(self.__dict__)
+        data["notes"] = list(self.notes)
+        return json.dumps(data, indent=2)
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        data = json.loads(text)
+        data["notes"] = tuple(data["notes"])
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A preset found for a query, before re-ranking."""
+
+    row: int
+    distance: float
+    #: Notes to play the preset at so it sounds at the query's pitch: the one the pitch
+    #: estimate gives first, then the octave/fifth alternative that fitted better, if any.
+    notes: tuple[int, ...]
+
+
+def read_manifest(path: Path) -> Manifest:
+    manifest_path = path / MANIFEST_NAME
+    if not path.exists():
+        raise IndexLoadError(f"no index at {path}; build one with `patchpilot build-index --index {path}`")
+    if not path.is_dir():
+        raise IndexLoadError(f"{path} is not an index folder")
+    missing = [name for name in INDEX_FILES if not (path / name).exists()]
+    if missing:
+        raise IndexLoadError(f"{path}: incomplete index (missing {', '.join(missing)}); rebuild it with `patchpilot build-index`")
+    try:
+        manifest = Manifest.from_json(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError, KeyError) as exc:
+        raise IndexLoadError(f"{path}: unreadable index manifest ({exc})") from None
+    if manifest.format != FORMAT_VERSION:
+        raise IndexLoadError(f"{path}: index format {manifest.format} is not supported (expected {FORMAT_VERSION}); rebuild it")
+    return manifest
+
+
+class PresetIndex:
+    """An opened index. Cheap to open; vectors load on the first search."""
+
+    def __init__(self, path: Path, manifest: Manifest) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.store = PresetStore(path / STORE_NAME, readonly=True)
+
+    @classmethod
+    def open(cls, path: Path, embedder: str | None = None) -> PresetIndex:
+        """Open an index; ``embedder`` ("name" or "name/version") must match the one that built it."""
+        manifest = read_manifest(path)
+        if embedder is not None:
+            wanted_name = embedder.split("/")[0]
+            built_name = manifest.embedder.split("/")[0]
+            if wanted_name != built_name or ("/" in embedder and embedder != manifest.embedder):
+                raise EmbedderMismatchError(
+                    f"{path} was built with the {manifest.embedder!r} embedder, not {embedder!r}; "
+                    f"use --embedder {built_name} or rebuild the index with --embedder {wanted_name}"
+                )
+        return cls(path, manifest)
+
+    def check_embedder(self, identity: str) -> None:
+        """Raise unless the index was built by this embedder (name and version)."""
+        if identity != self.manifest.embedder:
+            raise EmbedderMismatchError(
+                f"{self.path} was built with the {self.manifest.embedder!r} embedder but this search embeds with "
+                f"{identity!r}; rebuild the index with `patchpilot build-index --index {self.path}`"
+            )
+
+    @cached_property
+    def transform(self) -> FeatureTransform:
+        try:
+            return FeatureTransform.load(self.path / TRANSFORM_NAME)
+        except (OSError, ValueError, KeyError) as exc:
+            raise IndexLoadError(f"{self.path}: unreadable feature transform ({exc})") from None
+
+    @cached_property
+    def _vectors(self) -> dict[str, Any]:
+        faiss = import_faiss()
+        try:
+            index = faiss.read_index(str(self.path / VECTORS_NAME))
+        except RuntimeError as exc:
+            raise IndexLoadError(f"{self.path}: unreadable vector file ({' '.join(str(exc).split())[:160]})") from None
+        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
+        inner = faiss.downcast_index(index.index)
+        flat = inner.reconstruct_n(0, inner.ntotal)
+        slots = len(self.manifest.notes)
+        rows = np.unique(ids // SLOT_STRIDE)
+        position = {int(r): i for i, r in enumerate(rows)}
+        vectors = np.zeros((rows.size, slots, flat.shape[1]), dtype=np.float32)
+        vectors[[position[int(r)] for r in ids // SLOT_STRIDE], ids % SLOT_STRIDE] = flat
+        offsets_by_row = self.store.pitch_offsets()
+        offsets = np.array([np.nan if offsets_by_row.get(int(r)) is None else offsets_by_row[int(r)] for r in rows],
+                           dtype=np.float64)
+        synth_of = self.store.synth_by_row()
+        synths = np.array([synth_of.get(int(r), "") for r in rows])
+        adjacent = np.einsum("rsd,rsd->rs", vectors[:, :-1], vectors[:, 1:])
+        return {"faiss": index, "rows": rows, "position": position, "vectors": vectors, "offsets": offsets,
+                "adjacent": adjacent, "synths": synths}
+
+    def __len__(self) -> int:
+        return int(sum(self.manifest.synths.values()))
+
+    def search(self, vector: np.ndarray, query_midi: float | None, *, synth: str | None = None,
+               k: int = 24) -> list[Candidate]:
+        """Presets nearest a query vector (from :attr:`transform`) heard at ``query_midi``."""
+        data = self._vectors
+        faiss = import_faiss()
+        query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
+        params = None
+        if synth is not None:
+            mask = data["synths"] == synth
+            if not mask.any():
+                return []
+            entry_ids = (data["rows"][mask][:, None] * SLOT_STRIDE + np.arange(len(self.manifest.notes))).ravel()
+            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(entry_ids.astype(np.int64)))
+        coarse = min(COARSE_ENTRIES, data["faiss"].ntotal)
+        _, ids = data["faiss"].search(query, coarse, params=params)
+        rows = np.unique(ids[0][ids[0] >= 0] // SLOT_STRIDE)
+        if rows.size == 0:
+            return []
+        positions = np.array([data["position"][int(r)] for r in rows])
+        distance, direct, best = self._interpolated_distance(query[0], positions, query_midi)
+        order = np.argsort(distance)[:k]
+        return [
+            Candidate(int(rows[i]), float(distance[i]),
+                      (int(direct[i]),) if direct[i] == best[i] else (int(direct[i]), int(best[i])))
+            for i in order
+        ]
+
+    def _interpolated_distance(self, query: np.ndarray, positions: np.ndarray,
+                               query_midi: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Distance per candidate, the note the pitch estimate implies, and the note of the
+        best-fitting pitch hypothesis."""
+        data = self._vectors
+        grid = np.array(self.manifest.notes, dtype=np.float64)
+        vectors = data["vectors"][positions]  # (R, S, d)
+        dots = vectors @ query  # (R, S)
+        count = positions.size
+        if grid.size == 1:
+            return 1.0 - dots[:, 0], np.full(count, int(grid[0])), np.full(count, int(grid[0]))
+        adjacent = data["adjacent"][positions]
+        offsets = data["offsets"][positions]
+        spacing = float(np.diff(grid).mean())
+        rows = np.arange(count)
+
+        def similarity_at(played: np.ndarray) -> np.ndarray:
+            u = np.clip((played - grid[0]) / spacing, 0.0, grid.size - 1 - 1e-9)
+            lower = np.floor(u).astype(int)
+            upper = np.minimum(lower + 1, grid.size - 1)
+            w = u - lower
+            norm = np.sqrt(np.maximum((1 - w) ** 2 + w**2 + 2 * w * (1 - w) * adjacent[rows, np.minimum(lower, grid.size - 2)], 1e-12))
+            return ((1 - w) * dots[rows, lower] + w * dots[rows, upper]) / norm
+
+        # Unpitched presets (and unpitched queries): scan every semitone of the indexed range.
+        best = np.full(count, np.inf)
+        best_note = np.zeros(count, dtype=int)
+        scan = np.isnan(offsets) if query_midi is not None else np.ones(count, dtype=bool)
+        if scan.any():
+            for played in np.arange(grid[0], grid[-1] + 1):
+                distance = 1.0 - similarity_at(np.full(count, played))
+                better = scan & (distance < best)
+                best = np.where(better, distance, best)
+                best_note = np.where(better, int(played), best_note)
+        if query_midi is None:
+            return best, best_note, best_note
+        direct_note = np.where(scan, best_note, np.clip(np.round(query_midi - np.nan_to_num(offsets)), 0, 127)).astype(int)
+        for shift in PITCH_HYPOTHESES:
+            played = query_midi + shift - np.nan_to_num(offsets)
+            u = (played - grid[0]) / spacing
+            valid = ~scan & ((u >= -0.5) & (u <= grid.size - 0.5) if shift else True)
+            distance = 1.0 - similarity_at(played) + (HYPOTHESIS_PENALTY if shift else 0.0)
+            better = valid & (distance < best)
+            best = np.where(better, distance, best)
+            best_note = np.where(better, np.clip(np.round(played), 0, 127).astype(int), best_note)
+        return best, direct_note, best_note
+
+    def presets(self, rows: list[int]) -> dict[int, StoredPreset]:
+        return self.store.get_rows(rows)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def import_faiss() -> Any:
+    import faiss
+
+    # One thread: on 2 shared cores OpenMP threads fight the render threads (PLATFORM trap 9).
+    faiss.omp_set_num_threads(1)
+    return faiss

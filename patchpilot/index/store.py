@@ -1,0 +1,200 @@
+"""The index's metadata store: every preset's identity, category, tags and full parameters.
+
+SQLite, one row per preset. Parameter values are a float32 blob in the synth's parameter
+order (recorded in ``meta`` so an index outlives a change of the order); imported presets
+also keep their own base state (a ``.vital`` file's JSON), zlib-compressed.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from patchpilot.errors import IndexLoadError
+from patchpilot.synths import Preset, get_engine
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS presets (
+    row INTEGER PRIMARY KEY,
+    preset_id TEXT NOT NULL UNIQUE,
+    synth TEXT NOT NULL,
+    name TEXT NOT NULL,
+    category TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    vals BLOB NOT NULL,
+    base_state BLOB,
+    fingerprint TEXT NOT NULL,
+    pitch_offset REAL
+);
+CREATE INDEX IF NOT EXISTS presets_synth ON presets (synth);
+"""
+
+
+@dataclass(frozen=True)
+class StoredPreset:
+    """A preset as the index knows it."""
+
+    row: int
+    preset_id: str
+    preset: Preset
+    #: Sounding pitch minus the played note, in semitones (None: unpitched or unknown).
+    pitch_offset: float | None
+
+
+class PresetStore:
+    """Read and write the ``presets.sqlite`` of an index."""
+
+    def __init__(self, path: Path, *, readonly: bool = False) -> None:
+        self.path = path
+        try:
+            if readonly:
+                self._db = sqlite3.connect(f"file:{path}?mode=ro", uri=True, check_same_thread=False)
+            else:
+                self._db = sqlite3.connect(str(path), check_same_thread=False)
+                self._db.executescript(_SCHEMA)
+            self._db.execute("SELECT count(*) FROM presets").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise IndexLoadError(f"{path}: not a Patch Pilot preset store ({exc})") from None
+        self._orders: dict[str, list[str]] = {}
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ---- meta -------------------------------------------------------------------------
+    def get_meta(self, key: str) -> str | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else row[0]
+
+    def set_meta(self, key: str, value: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def _param_order(self, synth: str) -> list[str]:
+        order = self._orders.get(synth)
+        if order is None:
+            stored = self.get_meta(f"params:{synth}")
+            order = json.loads(stored) if stored else list(get_engine(synth).params)
+            self._orders[synth] = order
+        return order
+
+    # ---- writing ----------------------------------------------------------------------
+    def add(self, items: Iterable[tuple[str, Preset]]) -> int:
+        """Insert presets (skipping ids already present); returns how many were added."""
+        added = 0
+        with self._db:
+            for preset_id, preset in items:
+                synth = preset.synth
+                if self.get_meta(f"params:{synth}") is None:
+                    self.set_meta(f"params:{synth}", json.dumps(list(get_engine(synth).params)))
+                order = self._param_order(synth)
+                values = get_engine(synth).params.complete(preset.values)
+                blob = np.array([values[n] for n in order], dtype=np.float32).tobytes()
+                state = zlib.compress(preset.base_state.encode()) if preset.base_state is not None else None
+                cursor = self._db.execute(
+                    "INSERT OR IGNORE INTO presets (preset_id, synth, name, category, tags, origin, vals, base_state,"
+                    " fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (preset_id, synth, preset.name, preset.category, json.dumps(list(preset.tags)), preset.origin,
+                     blob, state, preset.fingerprint()),
+                )
+                added += cursor.rowcount
+        return added
+
+    def set_pitch_offsets(self, offsets: Iterable[tuple[int, float | None]]) -> None:
+        with self._db:
+            self._db.executemany("UPDATE presets SET pitch_offset = ? WHERE row = ?", [(o, r) for r, o in offsets])
+
+    def delete_rows(self, rows: Iterable[int]) -> None:
+        with self._db:
+            self._db.executemany("DELETE FROM presets WHERE row = ?", [(r,) for r in rows])
+
+    # ---- reading ----------------------------------------------------------------------
+    def count(self, synth: str | None = None) -> int:
+        if synth is None:
+            return int(self._db.execute("SELECT count(*) FROM presets").fetchone()[0])
+        return int(self._db.execute("SELECT count(*) FROM presets WHERE synth = ?", (synth,)).fetchone()[0])
+
+    def synth_counts(self) -> dict[str, int]:
+        return dict(self._db.execute("SELECT synth, count(*) FROM presets GROUP BY synth ORDER BY synth"))
+
+    def rows(self, synth: str | None = None) -> list[int]:
+        query, args = "SELECT row FROM presets", ()
+        if synth is not None:
+            query, args = query + " WHERE synth = ?", (synth,)
+        return [r for (r,) in self._db.execute(query + " ORDER BY row", args)]
+
+    def fingerprints(self) -> set[str]:
+        return {f for (f,) in self._db.execute("SELECT fingerprint FROM presets")}
+
+    def preset_ids(self, rows: Sequence[int]) -> dict[int, str]:
+        out: dict[int, str] = {}
+        for start in range(0, len(rows), 500):
+            chunk = list(rows[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            out.update(self._db.execute(f"SELECT row, preset_id FROM presets WHERE row IN ({marks})", chunk))
+        return out
+
+    def synth_by_row(self) -> dict[int, str]:
+        return dict(self._db.execute("SELECT row, synth FROM presets"))
+
+    def pitch_offsets(self) -> dict[int, float | None]:
+        return dict(self._db.execute("SELECT row, pitch_offset FROM presets"))
+
+    _COLUMNS = "row, preset_id, synth, name, category, tags, origin, vals, base_state, pitch_offset"
+
+    def _decode(self, record: Sequence) -> StoredPreset:
+        row, preset_id, synth, name, category, tags, origin, blob, state, offset = record
+        order = self._param_order(synth)
+        raw = np.frombuffer(blob, dtype=np.float32)
+        values = get_engine(synth).params.complete(
+            {n: float(v) for n, v in zip(order, raw) if n in get_engine(synth).params}
+        )
+        base_state = zlib.decompress(state).decode() if state is not None else None
+        preset = Preset(synth, name, values, category=category, tags=tuple(json.loads(tags)), origin=origin,
+                        base_state=base_state)
+        return StoredPreset(row, preset_id, preset, offset)
+
+    def get_rows(self, rows: Sequence[int]) -> dict[int, StoredPreset]:
+        out: dict[int, StoredPreset] = {}
+        for start in range(0, len(rows), 500):
+            chunk = list(rows[start : start + 500])
+            marks = ",".join("?" * len(chunk))
+            for record in self._db.execute(f"SELECT {self._COLUMNS} FROM presets WHERE row IN ({marks})", chunk):
+                out[record[0]] = self._decode(record)
+        return out
+
+    def get_by_id(self, preset_id: str) -> StoredPreset | None:
+        record = self._db.execute(f"SELECT {self._COLUMNS} FROM presets WHERE preset_id = ?", (preset_id,)).fetchone()
+        return None if record is None else self._decode(record)
+
+    def iter_presets(self, rows: Sequence[int] | None = None) -> Iterator[StoredPreset]:
+        rows = self.rows() if rows is None else rows
+        for start in range(0, len(rows), 256):
+            chunk = self.get_rows(rows[start : start + 256])
+            for row in rows[start : start + 256]:
+                if row in chunk:
+                    yield chunk[row]
+
+    def listing(self, synth: str | None = None, category: str | None = None) -> list[dict]:
+        """Lightweight rows for ``presets list``: no parameter decoding."""
+        query = "SELECT preset_id, synth, name, category, tags, origin FROM presets WHERE 1=1"
+        args: list[str] = []
+        if synth:
+            query += " AND synth = ?"
+            args.append(synth)
+        if category:
+            query += " AND category = ?"
+            args.append(category)
+        return [
+            {"preset_id": pid, "synth": s, "name": n, "category": c, "tags": json.loads(t), "origin": o}
+            for pid, s, n, c, t, o in self._db.execute(query + " ORDER BY row", args)
+        ]
+
+    def vacuum(self) -> None:
+        self._db.execute("VACUUM")

@@ -1,0 +1,192 @@
+"""Matching: from an input note to ranked presets.
+
+1. ``analyse_clip`` picks the cleanest note and estimates its pitch and note-off.
+2. The embedder describes the note; the index returns candidates interpolated to its pitch,
+   each with the note to play it at.
+3. The re-ranker renders every candidate at that note for the input's length (trying a few
+   velocities when the preset responds to velocity) and sorts by perceptual distance.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
+from patchpilot.audio.io import Audio
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
+from patchpilot.distance import PerceptualDistance, attack_start
+from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+from patchpilot.errors import UsageError
+from patchpilot.index.index import PresetIndex
+from patchpilot.index.store import StoredPreset
+from patchpilot.synths import RenderPool, RenderRequest, get_engine
+
+#: Velocities tried for presets whose sound depends on velocity.
+VELOCITY_CANDIDATES = (40, 70, DEFAULT_VELOCITY, 127)
+#: Steps of the local velocity search that follows the grid (velocity-sensitive presets).
+VELOCITY_REFINE_STEPS = (16, 8, 4)
+#: A "held" render releases this long before its end (vita needs the note-off inside).
+HELD_MARGIN_SECONDS = 0.01
+#: Extra render length so a candidate aligned at its attack still covers the input.
+RENDER_LEAD_SECONDS = 0.2
+#: A note-off this close to the end of the window is treated as none.
+RELEASE_MIN_GAP_SECONDS = 0.03
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """How a match was rendered to compare it with the input (internal: never printed)."""
+
+    note: int
+    velocity: int
+    note_seconds: float
+    total_seconds: float
+
+
+@dataclass(frozen=True)
+class Match:
+    rank: int
+    preset_id: str
+    stored: StoredPreset
+    distance: float
+    retrieval_distance: float
+    render: RenderSettings = field(repr=False)
+
+    @property
+    def preset(self):  # noqa: ANN201 - a synths.Preset
+        return self.stored.preset
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    input_name: str
+    matches: tuple[Match, ...]
+    analysis: ClipAnalysis = field(repr=False)
+
+
+class Matcher:
+    """Loads the embedder and synth pools once; serves many queries against one index."""
+
+    def __init__(self, index: PresetIndex, *, embedder: str = DEFAULT_EMBEDDER, workers: int = 2) -> None:
+        self.index = index
+        self.embedder = get_embedder(embedder)
+        index.check_embedder(self.embedder.identity)
+        self.workers = workers
+        self._pools: dict[str, RenderPool] = {}
+        self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+
+    def _pool(self, synth: str) -> RenderPool:
+        if synth not in self._pools:
+            self._pools[synth] = RenderPool(get_engine(synth), self.workers)
+        return self._pools[synth]
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    def __enter__(self) -> Matcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---- the pipeline -----------------------------------------------------------------
+    def match_audio(self, audio: Audio, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
+                    candidates: int = DEFAULT_RERANK_CANDIDATES) -> MatchResult:
+        if synth is not None and synth not in self.index.manifest.synths:
+            raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
+                             f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
+        analysis = analyse_clip(audio)
+        note = analysis.best
+        raw = self.embedder.features([note.samples])
+        vector = self.index.transform.apply(raw)[0]
+        found = self.index.search(vector, note.pitch.midi, synth=synth, k=max(candidates, top_k))
+        stored = self.index.presets([c.row for c in found])
+        scored = self.rerank(note, [(stored[c.row], c.notes, c.distance) for c in found if c.row in stored])
+        matches = tuple(
+            Match(rank, sp.preset_id, sp, distance, retrieval, settings)
+            for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
+        )
+        return MatchResult(audio.name, matches, analysis)
+
+    def rerank(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float]]
+               ) -> list[tuple[StoredPreset, float, float, RenderSettings]]:
+        """Render each candidate like the input note and sort by perceptual distance.
+
+        Stage 1 renders every candidate with the note held through the whole window, at each
+        note and velocity worth trying; where the input falls away from that render is the
+        input's note-off *for that preset*. Stage 2 renders the best setting again, released
+        there, and scores the whole window.
+        """
+        sr = ANALYSIS_SAMPLE_RATE_HZ
+        _, window_seconds = compare_window(note)
+        target = self.distance.prepare_target(note.samples[: int(window_seconds * sr)])
+        window = target.length / sr
+        # Renders start at note-on; the input may start later (a slow attack hidden in noise),
+        # so they run a little longer than the input to cover it after alignment.
+        total = window_seconds + RENDER_LEAD_SECONDS
+        held_seconds = total - HELD_MARGIN_SECONDS
+
+        # Stage 1: held renders.
+        jobs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for position, (stored, play_notes, _) in enumerate(candidates):
+            engine = get_engine(stored.preset.synth)
+            velocities = VELOCITY_CANDIDATES if engine.velocity_sensitive(stored.preset) else (DEFAULT_VELOCITY,)
+            jobs[stored.preset.synth] += [(position, n, v) for n in play_notes for v in velocities]
+        held: dict[int, tuple[float, int, int, float, float]] = {}  # pos -> (partial, note, vel, off, full)
+
+        def render_held(synth: str, synth_jobs: list[tuple[int, int, int]]) -> None:
+            renders = self._pool(synth).render(
+                [RenderRequest(candidates[p][0].preset, n, v, held_seconds, total) for p, n, v in synth_jobs])
+            features = self.distance.prepare(target, renders)
+            offs = self.distance.note_off(target, features)
+            partial = self.distance.total(target, features, until=offs)
+            full = self.distance.total(target, features)
+            for i, (position, play_note, velocity) in enumerate(synth_jobs):
+                shift = attack_start(renders[i], sr) / sr
+                entry = (float(partial[i]), play_note, velocity, float(offs[i]) + shift, float(full[i]))
+                if position not in held or entry[0] < held[position][0]:
+                    held[position] = entry
+
+        for synth, synth_jobs in jobs.items():
+            render_held(synth, synth_jobs)
+        # Velocity-sensitive presets: narrow the velocity down around the best grid point.
+        sensitive = [pos for pos, (stored, _, _) in enumerate(candidates)
+                     if pos in held and get_engine(stored.preset.synth).velocity_sensitive(stored.preset)]
+        for step in VELOCITY_REFINE_STEPS:
+            refine: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+            for pos in sensitive:
+                _, play_note, velocity, _, _ = held[pos]
+                for v in {min(127, velocity + step), max(1, velocity - step)} - {velocity}:
+                    refine[candidates[pos][0].preset.synth].append((pos, play_note, v))
+            for synth, synth_jobs in refine.items():
+                render_held(synth, synth_jobs)
+
+        # Stage 2: release where the input did.
+        final: dict[int, tuple[float, RenderSettings]] = {}
+        releases: dict[str, list[tuple[int, RenderSettings]]] = defaultdict(list)
+        for position, (_, play_note, velocity, note_off, full) in held.items():
+            settings = RenderSettings(play_note, velocity, held_seconds, total)
+            final[position] = (full, settings)
+            if note_off < window - RELEASE_MIN_GAP_SECONDS:
+                released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
+                releases[candidates[position][0].preset.synth].append((position, released))
+        for synth, synth_jobs in releases.items():
+            renders = self._pool(synth).render(
+                [RenderRequest(candidates[p][0].preset, s.note, s.velocity, s.note_seconds, s.total_seconds)
+                 for p, s in synth_jobs])
+            for (position, settings), score in zip(synth_jobs, self.distance.score(target, renders)):
+                if score < final[position][0]:
+                    final[position] = (float(score), settings)
+        ranked = sorted(final, key=lambda pos: final[pos][0])
+        return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
+
+
+def distance_to(audio: np.ndarray, renders: Sequence[np.ndarray], sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:
+    """Perceptual distance of renders to a target (a convenience for scripts and tests)."""
+    return PerceptualDistance(sample_rate)(audio, renders)

@@ -1,0 +1,113 @@
+"""Presenting results: JSON for pipelines, tables for people.
+
+Nothing here reports what was played (notes, pitches, timing): only how to build the sound.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from rich.console import Console
+from rich.table import Table
+
+from patchpilot.export import ExportedFiles
+from patchpilot.match import Match, MatchResult
+from patchpilot.synths import get_engine
+from patchpilot.synths.params import GROUPS
+
+GROUP_TITLES = {
+    "oscillator": "Oscillators",
+    "filter": "Filters",
+    "envelope": "Envelopes",
+    "modulation": "LFO / modulation",
+    "fx": "Effects",
+    "global": "Global",
+}
+
+
+def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
+    preset = match.preset
+    engine = get_engine(preset.synth)
+    params = engine.params
+    return {
+        "rank": match.rank,
+        "synth": preset.synth,
+        "preset_id": match.preset_id,
+        "name": preset.name,
+        "category": preset.category,
+        "tags": list(preset.tags),
+        "distance": round(match.distance, 4),
+        "origin": preset.origin,
+        "params": engine.native_values(preset),
+        "units": {name: p.unit for name, p in params.items() if p.unit},
+        "preset_file": str(exported.preset_file) if exported else None,
+        "audio_file": str(exported.audio_file) if exported else None,
+    }
+
+
+def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None) -> dict:
+    exports = exports or {}
+    return {"input": result.input_name, "matches": [match_to_dict(m, exports.get(m.rank)) for m in result.matches]}
+
+
+def changed_params(match: Match) -> dict[str, list[tuple[str, str]]]:
+    """Parameters that differ from the synth's init patch, grouped, as display strings."""
+    preset = match.preset
+    engine = get_engine(preset.synth)
+    grouped: dict[str, list[tuple[str, str]]] = {g: [] for g in GROUPS}
+    for name, param in engine.params.items():
+        raw = preset.values[name]
+        if param.clip(raw) == param.clip(param.default):
+            continue
+        value = param.native(raw)
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        grouped[param.group].append((name, f"{text} {param.unit}".strip()))
+    return {g: items for g, items in grouped.items() if items}
+
+
+def print_result(console: Console, result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None,
+                 *, detail: int = 1) -> None:
+    """A summary table of the matches, then the settings of the best ``detail`` of them."""
+    exports = exports or {}
+    table = Table(title=f"Matches for {result.input_name}", title_justify="left", show_edge=False)
+    table.add_column("#", justify="right")
+    table.add_column("synth")
+    table.add_column("preset")
+    table.add_column("category")
+    table.add_column("tags")
+    table.add_column("distance", justify="right")
+    for match in result.matches:
+        preset = match.preset
+        table.add_row(str(match.rank), preset.synth, f"{preset.name}  [dim]{match.preset_id}[/dim]",
+                      preset.category, ", ".join(preset.tags), f"{match.distance:.3f}")
+    console.print(table)
+    for match in result.matches[:detail]:
+        print_settings(console, match, exports.get(match.rank))
+
+
+def print_settings(console: Console, match: Match, exported: ExportedFiles | None = None) -> None:
+    preset = match.preset
+    engine = get_engine(preset.synth)
+    console.print()
+    console.print(f"[bold]#{match.rank} {preset.name}[/bold] on {engine.display_name}: "
+                  f"start from the init patch and set")
+    table = Table(show_header=False, show_edge=False, box=None, padding=(0, 2))
+    table.add_column("group", style="bold")
+    table.add_column("parameter")
+    table.add_column("value", justify="right")
+    for group, items in changed_params(match).items():
+        for i, (name, value) in enumerate(items):
+            table.add_row(GROUP_TITLES[group] if i == 0 else "", name, value)
+    console.print(table)
+    if exported:
+        console.print(f"  preset file: {exported.preset_file}")
+        console.print(f"  audio:       {exported.audio_file}")
+
+
+def print_preset_list(console: Console, rows: Sequence[dict]) -> None:
+    table = Table(show_edge=False)
+    for column in ("preset_id", "synth", "name", "category", "tags"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["preset_id"], row["synth"], row["name"], row["category"], ", ".join(row["tags"]))
+    console.print(table)

@@ -1,0 +1,306 @@
+"""Dexed (DX7), through the ``dexed-py`` bindings.
+
+Every one of the DX7's 155 voice parameters is in the space (the DX7 has no filter or FX).
+Values are the DX7's own integers; panel conversions show ratios, detune -7..+7, algorithm
+1-32 and transposition in semitones. Dexed output is not normalised (up to one unit per
+carrier): analysis code normalises loudness itself.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
+from patchpilot.errors import PresetError, SynthError
+from patchpilot.synths.base import Preset, SynthEngine, Voice, check_render_args
+from patchpilot.synths.params import Param, ParamSpace
+
+OPERATORS = (1, 2, 3, 4, 5, 6)
+CURVES = ("-LIN", "-EXP", "+EXP", "+LIN")
+LFO_WAVES = ("Triangle", "Saw Down", "Saw Up", "Square", "Sine", "S&H")
+FREQ_MODES = ("Ratio", "Fixed")
+ALGORITHMS = tuple(str(n) for n in range(1, 33))
+
+#: Single-voice (VCED) sysex framing: F0, Yamaha, channel 0, format 0, byte count 155, ..., F7.
+_VOICE_HEADER = bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B])
+_VOICE_BYTES = 155
+_BANK_BYTES = 4104
+
+
+def _ratio(raw: float) -> float:
+    return 0.5 if raw < 0.5 else float(raw)
+
+
+def _coarse(ratio: float) -> float:
+    return 0.0 if ratio < 0.75 else float(ratio)
+
+
+def _offset(delta: float):
+    return (lambda raw: raw + delta), (lambda native: native - delta)
+
+
+def _int(name: str, group: str, high: int, default: int, *, low: int = 0, unit: str = "",
+         musical: tuple[float, float] | None = None, convert=None) -> Param:
+    to_native, from_native = convert if convert else (None, None)
+    extra = {"to_native": to_native, "from_native": from_native} if convert else {}
+    return Param(name, "continuous", group, low, high, default, unit=unit, integer=True, musical=musical, **extra)
+
+
+def _choice(name: str, group: str, options: tuple[str, ...], default: int, musical=None) -> Param:
+    return Param(name, "choice", group, 0, len(options) - 1, default, options=options, musical=musical)
+
+
+def _switch(name: str, group: str, default: int) -> Param:
+    return Param(name, "switch", group, 0, 1, default)
+
+
+def _build_params() -> ParamSpace:
+    params: list[Param] = [
+        _choice("algorithm", "oscillator", ALGORITHMS, 0),
+        _int("feedback", "oscillator", 7, 0),
+    ]
+    for k in OPERATORS:
+        op = f"op{k}_"
+        params += [
+            _int(op + "output_level", "oscillator", 99, 99 if k == 1 else 0),
+            _choice(op + "freq_mode", "oscillator", FREQ_MODES, 0, musical=(0, 0)),
+            _int(op + "coarse", "oscillator", 31, 1, unit="ratio", musical=(0, 14), convert=(_ratio, _coarse)),
+            _int(op + "fine", "oscillator", 99, 0, unit="%", musical=(0, 99)),
+            _int(op + "detune", "oscillator", 14, 7, convert=_offset(-7.0)),
+        ]
+    for k in OPERATORS:
+        op = f"op{k}_"
+        params += [_int(op + f"eg_rate_{i}", "envelope", 99, 99) for i in range(1, 5)]
+        params += [_int(op + f"eg_level_{i}", "envelope", 99, 0 if i == 4 else 99) for i in range(1, 5)]
+        params.append(_int(op + "rate_scaling", "envelope", 7, 0))
+    params += [_int(f"pitch_eg_rate_{i}", "envelope", 99, 99) for i in range(1, 5)]
+    params += [_int(f"pitch_eg_level_{i}", "envelope", 99, 50, musical=(35, 65)) for i in range(1, 5)]
+    params += [
+        _int("lfo_speed", "modulation", 99, 35),
+        _int("lfo_delay", "modulation", 99, 0),
+        _int("lfo_pitch_mod_depth", "modulation", 99, 0, musical=(0, 30)),
+        _int("lfo_amp_mod_depth", "modulation", 99, 0, musical=(0, 60)),
+        _switch("lfo_sync", "modulation", 0),
+        _choice("lfo_wave", "modulation", LFO_WAVES, 0),
+        _int("pitch_mod_sens", "modulation", 7, 3),
+    ]
+    for k in OPERATORS:
+        op = f"op{k}_"
+        params += [
+            _int(op + "velocity_sens", "modulation", 7, 0),
+            _int(op + "amp_mod_sens", "modulation", 3, 0),
+        ]
+    params += [
+        _switch("osc_key_sync", "global", 1),
+        _int("transpose", "global", 48, 24, unit="st", musical=(12, 36), convert=_offset(-24.0)),
+    ]
+    for k in OPERATORS:
+        op = f"op{k}_"
+        params += [
+            _int(op + "breakpoint", "global", 99, 39, unit="note", convert=_offset(21.0)),
+            _int(op + "left_depth", "global", 99, 0),
+            _int(op + "right_depth", "global", 99, 0),
+            _choice(op + "left_curve", "global", CURVES, 0),
+            _choice(op + "right_curve", "global", CURVES, 0),
+        ]
+    return ParamSpace(params)
+
+
+# VCED byte layout: 21 bytes per operator, OP6 first, then the globals.
+_OP_FIELDS = (
+    "eg_rate_1", "eg_rate_2", "eg_rate_3", "eg_rate_4",
+    "eg_level_1", "eg_level_2", "eg_level_3", "eg_level_4",
+    "breakpoint", "left_depth", "right_depth", "left_curve", "right_curve",
+    "rate_scaling", "amp_mod_sens", "velocity_sens", "output_level",
+    "freq_mode", "coarse", "fine", "detune",
+)
+_GLOBAL_FIELDS = (
+    "pitch_eg_rate_1", "pitch_eg_rate_2", "pitch_eg_rate_3", "pitch_eg_rate_4",
+    "pitch_eg_level_1", "pitch_eg_level_2", "pitch_eg_level_3", "pitch_eg_level_4",
+    "algorithm", "feedback", "osc_key_sync",
+    "lfo_speed", "lfo_delay", "lfo_pitch_mod_depth", "lfo_amp_mod_depth", "lfo_sync", "lfo_wave",
+    "pitch_mod_sens", "transpose",
+)
+
+
+def _vced_names() -> list[str]:
+    names = []
+    for k in reversed(OPERATORS):
+        names += [f"op{k}_{f}" for f in _OP_FIELDS]
+    return names + list(_GLOBAL_FIELDS)
+
+
+VCED_PARAM_ORDER = tuple(_vced_names())
+assert len(VCED_PARAM_ORDER) == 145
+
+
+def values_to_vced(values: dict[str, float], name: str) -> bytes:
+    """155 bytes of DX7 voice data (VCED) from raw values."""
+    data = bytes(int(round(values[n])) for n in VCED_PARAM_ORDER)
+    label = name.encode("ascii", errors="replace")[:10].ljust(10)
+    return data + bytes(b & 0x7F for b in label)
+
+
+def vced_to_values(vced: bytes, params: ParamSpace) -> dict[str, float]:
+    if len(vced) < 145:
+        raise PresetError(f"DX7 voice data is {len(vced)} bytes, expected 155")
+    return params.complete({n: float(vced[i]) for i, n in enumerate(VCED_PARAM_ORDER)})
+
+
+def _segment_moves(values: dict[str, float], prefix: str, stage: int) -> bool:
+    """Whether envelope stage ``stage`` (1-4) goes anywhere: it runs from the previous
+    stage's level (stage 1 starts from level 4) to its own."""
+    start = values[f"{prefix}level_{4 if stage == 1 else stage - 1}"]
+    return start != values[f"{prefix}level_{stage}"]
+
+
+def _checksum(data: bytes) -> int:
+    return (-sum(data)) & 0x7F
+
+
+class DexedEngine(SynthEngine):
+    name = "dexed"
+    display_name = "Dexed (DX7)"
+    preset_suffix = ".syx"
+    bank_suffixes = (".syx",)
+
+    def __init__(self) -> None:
+        self._params = _build_params()
+
+    @property
+    def params(self) -> ParamSpace:
+        return self._params
+
+    def patch(self, preset: Preset) -> Any:
+        """The preset as a ``dexed.Patch``."""
+        dexed = _import_dexed()
+        values = self._params.complete(preset.values)
+        vced = values_to_vced(values, preset.name)
+        return dexed.Patch.from_sysex(vced + b"\x3f")
+
+    def new_voice(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> DexedVoice:
+        return DexedVoice(self, sample_rate)
+
+    def velocity_sensitive(self, preset: Preset) -> bool:
+        v = preset.values
+        return any(v.get(f"op{k}_velocity_sens", 0) > 0 and v.get(f"op{k}_output_level", 0) > 0 for k in OPERATORS)
+
+    def audible_operators(self, preset: Preset) -> list[int]:
+        """Operators (1-6) heard directly or through the operators they modulate."""
+        dexed = _import_dexed()
+        values = self._params.complete(preset.values)
+        algorithm = dexed.algorithms[int(values["algorithm"])]
+        level = {k: values[f"op{k}_output_level"] for k in OPERATORS}
+        audible = {c + 1 for c in algorithm.carriers if level[c + 1] > 0}
+        matrix = algorithm.mod_matrix
+        changed = True
+        while changed:
+            changed = False
+            for target in list(audible):
+                for source in OPERATORS:
+                    if matrix[target - 1, source - 1] and level[source] > 0 and source not in audible:
+                        audible.add(source)
+                        changed = True
+        return sorted(audible)
+
+    def audible_params(self, preset: Preset) -> list[str]:
+        values = self._params.complete(preset.values)
+        ops = self.audible_operators(preset)
+        lfo_used = (values["lfo_pitch_mod_depth"] > 0 and values["pitch_mod_sens"] > 0) or (
+            values["lfo_amp_mod_depth"] > 0 and any(values[f"op{k}_amp_mod_sens"] > 0 for k in ops)
+        )
+        pitch_eg_used = any(values[f"pitch_eg_level_{i}"] != 50 for i in range(1, 5))
+        names = []
+        for name in self._params.names("continuous"):
+            if name.startswith("op"):
+                op = name[:4]
+                scaled = values[op + "left_depth"] > 0 or values[op + "right_depth"] > 0
+                if int(name[2]) not in ops or name.endswith(("_amp_mod_sens", "_velocity_sens")):
+                    continue
+                if name.endswith("_breakpoint") and not scaled:
+                    continue  # the breakpoint only matters where a scaling depth is set
+                if "_eg_rate_" in name and not _segment_moves(values, op + "eg_", int(name[-1])):
+                    continue  # a rate between two equal levels changes nothing
+                names.append(name)
+            elif name.startswith("lfo_") or name == "pitch_mod_sens":
+                if lfo_used:
+                    names.append(name)
+            elif name.startswith("pitch_eg_rate"):
+                if pitch_eg_used and _segment_moves(values, "pitch_eg_", int(name[-1])):
+                    names.append(name)
+            elif name != "transpose":
+                names.append(name)
+        return names
+
+    def write_preset(self, preset: Preset, path: Path) -> None:
+        """A single-voice DX7 sysex dump, as Dexed and hardware DX7s load it."""
+        vced = values_to_vced(self._params.complete(preset.values), preset.name)
+        path.write_bytes(_VOICE_HEADER + vced + bytes([_checksum(vced), 0xF7]))
+
+    def read_presets(self, path: Path) -> list[Preset]:
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise PresetError(f"{path}: cannot read ({exc})") from None
+        voices = self._parse_syx(data, path)
+        presets = []
+        for index, vced in enumerate(voices):
+            name = bytes(b & 0x7F for b in vced[145:155]).decode("ascii", errors="replace").strip() or f"Voice {index + 1}"
+            presets.append(Preset(self.name, name, vced_to_values(vced, self._params),
+                                  origin=f"user:{path.name}#{index + 1}"))
+        return presets
+
+    def _parse_syx(self, data: bytes, path: Path) -> list[bytes]:
+        if len(data) >= 6 + _VOICE_BYTES + 2 and data[:6] == _VOICE_HEADER:
+            return [data[6 : 6 + _VOICE_BYTES]]
+        dexed = _import_dexed()
+        if len(data) >= 4096:
+            try:
+                patches = dexed.Patch.load_bank(str(path))
+            except (ValueError, IndexError) as exc:
+                raise PresetError(f"{path}: not a DX7 bank ({exc})") from None
+            return [p.to_sysex()[:_VOICE_BYTES] for p in patches]
+        raise PresetError(f"{path}: not a DX7 sysex file (expected a 32-voice bank of {_BANK_BYTES} bytes "
+                          f"or a single voice of 163 bytes, got {len(data)} bytes)")
+
+
+#: Dexed always renders at this rate. Its envelopes and modulation do not scale exactly
+#: with the sample rate (a patch sounds different at 22.05 kHz), so other rates are
+#: resampled from a 44.1 kHz render, which is what Dexed users hear.
+NATIVE_SAMPLE_RATE_HZ = 44100
+
+
+class DexedVoice(Voice):
+    def __init__(self, engine: DexedEngine, sample_rate: int) -> None:
+        self._engine = engine
+        self._sample_rate = int(sample_rate)
+        self._synth = _import_dexed().DexedSynth(sample_rate=float(NATIVE_SAMPLE_RATE_HZ))
+        self._loaded: str | None = None
+
+    def render(self, preset: Preset, note: int, velocity: int, note_seconds: float, total_seconds: float) -> np.ndarray:
+        check_render_args(note, velocity, note_seconds, total_seconds)
+        key = preset.fingerprint()
+        if key != self._loaded:
+            self._synth.load_patch(self._engine.patch(preset))
+            self._loaded = key
+        audio = np.asarray(self._synth.render(int(note), int(velocity), float(note_seconds), float(total_seconds)),
+                           dtype=np.float32)
+        if self._sample_rate == NATIVE_SAMPLE_RATE_HZ:
+            return audio
+        import soxr
+
+        resampled = soxr.resample(audio, NATIVE_SAMPLE_RATE_HZ, self._sample_rate, quality="HQ")
+        return np.ascontiguousarray(resampled[: int(total_seconds * self._sample_rate)], dtype=np.float32)
+
+
+@lru_cache(maxsize=1)
+def _import_dexed() -> Any:
+    try:
+        import dexed
+    except ImportError as exc:  # pragma: no cover - dexed-py is a core dependency
+        raise SynthError(f"the DX7 engine needs the 'dexed-py' package: pip install dexed-py ({exc})") from None
+    return dexed

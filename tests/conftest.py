@@ -1,0 +1,171 @@
+"""Shared fixtures: tiny factory banks, a tiny index built by the real builder, test audio.
+
+Everything is generated locally (renders of our own presets); nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pytest
+
+from patchpilot.audio.io import write_wav
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
+from patchpilot.index.builder import BuildPlan, IndexBuilder
+from patchpilot.synths import get_engine
+
+REPO = Path(__file__).resolve().parents[1]
+
+#: Four clearly different sounds per synth, in the bank format.
+VITAL_BANK = """
+category = "pluck"
+
+[[preset]]
+name = "Test Pluck"
+tags = ["bright", "plucky"]
+[preset.params]
+osc_1_wavetable = "Saw"
+filter_1_on = true
+filter_1_cutoff = 900
+env_1_decay = 0.35
+env_1_sustain = 0.0
+env_1_release = 0.2
+mod_env_2_to_filter_1_cutoff = 0.4
+env_2_decay = 0.25
+env_2_sustain = 0.0
+
+[[preset]]
+name = "Test Pad"
+category = "pad"
+tags = ["soft", "wide"]
+[preset.params]
+osc_1_wavetable = "Sine to Saw"
+osc_1_wave_frame = 60
+osc_1_unison_voices = 4
+env_1_attack = 0.4
+env_1_release = 0.8
+chorus_on = true
+
+[[preset]]
+name = "Test Square Lead"
+category = "lead"
+tags = ["hollow", "buzzy"]
+[preset.params]
+osc_1_wavetable = "Square"
+distortion_on = true
+distortion_drive = 12
+
+[[preset]]
+name = "Test Sine Bass"
+category = "bass"
+tags = ["sub", "dark"]
+[preset.params]
+osc_1_wavetable = "Sine"
+osc_1_transpose = -12
+env_1_decay = 0.6
+env_1_sustain = 0.5
+"""
+
+DEXED_BANK = """
+category = "keys"
+
+[[preset]]
+name = "Test Tine"
+tags = ["glassy", "percussive"]
+[preset.params]
+algorithm = "5"
+op1_eg_rate_2 = 40
+op1_eg_level_3 = 0
+op1_eg_rate_3 = 30
+op2_output_level = 75
+op2_coarse = 14
+op2_eg_rate_2 = 60
+op2_eg_level_3 = 0
+
+[[preset]]
+name = "Test Organ"
+category = "organ"
+tags = ["sustained", "clean"]
+[preset.params]
+algorithm = "32"
+op2_output_level = 80
+op2_coarse = 2
+op3_output_level = 70
+op3_coarse = 4
+
+[[preset]]
+name = "Test Brass"
+category = "brass"
+tags = ["bright", "fm"]
+[preset.params]
+algorithm = "22"
+feedback = 6
+op2_output_level = 88
+op2_eg_rate_1 = 40
+
+[[preset]]
+name = "Test Bell"
+category = "bell"
+tags = ["metallic", "bright"]
+[preset.params]
+algorithm = "5"
+op1_eg_rate_2 = 25
+op1_eg_level_2 = 0
+op1_eg_level_3 = 0
+op2_output_level = 80
+op2_coarse = 3
+op2_fine = 50
+op2_eg_rate_2 = 25
+op2_eg_level_3 = 0
+"""
+
+TEST_NOTES = (48, 60, 72)
+
+
+@pytest.fixture(scope="session")
+def tiny_banks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("banks")
+    (root / "vital").mkdir()
+    (root / "dexed").mkdir()
+    (root / "vital" / "test.toml").write_text(VITAL_BANK)
+    (root / "dexed" / "test.toml").write_text(DEXED_BANK)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_index(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real index: 4 designed presets per synth plus one variant each, 3 notes."""
+    out = tmp_path_factory.mktemp("indexes") / "tiny"
+    plan = BuildPlan(output=out, factory_root=tiny_banks, size_per_synth=8, notes=TEST_NOTES)
+    IndexBuilder(plan, workers=2).build()
+    return out
+
+
+def render_note(synth: str, preset_name: str, banks: Path, note: int, *, velocity: int = 100,
+                seconds: float = 0.9, tail: float = 0.6, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:
+    from patchpilot.library.bank import load_factory_bank
+
+    preset = next(p for p in load_factory_bank(synth, banks) if p.name == preset_name)
+    return get_engine(synth).render(preset, note, velocity, seconds, seconds + tail, sample_rate=sample_rate)
+
+
+@pytest.fixture(scope="session")
+def pluck_wav(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Vital pluck at note 53 (5 semitones from the nearest indexed note), 44.1 kHz."""
+    audio = render_note("vital", "Test Pluck", tiny_banks, 53, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+    path = tmp_path_factory.mktemp("audio") / "pluck.wav"
+    write_wav(path, audio, EXPORT_SAMPLE_RATE_HZ)
+    return path
+
+
+@pytest.fixture(scope="session")
+def organ_wav(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A DX7 organ at note 66 (6 semitones from the indexed notes), 44.1 kHz."""
+    audio = render_note("dexed", "Test Organ", tiny_banks, 66, velocity=80, seconds=1.2, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+    path = tmp_path_factory.mktemp("audio") / "organ.wav"
+    write_wav(path, audio, EXPORT_SAMPLE_RATE_HZ)
+    return path

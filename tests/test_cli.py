@@ -1,0 +1,153 @@
+"""The command line: exit codes, one-line errors, JSON on stdout, the other commands."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from patchpilot.cli import app
+from patchpilot.paths import MANIFEST_NAME
+
+runner = CliRunner()
+
+
+def _run(*args: str, input: bytes | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def _one_line_error(result, code: int, fragment: str) -> None:
+    assert result.exit_code == code, (result.exit_code, result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr and "Traceback" not in result.stdout
+    lines = [line for line in result.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0], result.stderr
+    assert result.stdout == ""
+
+
+def test_help_is_fast_and_imports_nothing_heavy() -> None:
+    code = ("import sys, patchpilot.cli; heavy = {'faiss', 'vita', 'dexed', 'torch', 'librosa', 'numpy'} & set(sys.modules);"
+            " print(sorted(heavy))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+    help_text = subprocess.run([sys.executable, "-m", "patchpilot", "--help"], capture_output=True, text=True, check=True)
+    assert "build-index" in help_text.stdout
+
+
+def test_match_json_on_stdout(tiny_index: Path, pluck_wav: Path) -> None:
+    result = _run("match", str(pluck_wav), "--index", str(tiny_index), "--json", "--top-k", "2")
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["input"] == str(pluck_wav)
+    assert [m["rank"] for m in document["matches"]] == [1, 2]
+    assert document["matches"][0]["preset_id"] == "vital:test-pluck"
+
+
+def test_match_table_names_the_preset_and_its_settings(tiny_index: Path, pluck_wav: Path) -> None:
+    result = _run("match", str(pluck_wav), "--index", str(tiny_index), "--top-k", "2")
+    assert result.exit_code == 0, result.stderr
+    assert "Test Pluck" in result.stdout
+    assert "filter_1_cutoff" in result.stdout and "Hz" in result.stdout
+
+
+def test_match_reads_stdin_and_exports(tiny_index: Path, organ_wav: Path, tmp_path: Path) -> None:
+    result = _run("match", "-", "--index", str(tiny_index), "--json", "--top-k", "1", "--export", str(tmp_path),
+                  input=organ_wav.read_bytes())
+    assert result.exit_code == 0, result.stderr
+    match = json.loads(result.stdout)["matches"][0]
+    assert Path(match["preset_file"]).suffix == ".syx" and Path(match["preset_file"]).exists()
+    assert Path(match["audio_file"]).exists()
+
+
+def test_bad_inputs_give_one_line_and_a_nonzero_exit(tiny_index: Path, tmp_path: Path) -> None:
+    index = ("--index", str(tiny_index))
+    _one_line_error(_run("match", str(tmp_path / "missing.wav"), *index), 2, "no such file")
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not audio\n" * 50)
+    _one_line_error(_run("match", str(text), *index), 2, "not a readable audio file")
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF\x24\x08\x00\x00WAVEfmt " + bytes(200))
+    _one_line_error(_run("match", str(corrupt), *index), 2, "not a readable audio file")
+    silent = tmp_path / "silent.wav"
+    soundfile.write(silent, np.zeros(44100, np.float32), 44100)
+    _one_line_error(_run("match", str(silent), *index), 2, "silent")
+    short = tmp_path / "short.wav"
+    soundfile.write(short, np.full(200, 0.3, np.float32), 44100)
+    _one_line_error(_run("match", str(short), *index), 2, "too short")
+    empty = tmp_path / "empty.wav"
+    empty.write_bytes(b"")
+    _one_line_error(_run("match", str(empty), *index), 2, "empty")
+
+
+def test_bad_indexes_give_one_line_and_a_nonzero_exit(tiny_index: Path, pluck_wav: Path, tmp_path: Path) -> None:
+    _one_line_error(_run("match", str(pluck_wav), "--index", str(tmp_path / "none")), 3, "no index")
+    foreign = tmp_path / "foreign"
+    shutil.copytree(tiny_index, foreign)
+    manifest = json.loads((foreign / MANIFEST_NAME).read_text())
+    manifest["embedder"] = "clap/1"
+    (foreign / MANIFEST_NAME).write_text(json.dumps(manifest))
+    _one_line_error(_run("match", str(pluck_wav), "--index", str(foreign)), 3, "embedder")
+    unreadable = tmp_path / "unreadable"
+    shutil.copytree(tiny_index, unreadable)
+    (unreadable / "presets.sqlite").write_bytes(b"garbage" * 100)
+    _one_line_error(_run("match", str(pluck_wav), "--index", str(unreadable)), 3, "presets.sqlite")
+
+
+def test_bad_options_are_usage_errors(tiny_index: Path, pluck_wav: Path) -> None:
+    _one_line_error(_run("match", str(pluck_wav), "--index", str(tiny_index), "--synth", "moog"), 2, "vital or dexed")
+
+
+def test_presets_list_json(tiny_index: Path) -> None:
+    result = _run("presets", "list", "--index", str(tiny_index), "--json", "--synth", "dexed", "--designed")
+    assert result.exit_code == 0, result.stderr
+    rows = json.loads(result.stdout)
+    assert {r["name"] for r in rows} == {"Test Tine", "Test Organ", "Test Brass", "Test Bell"}
+    assert all({"preset_id", "synth", "name", "category", "tags"} <= set(r) for r in rows)
+    keys = _run("presets", "list", "--index", str(tiny_index), "--json", "--category", "pad")
+    assert {r["category"] for r in json.loads(keys.stdout)} == {"pad"}
+
+
+def test_render_an_index_preset_and_a_preset_file(tiny_index: Path, tmp_path: Path) -> None:
+    out = tmp_path / "pad.wav"
+    result = _run("render", "vital:test-pad", "--note", "57", "--seconds", "0.5", "--tail", "0.5", "-o", str(out),
+                  "--index", str(tiny_index))
+    assert result.exit_code == 0, result.stderr
+    audio, rate = soundfile.read(out)
+    assert rate == 44100 and audio.shape == (44100,)
+    assert np.abs(audio).max() > 0.01
+    _one_line_error(_run("render", "vital:nope", "-o", str(out), "--index", str(tiny_index)), 4, "no preset")
+
+
+def test_build_index_cli_adds_user_presets(tiny_index: Path, tmp_path: Path) -> None:
+    from patchpilot.synths import get_engine
+
+    target = tmp_path / "idx"
+    shutil.copytree(tiny_index, target)
+    engine = get_engine("dexed")
+    engine.write_preset(engine.make_preset("MY BASS", {"algorithm": "1", "op2_output_level": 80}), tmp_path / "b.syx")
+    result = _run("build-index", "--index", str(target), "--presets", str(tmp_path / "b.syx"))
+    assert result.exit_code == 0, result.stderr
+    assert "added 1 presets" in result.stderr
+    listed = json.loads(_run("presets", "list", "--index", str(target), "--json", "--synth", "dexed").stdout)
+    assert "dexed:user:b" in {r["preset_id"] for r in listed}
+    _one_line_error(_run("build-index", "--index", str(target), "--presets", str(tmp_path / "nothing.syx")), 4,
+                    "no such file")
+
+
+@pytest.mark.slow
+def test_shipped_index_and_example_work_through_the_installed_command(tmp_path: Path) -> None:
+    repo = Path(__file__).resolve().parents[1]
+    example = repo / "docs" / "examples" / "crystal-pick.wav"
+    if not (repo / "indexes" / "default" / MANIFEST_NAME).exists():
+        pytest.skip("the default index is not built in this checkout")
+    result = subprocess.run([sys.executable, "-m", "patchpilot", "match", str(example), "--json", "--top-k", "3"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["matches"][0]["synth"] in ("vital", "dexed") and len(document["matches"]) == 3

@@ -1,0 +1,145 @@
+"""The synth layer: rendering, determinism, the thread pool, native preset files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from patchpilot.audio.dsp import rms
+from patchpilot.errors import PresetError, SynthError
+from patchpilot.synths import RenderPool, RenderRequest, get_engine
+
+
+@pytest.mark.parametrize("synth", ["vital", "dexed"])
+def test_render_is_mono_float32_of_the_requested_length(synth: str) -> None:
+    engine = get_engine(synth)
+    audio = engine.render(engine.init_preset(), 60, 100, 0.5, 0.8)
+    assert audio.dtype == np.float32 and audio.ndim == 1
+    assert audio.size == int(0.8 * 22050)
+    assert rms(audio) > 0.01
+
+
+@pytest.mark.parametrize("synth", ["vital", "dexed"])
+def test_reference_render_is_deterministic(synth: str) -> None:
+    engine = get_engine(synth)
+    preset = engine.init_preset()
+    assert np.array_equal(engine.render(preset, 57, 90, 0.4, 0.6), engine.render(preset, 57, 90, 0.4, 0.6))
+
+
+def test_a_reused_vital_voice_forgets_the_previous_render() -> None:
+    engine = get_engine("vital")
+    plain = engine.make_preset("plain", {"osc_1_wavetable": "Square", "filter_1_on": True, "filter_1_cutoff": 1500})
+    long_tail = engine.make_preset("tail", {"env_1_release": 4.0, "reverb_on": True, "reverb_dry_wet": 50,
+                                            "delay_on": True})
+    reference = engine.render(plain, 60, 100, 0.5, 0.7)
+    voice = engine.new_voice()
+    voice.render(long_tail, 48, 127, 0.5, 0.6)  # leaves a long release and FX tails behind
+    again = voice.render(plain, 60, 100, 0.5, 0.7)
+    assert np.abs(again - reference).max() < 0.03
+
+
+def test_pool_renders_in_order_with_a_synth_per_thread() -> None:
+    engine = get_engine("dexed")
+    preset = engine.init_preset()
+    requests = [RenderRequest(preset, note, 100, 0.2, 0.3) for note in (48, 60, 72, 84)]
+    with RenderPool(engine, workers=2) as pool:
+        pooled = pool.render(requests)
+    for request, audio in zip(requests, pooled):
+        assert np.array_equal(audio, engine.render(preset, request.note, 100, 0.2, 0.3))
+
+
+def test_bad_render_arguments_raise_synth_errors() -> None:
+    engine = get_engine("dexed")
+    with pytest.raises(SynthError):
+        engine.render(engine.init_preset(), 200, 100, 0.5, 1.0)
+    with pytest.raises(SynthError):
+        engine.render(engine.init_preset(), 60, 100, 2.0, 1.0)
+
+
+def test_vital_preset_file_loads_in_vita_and_round_trips(tmp_path: Path) -> None:
+    import vita
+
+    engine = get_engine("vital")
+    preset = engine.make_preset("Round Trip", {"osc_1_wavetable": "Vowels", "osc_1_wave_frame": 100,
+                                               "filter_1_on": True, "filter_1_cutoff": 1200,
+                                               "mod_lfo_1_to_filter_1_cutoff": 0.3, "lfo_1_shape": "Sine"},
+                                 category="pad", tags=["soft"])
+    path = tmp_path / "x.vital"
+    engine.write_preset(preset, path)
+    assert vita.Synth().load_preset(str(path))
+    (loaded,) = engine.read_presets(path)
+    assert loaded.name == "Round Trip"
+    assert np.array_equal(engine.render(loaded, 60, 100, 0.5, 0.7), engine.render(preset, 60, 100, 0.5, 0.7))
+
+
+def test_vital_rejects_a_broken_preset_file(tmp_path: Path) -> None:
+    path = tmp_path / "broken.vital"
+    path.write_text("{not json")
+    with pytest.raises(PresetError):
+        get_engine("vital").read_presets(path)
+
+
+def test_dexed_single_voice_sysex_is_framed_and_loads_in_dexed_py(tmp_path: Path) -> None:
+    import dexed
+
+    engine = get_engine("dexed")
+    preset = engine.make_preset("EPIANO 1", {"algorithm": "5", "op2_output_level": 70, "op2_coarse": 14})
+    path = tmp_path / "ep.syx"
+    engine.write_preset(preset, path)
+    data = path.read_bytes()
+    assert len(data) == 163 and data[:6] == bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B]) and data[-1] == 0xF7
+    assert (sum(data[6:161]) + data[161]) & 0x7F == 0  # checksum
+    patch = dexed.Patch.from_sysex(data[6:161])
+    synth = dexed.DexedSynth(44100)
+    synth.load_patch(patch)
+    direct = synth.render(60, 100, 0.5, 0.7)
+    assert np.array_equal(direct, engine.render(preset, 60, 100, 0.5, 0.7, sample_rate=44100))
+    (loaded,) = engine.read_presets(path)
+    assert loaded.values == preset.values
+
+
+def test_dexed_reads_a_32_voice_bank(tmp_path: Path) -> None:
+    import dexed
+
+    patches = []
+    for i in range(32):
+        patch = dexed.Patch(f"VOICE {i:02d}")
+        patch.algorithm = i
+        patches.append(patch)
+    dexed.Patch.save_to_bank(str(tmp_path / "bank.syx"), patches)
+    presets = get_engine("dexed").read_presets(tmp_path / "bank.syx")
+    assert len(presets) == 32
+    assert [p.values["algorithm"] for p in presets] == [float(i) for i in range(32)]
+    assert presets[5].name == "VOICE 05"
+
+
+def test_dexed_rejects_files_that_are_not_sysex(tmp_path: Path) -> None:
+    path = tmp_path / "notes.syx"
+    path.write_bytes(b"hello")
+    with pytest.raises(PresetError, match="not a DX7 sysex"):
+        get_engine("dexed").read_presets(path)
+
+
+def test_velocity_sensitivity_flags() -> None:
+    dexed_engine = get_engine("dexed")
+    assert not dexed_engine.velocity_sensitive(dexed_engine.init_preset())
+    sensitive = dexed_engine.make_preset("v", {"op1_velocity_sens": 5})
+    assert dexed_engine.velocity_sensitive(sensitive)
+    vital_engine = get_engine("vital")
+    # velocity_track only changes loudness, which matching normalises away
+    assert not vital_engine.velocity_sensitive(vital_engine.make_preset("v", {"velocity_track": 80}))
+    assert vital_engine.velocity_sensitive(vital_engine.make_preset("v", {"filter_1_on": True,
+                                                                          "mod_velocity_to_filter_1_cutoff": 0.4}))
+
+
+def test_audible_params_skip_switched_off_modules() -> None:
+    engine = get_engine("vital")
+    audible = engine.audible_params(engine.init_preset())
+    assert "filter_1_cutoff" not in audible and "reverb_size" not in audible
+    assert "env_1_release" in audible
+    filtered = engine.make_preset("f", {"filter_1_on": True, "reverb_on": True})
+    assert {"filter_1_cutoff", "reverb_size"} <= set(engine.audible_params(filtered))
+    dx = get_engine("dexed")
+    assert all(not name.startswith("op2_") for name in dx.audible_params(dx.init_preset()))
