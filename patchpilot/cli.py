@@ -23,6 +23,7 @@ from rich.console import Console  # noqa: E402
 
 from patchpilot import __version__  # noqa: E402
 from patchpilot.constants import (  # noqa: E402
+    DEFAULT_INDEX_SIZE_PER_SYNTH,
     DEFAULT_RERANK_CANDIDATES,
     DEFAULT_TOP_K,
     DEFAULT_VELOCITY,
@@ -72,6 +73,14 @@ def _errors_to_exit() -> Iterator[None]:
     except KeyboardInterrupt:
         stderr.print("interrupted")
         raise typer.Exit(130) from None
+    except (typer.Exit, typer.Abort, SystemExit):
+        raise
+    except Exception as error:  # a bug: still one line, with the details on request
+        if os.environ.get("PATCHPILOT_DEBUG"):
+            raise
+        stderr.print(f"[bold red]internal error:[/bold red] {type(error).__name__}: {error} "
+                     "(set PATCHPILOT_DEBUG=1 for the traceback, and please report it)", highlight=False, soft_wrap=True)
+        raise typer.Exit(70) from None
 
 
 def _check_synth(synth: str | None) -> str | None:
@@ -168,7 +177,7 @@ def build_index(
     synths: Annotated[Optional[list[str]], typer.Option("--synth", help="Synths to index (repeatable).")] = None,
     presets: Annotated[Optional[list[Path]], typer.Option(
         "--presets", help="Your own presets: .vital files, DX7 .syx banks or folders of them (repeatable).")] = None,
-    size: Annotated[int, typer.Option("--size", min=1, help="Designed + variant presets per synth.")] = 5200,
+    size: Annotated[int, typer.Option("--size", min=1, help="Designed + variant presets per synth.")] = DEFAULT_INDEX_SIZE_PER_SYNTH,
     factory: Annotated[bool, typer.Option("--factory/--no-factory", help="Include the factory banks and their variants.")] = True,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="With --presets: rebuild everything instead of adding to the index.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the preset variants.")] = 0,
@@ -214,7 +223,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task({"render": "rendering presets", "index": "writing index"}.get(stage, stage),
+                tasks[stage] = bar.add_task({"render": "rendering presets", "train": "training queries", "index": "writing index"}.get(stage, stage),
                                             total=total)
             bar.update(tasks[stage], completed=done, total=total)
 

@@ -18,6 +18,10 @@ INDEX_NOTES = (36, 48, 60, 72, 84)
 INDEX_NOTE_SECONDS = 0.85
 INDEX_RENDER_SECONDS = 0.9
 
+#: Designed + variant presets per synth in a default build (the issue asks for >= 5,000
+#: after duplicates are dropped).
+DEFAULT_INDEX_SIZE_PER_SYNTH = 5400
+
 #: Velocity (MIDI 1-127) used when nothing else is known.
 DEFAULT_VELOCITY = 100
 

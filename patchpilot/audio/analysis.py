@@ -29,10 +29,10 @@ _SMOOTH_FRAMES = 8
 #: Only segments at least this long (in samples at the analysis rate, 0.25 s) are split
 #: on a pitch difference.
 _PITCH_SPLIT_MIN_FRAMES_SAMPLES = 5512
-#: Segments at the same pitch are one note unless the level between them falls to within
-#: _GAP_ABOVE_FLOOR_DB of the background and _GAP_DEPTH_DB below the note's peak.
-_GAP_ABOVE_FLOOR_DB = 10.0
-_GAP_DEPTH_DB = 20.0
+#: Segments at the same pitch are one note unless the level between them stays within
+#: _GAP_ABOVE_FLOOR_DB of the background for _GAP_MIN_SAMPLES (80 ms at the analysis rate).
+_GAP_ABOVE_FLOOR_DB = 6.0
+_GAP_MIN_SAMPLES = 1764
 #: A release must fall this much faster (dB/s) than the note decayed before it.
 _RELEASE_SLOPE_GAP_DB_S = 25.0
 #: ...and lose at least this much level.
@@ -230,8 +230,8 @@ def _frames_to_samples(x: np.ndarray, start: int, end: int) -> np.ndarray:
 def _same_sound(previous: tuple[int, int, PitchEstimate], current: tuple[int, int, PitchEstimate],
                 env_db: np.ndarray) -> bool:
     """Whether a "note" is its predecessor wobbling (tremolo, an LFO on the filter, an
-    echo): the sound never fell back to the background level in between, and the two are
-    not clearly at different pitches."""
+    echo): no stretch of silence separates them and they are not clearly at different
+    pitches."""
     p_start, p_end, p_pitch = previous
     c_start, _, c_pitch = current
     if c_start - p_end > 4:
@@ -241,10 +241,12 @@ def _same_sound(previous: tuple[int, int, PitchEstimate], current: tuple[int, in
     confident = long_enough and p_pitch.confidence > 0.6 and c_pitch.confidence > 0.6
     if confident and p_pitch.midi is not None and c_pitch.midi is not None and abs(p_pitch.midi - c_pitch.midi) >= 1.0:
         return False  # a new note: legato to another pitch
-    dip_level = float(env_db[max(p_start, c_start - _RISE_FRAMES) : c_start + 1].min())
-    peak = float(env_db[p_start : c_start + 1].max())
-    gap = dip_level <= noise_floor_db(env_db) + _GAP_ABOVE_FLOOR_DB and dip_level <= peak - _GAP_DEPTH_DB
-    return not gap
+    # A new note at the same pitch needs a stretch of near-silence before it; an LFO dip
+    # under noise reaches the noise floor too, but only briefly.
+    quiet = env_db[p_start : c_start + 1] <= noise_floor_db(env_db) + _GAP_ABOVE_FLOOR_DB
+    longest = max((len(run) for run in np.split(quiet, np.flatnonzero(np.diff(quiet.astype(int))) + 1) if run.all()),
+                  default=0)
+    return longest * ENVELOPE_HOP < _GAP_MIN_SAMPLES
 
 
 def compare_window(note: Note) -> tuple[float, float]:

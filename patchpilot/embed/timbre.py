@@ -128,7 +128,8 @@ class TimbreEmbedder(Embedder):
             "envelope": envelope,
             "movement": movement,
         }
-        return np.concatenate([parts[b] for b in self.blocks()], axis=1).astype(np.float32)
+        features = np.concatenate([parts[b] for b in self.blocks()], axis=1).astype(np.float32)
+        return np.nan_to_num(features, nan=0.0, posinf=0.0, neginf=0.0)  # near-silent notes
 
     def _aligned_batch(self, notes: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Notes cut from their attack, loudness-normalised, zero-padded to REQUIRED_SECONDS."""

@@ -34,10 +34,18 @@ class FeatureTransform:
         _, _, vt = np.linalg.svd(centred - centred.mean(axis=0), full_matrices=False)
         return cls(mean.astype(np.float32), scale.astype(np.float32), vt[:dim].T.astype(np.float32))
 
+    def project(self, raw: np.ndarray) -> np.ndarray:
+        """The linear map alone, without scaling to unit length."""
+        return ((np.asarray(raw, dtype=np.float32) - self.mean) / self.scale) @ self.components
+
     def apply(self, raw: np.ndarray) -> np.ndarray:
-        projected = ((np.asarray(raw, dtype=np.float32) - self.mean) / self.scale) @ self.components
+        projected = self.project(raw)
         norms = np.linalg.norm(projected, axis=-1, keepdims=True)
         return (projected / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def then(self, matrix: np.ndarray) -> FeatureTransform:
+        """This transform followed by a further linear map (dim, new_dim)."""
+        return FeatureTransform(self.mean, self.scale, (self.components @ matrix).astype(np.float32))
 
     def save(self, path: Path) -> None:
         with open(path, "wb") as handle:

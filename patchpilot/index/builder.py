@@ -25,6 +25,7 @@ from patchpilot.audio.dsp import rms
 from patchpilot.audio.analysis import note_pitch
 from patchpilot.constants import (
     ANALYSIS_SAMPLE_RATE_HZ,
+    DEFAULT_INDEX_SIZE_PER_SYNTH,
     DEFAULT_VELOCITY,
     INDEX_NOTE_SECONDS,
     INDEX_NOTES,
@@ -45,19 +46,27 @@ from patchpilot.index.index import (
     read_manifest,
 )
 from patchpilot.index.store import PresetStore
+from patchpilot.index.training import (
+    TRAINING_QUERIES_PER_SYNTH,
+    TrainingQuery,
+    fit_discriminant,
+    interpolate,
+    plan_queries,
+    query_features,
+)
 from patchpilot.library.bank import factory_preset_id, load_factory_bank, slug
 from patchpilot.library.sampler import make_variant, variants_per_preset
 from patchpilot.paths import MANIFEST_NAME, factory_presets_dir
 from patchpilot.synths import Preset, RenderPool, Voice, get_engine
 
+#: Training queries of the learned projection, kept in the work folder until the end.
+TRAINING_NAME = "training.npz"
 #: Presets per saved feature chunk (what an interrupt can lose at most).
 CHUNK_PRESETS = 64
 #: A render quieter than this (RMS) counts as silent.
 SILENT_RMS = 1e-5
 #: Mean squared difference of standardised features under which two presets are one sound.
 DUPLICATE_THRESHOLD = 1e-3
-#: Designed + variant presets per synth in a default build.
-DEFAULT_SIZE_PER_SYNTH = 5200
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -71,7 +80,7 @@ class BuildPlan:
     factory: bool = True
     factory_root: Path = field(default_factory=factory_presets_dir)
     user_paths: tuple[Path, ...] = ()
-    size_per_synth: int = DEFAULT_SIZE_PER_SYNTH
+    size_per_synth: int = DEFAULT_INDEX_SIZE_PER_SYNTH
     seed: int = 0
     notes: tuple[int, ...] = INDEX_NOTES
     embedder: str = "timbre"
@@ -206,6 +215,8 @@ class IndexBuilder:
                 self._add_presets(store, self._all_presets())
                 new_rows = None
             self._analyse_pending(store)
+            if not self.append:
+                self._train_projection(store)
             skipped = self._finish(store, base if self.append else None)
             counts = store.synth_counts()
         finally:
@@ -292,6 +303,44 @@ class IndexBuilder:
                     finished += len(results)
                     self.progress("render", finished, total)
 
+    def _train_projection(self, store: PresetStore) -> None:
+        """Render the training queries (once; kept in the work folder) for the projection."""
+        path = self.work / TRAINING_NAME
+        if path.exists():
+            return
+        rows, _, offsets, _ = self._load_chunks()
+        offset_of = dict(zip(rows.tolist(), offsets.tolist()))
+        synth_of = store.synth_by_row()
+        queries, features, played = [], [], []
+        plans_by_synth: dict[str, list[TrainingQuery]] = {}
+        for synth in sorted({synth_of[r] for r in offset_of}):
+            synth_rows = [r for r in offset_of if synth_of[r] == synth]
+            plans_by_synth[synth] = plan_queries(synth_rows, self.plan.notes, TRAINING_QUERIES_PER_SYNTH,
+                                                 self.plan.seed + 17)
+        total = sum(len(p) for p in plans_by_synth.values())
+        done = 0
+        self.progress("train", 0, total)
+        for synth, plans in plans_by_synth.items():
+            presets = store.get_rows([q.row for q in plans])
+            with RenderPool(get_engine(synth), self.workers) as pool:
+                results = pool.map(lambda voice, q: query_features(voice, presets[q.row].preset, q, self.embedder), plans)
+                for query, result in zip(plans, results):
+                    done += 1
+                    if done % 32 == 0:
+                        self.progress("train", done, total)
+                    if result is None:
+                        continue
+                    offset = offset_of[query.row]
+                    queries.append(query.row)
+                    features.append(result)
+                    played.append(query.note + (0.0 if np.isnan(offset) else offset))
+        self.progress("train", total, total)
+        temporary = self.work / f"{TRAINING_NAME}.tmp"
+        with open(temporary, "wb") as handle:
+            np.savez(handle, rows=np.array(queries, dtype=np.int64), played=np.array(played),
+                     features=np.array(features, dtype=np.float32).reshape(len(features), -1))
+        os.replace(temporary, path)
+
     def _save_chunk(self, results: list[_Analysis]) -> None:
         good = [r for r in results if r.features is not None]
         rows = np.array([r.row for r in good], dtype=np.int64)
@@ -315,7 +364,21 @@ class IndexBuilder:
                 skipped += [int(r) for r in data["skipped"]]
         if not rows:
             return np.zeros(0, np.int64), np.zeros((0, len(self.plan.notes), TimbreEmbedder.dim())), np.zeros(0), skipped
-        return np.concatenate(rows), np.concatenate(features), np.concatenate(offsets), skipped
+        features_all = np.nan_to_num(np.concatenate(features), nan=0.0, posinf=0.0, neginf=0.0)
+        return np.concatenate(rows), features_all, np.concatenate(offsets), skipped
+
+    def _discriminant(self, transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray) -> FeatureTransform:
+        """Follow the PCA with the projection learned from the training queries."""
+        path = self.work / TRAINING_NAME
+        if not path.exists():
+            return transform
+        with np.load(path) as data:
+            training = {key: data[key] for key in ("rows", "played", "features")}
+        residuals = _residuals(transform, rows, raw, training, self.plan.notes)
+        if len(residuals) < 2 * transform.dim:
+            return transform  # too few queries to estimate the scatter (tiny indexes)
+        index_vectors = transform.project(raw.reshape(-1, raw.shape[-1]))
+        return transform.then(fit_discriminant(index_vectors, residuals))
 
     def _finish(self, store: PresetStore, base: PresetIndex | None) -> list[str]:
         """Vectors, FAISS index, manifest; drop presets that stayed silent."""
@@ -339,6 +402,7 @@ class IndexBuilder:
             if len(rows) == 0:
                 raise UsageError("every preset rendered silent: nothing to index")
             transform = FeatureTransform.fit(raw.reshape(-1, raw.shape[-1]), TimbreEmbedder.block_weights(), self.plan.dim)
+            transform = self._discriminant(transform, rows, raw)
             vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1)
             all_rows = rows
         write_vectors(self.work / VECTORS_NAME, all_rows, vectors)
@@ -359,9 +423,21 @@ class IndexBuilder:
         )
         (self.work / MANIFEST_NAME).write_text(manifest.to_json())
         shutil.rmtree(self.work / "features")
+        (self.work / TRAINING_NAME).unlink(missing_ok=True)
         (self.work / "plan.json").unlink()
         self.progress("index", 1, 1)
         return skipped_ids
+
+
+def _residuals(transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray, training: dict,
+               notes: Sequence[int]) -> np.ndarray:
+    """Training queries minus their own preset's vector interpolated to the played note."""
+    position = {int(r): i for i, r in enumerate(rows)}
+    projected = transform.project(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), len(notes), -1)
+    queries = transform.project(training["features"]) if len(training["features"]) else np.zeros((0, transform.dim))
+    out = [q - interpolate(projected[position[int(row)]], notes, played)
+           for q, row, played in zip(queries, training["rows"], training["played"]) if int(row) in position]
+    return np.array(out).reshape(len(out), transform.dim)
 
 
 def _distinct(rows: np.ndarray, raw: np.ndarray, store: PresetStore) -> np.ndarray:

@@ -61,12 +61,33 @@ class RenderRequest:
     total_seconds: float
 
 
+#: Every engine renders at this rate. Both synths sound different at 22.05 kHz (Dexed's
+#: envelopes, Vital's effects and modulation), and 44.1 kHz is what their users hear;
+#: other rates are resampled from it.
+NATIVE_SAMPLE_RATE_HZ = 44100
+
+
 class Voice(ABC):
     """One synth instance. Not thread-safe: give each thread its own."""
 
+    def __init__(self, sample_rate: int) -> None:
+        self.sample_rate = int(sample_rate)
+
     @abstractmethod
+    def _render_native(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                       total_seconds: float) -> np.ndarray:
+        """Mono float32 audio at NATIVE_SAMPLE_RATE_HZ."""
+
     def render(self, preset: Preset, note: int, velocity: int, note_seconds: float, total_seconds: float) -> np.ndarray:
         """Mono float32 audio at the voice's sample rate, ``total_seconds`` long."""
+        check_render_args(note, velocity, note_seconds, total_seconds)
+        audio = self._render_native(preset, note, velocity, note_seconds, total_seconds)
+        if self.sample_rate == NATIVE_SAMPLE_RATE_HZ:
+            return audio
+        import soxr
+
+        resampled = soxr.resample(audio, NATIVE_SAMPLE_RATE_HZ, self.sample_rate, quality="HQ")
+        return np.ascontiguousarray(resampled[: int(total_seconds * self.sample_rate)], dtype=np.float32)
 
 
 class SynthEngine(ABC):

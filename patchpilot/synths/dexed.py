@@ -16,7 +16,7 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import Preset, SynthEngine, Voice, check_render_args
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice
 from patchpilot.synths.params import Param, ParamSpace
 
 OPERATORS = (1, 2, 3, 4, 5, 6)
@@ -268,33 +268,21 @@ class DexedEngine(SynthEngine):
                           f"or a single voice of 163 bytes, got {len(data)} bytes)")
 
 
-#: Dexed always renders at this rate. Its envelopes and modulation do not scale exactly
-#: with the sample rate (a patch sounds different at 22.05 kHz), so other rates are
-#: resampled from a 44.1 kHz render, which is what Dexed users hear.
-NATIVE_SAMPLE_RATE_HZ = 44100
-
-
 class DexedVoice(Voice):
     def __init__(self, engine: DexedEngine, sample_rate: int) -> None:
+        super().__init__(sample_rate)
         self._engine = engine
-        self._sample_rate = int(sample_rate)
         self._synth = _import_dexed().DexedSynth(sample_rate=float(NATIVE_SAMPLE_RATE_HZ))
         self._loaded: str | None = None
 
-    def render(self, preset: Preset, note: int, velocity: int, note_seconds: float, total_seconds: float) -> np.ndarray:
-        check_render_args(note, velocity, note_seconds, total_seconds)
+    def _render_native(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                       total_seconds: float) -> np.ndarray:
         key = preset.fingerprint()
         if key != self._loaded:
             self._synth.load_patch(self._engine.patch(preset))
             self._loaded = key
-        audio = np.asarray(self._synth.render(int(note), int(velocity), float(note_seconds), float(total_seconds)),
-                           dtype=np.float32)
-        if self._sample_rate == NATIVE_SAMPLE_RATE_HZ:
-            return audio
-        import soxr
-
-        resampled = soxr.resample(audio, NATIVE_SAMPLE_RATE_HZ, self._sample_rate, quality="HQ")
-        return np.ascontiguousarray(resampled[: int(total_seconds * self._sample_rate)], dtype=np.float32)
+        audio = self._synth.render(int(note), int(velocity), float(note_seconds), float(total_seconds))
+        return np.asarray(audio, dtype=np.float32)
 
 
 @lru_cache(maxsize=1)

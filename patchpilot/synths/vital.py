@@ -30,7 +30,7 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import Preset, SynthEngine, Voice, check_render_args
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice
 from patchpilot.synths.params import Param, ParamSpace
 from patchpilot.synths.vital_tables import (
     LFO_SHAPE_OPTIONS,
@@ -595,10 +595,11 @@ class VitalVoice(Voice):
     _WARMUP_SECONDS = 0.1
 
     def __init__(self, engine: VitalEngine, sample_rate: int) -> None:
+        super().__init__(sample_rate)
         vita = _import_vita()
         self._engine = engine
         self._synth = vita.Synth()
-        self._synth.set_sample_rate(float(sample_rate))
+        self._synth.set_sample_rate(float(NATIVE_SAMPLE_RATE_HZ))
         self._controls = self._synth.get_controls()
         self._loaded: tuple | None = None
 
@@ -613,8 +614,8 @@ class VitalVoice(Voice):
         for name, raw in self._engine.control_values(preset).items():
             self._controls[name].set(float(raw))
 
-    def render(self, preset: Preset, note: int, velocity: int, note_seconds: float, total_seconds: float) -> np.ndarray:
-        check_render_args(note, velocity, note_seconds, total_seconds)
+    def _render_native(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                       total_seconds: float) -> np.ndarray:
         self._load(preset)
         # Vital glides every changed control to its new value during the first note after a
         # change, so a render would depend on the preset rendered before it. A short
