@@ -41,7 +41,8 @@ app = typer.Typer(
 presets_app = typer.Typer(help="Browse the presets of an index.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
 
-stdout = Console(soft_wrap=False)
+# Piped output gets a fixed width instead of rich's 80-column guess.
+stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 132)
 stderr = Console(stderr=True)
 
 T = TypeVar("T")
@@ -189,13 +190,15 @@ def build_index(
     build resumes when the same command runs again; the old index stays usable until the
     new one is complete.
     """
-    from patchpilot.index.builder import BuildPlan, IndexBuilder
+    from patchpilot.index.builder import BuildPlan, IndexBuilder, seed_user_index
     from patchpilot.paths import MANIFEST_NAME, user_index_dir
 
     with _errors_to_exit():
         target = index if index is not None else user_index_dir()
         chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
         user_paths = tuple(presets or ())
+        if user_paths and index is None and not rebuild and not (target / MANIFEST_NAME).exists():
+            seed_user_index(target)  # your presets join a copy of the shipped index
         append = bool(user_paths) and not rebuild and (target / MANIFEST_NAME).exists()
         if not append and not factory and not user_paths:
             raise UsageError("--no-factory needs --presets")

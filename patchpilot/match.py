@@ -25,14 +25,18 @@ from patchpilot.index.index import PresetIndex
 from patchpilot.index.store import StoredPreset
 from patchpilot.synths import RenderPool, RenderRequest, get_engine
 
-#: Velocities tried for presets whose sound depends on velocity.
+#: Velocities tried for presets whose sound depends on velocity, among the
+#: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
 VELOCITY_CANDIDATES = (40, 70, DEFAULT_VELOCITY, 127)
+VELOCITY_SEARCH_CANDIDATES = 6
 #: Steps of the local velocity search that follows the grid (velocity-sensitive presets).
 VELOCITY_REFINE_STEPS = (16, 8, 4)
 #: A "held" render releases this long before its end (vita needs the note-off inside).
 HELD_MARGIN_SECONDS = 0.01
 #: Extra render length so a candidate aligned at its attack still covers the input.
 RENDER_LEAD_SECONDS = 0.2
+#: Candidates re-rendered with the input's release in stage 2.
+RELEASE_CANDIDATES = 10
 #: A note-off this close to the end of the window is treated as none.
 RELEASE_MIN_GAP_SECONDS = 0.03
 
@@ -132,48 +136,51 @@ class Matcher:
         total = window_seconds + RENDER_LEAD_SECONDS
         held_seconds = total - HELD_MARGIN_SECONDS
 
-        # Stage 1: held renders.
-        jobs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-        for position, (stored, play_notes, _) in enumerate(candidates):
-            engine = get_engine(stored.preset.synth)
-            velocities = VELOCITY_CANDIDATES if engine.velocity_sensitive(stored.preset) else (DEFAULT_VELOCITY,)
-            jobs[stored.preset.synth] += [(position, n, v) for n in play_notes for v in velocities]
+        # Stage 1: held renders at the default velocity, at each note worth trying.
         held: dict[int, tuple[float, int, int, float, float]] = {}  # pos -> (partial, note, vel, off, full)
 
-        def render_held(synth: str, synth_jobs: list[tuple[int, int, int]]) -> None:
-            renders = self._pool(synth).render(
-                [RenderRequest(candidates[p][0].preset, n, v, held_seconds, total) for p, n, v in synth_jobs])
-            features = self.distance.prepare(target, renders)
-            offs = self.distance.note_off(target, features)
-            partial = self.distance.total(target, features, until=offs)
-            full = self.distance.total(target, features)
-            for i, (position, play_note, velocity) in enumerate(synth_jobs):
-                shift = attack_start(renders[i], sr) / sr
-                entry = (float(partial[i]), play_note, velocity, float(offs[i]) + shift, float(full[i]))
-                if position not in held or entry[0] < held[position][0]:
-                    held[position] = entry
+        def render_held(jobs: dict[str, list[tuple[int, int, int]]]) -> None:
+            for synth, synth_jobs in jobs.items():
+                renders = self._pool(synth).render(
+                    [RenderRequest(candidates[p][0].preset, n, v, held_seconds, total) for p, n, v in synth_jobs])
+                features = self.distance.prepare(target, renders)
+                offs = self.distance.note_off(target, features)
+                partial = self.distance.total(target, features, until=offs)
+                full = self.distance.total(target, features)
+                for i, (position, play_note, velocity) in enumerate(synth_jobs):
+                    shift = attack_start(renders[i], sr) / sr
+                    entry = (float(partial[i]), play_note, velocity, float(offs[i]) + shift, float(full[i]))
+                    if position not in held or entry[0] < held[position][0]:
+                        held[position] = entry
 
-        for synth, synth_jobs in jobs.items():
-            render_held(synth, synth_jobs)
-        # Velocity-sensitive presets: narrow the velocity down around the best grid point.
-        sensitive = [pos for pos, (stored, _, _) in enumerate(candidates)
-                     if pos in held and get_engine(stored.preset.synth).velocity_sensitive(stored.preset)]
-        for step in VELOCITY_REFINE_STEPS:
-            refine: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        first: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for position, (stored, play_notes, _) in enumerate(candidates):
+            first[stored.preset.synth] += [(position, n, DEFAULT_VELOCITY) for n in play_notes]
+        render_held(first)
+
+        # Velocity-sensitive presets among the most promising: a velocity grid, then a local
+        # search around the best grid point.
+        promising = sorted(held, key=lambda pos: held[pos][0])[:VELOCITY_SEARCH_CANDIDATES]
+        sensitive = [pos for pos in promising
+                     if get_engine(candidates[pos][0].preset.synth).velocity_sensitive(candidates[pos][0].preset)]
+        steps: list[tuple[int, ...] | int] = [VELOCITY_CANDIDATES, *VELOCITY_REFINE_STEPS]
+        for step in steps:
+            jobs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
             for pos in sensitive:
                 _, play_note, velocity, _, _ = held[pos]
-                for v in {min(127, velocity + step), max(1, velocity - step)} - {velocity}:
-                    refine[candidates[pos][0].preset.synth].append((pos, play_note, v))
-            for synth, synth_jobs in refine.items():
-                render_held(synth, synth_jobs)
+                tries = set(step) if isinstance(step, tuple) else {min(127, velocity + step), max(1, velocity - step)}
+                jobs[candidates[pos][0].preset.synth] += [(pos, play_note, v) for v in sorted(tries - {velocity})]
+            render_held(jobs)
 
-        # Stage 2: release where the input did.
+        # Stage 2: release where the input did, for the candidates that explain the input
+        # best up to their note-off (the others keep their held-note distance).
         final: dict[int, tuple[float, RenderSettings]] = {}
         releases: dict[str, list[tuple[int, RenderSettings]]] = defaultdict(list)
+        finalists = set(sorted(held, key=lambda pos: held[pos][0])[:RELEASE_CANDIDATES])
         for position, (_, play_note, velocity, note_off, full) in held.items():
             settings = RenderSettings(play_note, velocity, held_seconds, total)
             final[position] = (full, settings)
-            if note_off < window - RELEASE_MIN_GAP_SECONDS:
+            if position in finalists and note_off < window - RELEASE_MIN_GAP_SECONDS:
                 released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
                 releases[candidates[position][0].preset.synth].append((position, released))
         for synth, synth_jobs in releases.items():

@@ -90,7 +90,7 @@ def as_audio(samples: np.ndarray, rate: int, name: str) -> Audio:
 
 
 # ---- recovery -----------------------------------------------------------------------------
-def recovery(index: Path, queries: int, seed: int, candidates: int) -> str:
+def recovery(index: Path, queries: int, seed: int, candidates: int, verbose: bool = False) -> str:
     rng = np.random.default_rng(seed)
     rows_out: list[tuple[str, int | None, float]] = []
     with PatchPilot(index) as pilot:
@@ -114,6 +114,12 @@ def recovery(index: Path, queries: int, seed: int, candidates: int) -> str:
             ids = [m.preset_id for m in result.matches]
             rank = ids.index(sp.preset_id) if sp.preset_id in ids else None
             rows_out.append((sp.preset.synth, rank, elapsed))
+            if verbose and rank != 0:
+                best = result.matches[0] if result.matches else None
+                true_distance = result.matches[rank].distance if rank is not None else None
+                print(f"  miss {sp.preset_id} rank {rank} note {note} velocity {velocity} held {held:.2f} -> "
+                      f"{best.preset_id if best else None} {best.distance if best else float('nan'):.3f} "
+                      f"(true {true_distance})", file=sys.stderr)
             if number % 25 == 0:
                 done = [r for _, r, _ in rows_out]
                 print(f"  {number}/{len(picked)} top-1 {np.mean([r == 0 for r in done]):.3f}", file=sys.stderr)
@@ -356,11 +362,12 @@ def main() -> None:
     parser.add_argument("--candidates", type=int, default=24)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--verbose", action="store_true", help="print every recovery miss")
     args = parser.parse_args()
     index = args.index or default_index_dir()
     sections = args.only or ["recovery", "ood", "speed"]
     if "recovery" in sections:
-        write_section("recovery", recovery(index, args.queries, args.seed, args.candidates))
+        write_section("recovery", recovery(index, args.queries, args.seed, args.candidates, args.verbose))
     if "ood" in sections:
         write_section("ood", ood(index, args.seed))
     if "speed" in sections:

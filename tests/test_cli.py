@@ -151,3 +151,20 @@ def test_shipped_index_and_example_work_through_the_installed_command(tmp_path: 
     assert result.returncode == 0, result.stderr
     document = json.loads(result.stdout)
     assert document["matches"][0]["synth"] in ("vital", "dexed") and len(document["matches"]) == 3
+
+
+def test_build_index_with_presets_starts_from_a_copy_of_the_shipped_index(tiny_index: Path, tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchpilot.index import builder
+    from patchpilot.synths import get_engine
+
+    monkeypatch.setenv("PATCHPILOT_HOME", str(tmp_path / "home"))
+    monkeypatch.setattr(builder, "shipped_index_dir", lambda: tiny_index)
+    engine = get_engine("dexed")
+    engine.write_preset(engine.make_preset("MY KEYS", {"algorithm": "5", "op2_output_level": 70}), tmp_path / "k.syx")
+    result = _run("build-index", "--presets", str(tmp_path / "k.syx"))
+    assert result.exit_code == 0, result.stderr
+    user_index = tmp_path / "home" / "indexes" / "default"
+    manifest = json.loads((user_index / MANIFEST_NAME).read_text())
+    assert manifest["synths"] == {"dexed": 9, "vital": 8}
+    assert json.loads((tiny_index / MANIFEST_NAME).read_text())["synths"] == {"dexed": 8, "vital": 8}  # untouched

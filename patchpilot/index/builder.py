@@ -56,7 +56,7 @@ from patchpilot.index.training import (
 )
 from patchpilot.library.bank import factory_preset_id, load_factory_bank, slug
 from patchpilot.library.sampler import make_variant, variants_per_preset
-from patchpilot.paths import MANIFEST_NAME, factory_presets_dir
+from patchpilot.paths import MANIFEST_NAME, factory_presets_dir, shipped_index_dir
 from patchpilot.synths import Preset, RenderPool, Voice, get_engine
 
 #: Training queries of the learned projection, kept in the work folder until the end.
@@ -65,8 +65,10 @@ TRAINING_NAME = "training.npz"
 CHUNK_PRESETS = 64
 #: A render quieter than this (RMS) counts as silent.
 SILENT_RMS = 1e-5
-#: Mean squared difference of standardised features under which two presets are one sound.
-DUPLICATE_THRESHOLD = 1e-3
+#: A variant closer to a sibling than this fraction of the typical distance between a query
+#: and its own preset is a duplicate; without training queries, a fixed distance is used.
+DUPLICATE_FRACTION = 0.5
+DUPLICATE_FALLBACK = 0.05
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -85,6 +87,8 @@ class BuildPlan:
     notes: tuple[int, ...] = INDEX_NOTES
     embedder: str = "timbre"
     dim: int = DEFAULT_DIM
+    #: Learn the discriminant projection from training queries (off: PCA only).
+    learn_projection: bool = True
 
     def key(self) -> str:
         data = asdict(self)
@@ -215,7 +219,7 @@ class IndexBuilder:
                 self._add_presets(store, self._all_presets())
                 new_rows = None
             self._analyse_pending(store)
-            if not self.append:
+            if not self.append and self.plan.learn_projection:
                 self._train_projection(store)
             skipped = self._finish(store, base if self.append else None)
             counts = store.synth_counts()
@@ -367,44 +371,52 @@ class IndexBuilder:
         features_all = np.nan_to_num(np.concatenate(features), nan=0.0, posinf=0.0, neginf=0.0)
         return np.concatenate(rows), features_all, np.concatenate(offsets), skipped
 
-    def _discriminant(self, transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray) -> FeatureTransform:
-        """Follow the PCA with the projection learned from the training queries."""
+    def _discriminant(self, transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray
+                      ) -> tuple[FeatureTransform, float | None]:
+        """Follow the PCA with the projection learned from the training queries. Also returns
+        the median distance of a training query from its own preset in the final space."""
         path = self.work / TRAINING_NAME
         if not path.exists():
-            return transform
+            return transform, None
         with np.load(path) as data:
             training = {key: data[key] for key in ("rows", "played", "features")}
         residuals = _residuals(transform, rows, raw, training, self.plan.notes)
         if len(residuals) < 2 * transform.dim:
-            return transform  # too few queries to estimate the scatter (tiny indexes)
+            return transform, None  # too few queries to estimate the scatter (tiny indexes)
         index_vectors = transform.project(raw.reshape(-1, raw.shape[-1]))
-        return transform.then(fit_discriminant(index_vectors, residuals))
+        learned = transform.then(fit_discriminant(index_vectors, residuals))
+        return learned, _query_spread(learned, rows, raw, training, self.plan.notes)
 
     def _finish(self, store: PresetStore, base: PresetIndex | None) -> list[str]:
         """Vectors, FAISS index, manifest; drop presets that stayed silent."""
         self.progress("index", 0, 1)
         rows, raw, offsets, skipped_rows = self._load_chunks()
-        keep = _distinct(rows, raw, store)
-        skipped_rows += [int(r) for r in rows[~keep]]
-        rows, raw, offsets = rows[keep], raw[keep], offsets[keep]
-        skipped_ids = [sp.preset_id for sp in store.get_rows(skipped_rows).values()]
-        store.delete_rows(skipped_rows)
-        store.set_pitch_offsets((int(r), None if np.isnan(o) else float(o)) for r, o in zip(rows, offsets))
         slots = len(self.plan.notes)
         if base is not None:
             transform = base.transform
-            old = base._vectors
-            all_rows = np.concatenate([old["rows"], rows])
-            new_vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1) if len(rows) else np.zeros((0, slots, transform.dim), np.float32)
-            vectors = np.concatenate([old["vectors"], new_vectors])
-            base.close()
+            new_vectors = (transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1) if len(rows)
+                           else np.zeros((0, slots, transform.dim), np.float32))
         else:
             if len(rows) == 0:
                 raise UsageError("every preset rendered silent: nothing to index")
             transform = FeatureTransform.fit(raw.reshape(-1, raw.shape[-1]), TimbreEmbedder.block_weights(), self.plan.dim)
-            transform = self._discriminant(transform, rows, raw)
-            vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1)
-            all_rows = rows
+            transform, spread = self._discriminant(transform, rows, raw)
+            new_vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1)
+            # variants nobody could tell from a sibling are dropped (user presets are kept)
+            threshold = DUPLICATE_FRACTION * spread if spread is not None else DUPLICATE_FALLBACK
+            keep = _distinct(rows, new_vectors, store, threshold)
+            skipped_rows += [int(r) for r in rows[~keep]]
+            rows, new_vectors, offsets = rows[keep], new_vectors[keep], offsets[keep]
+        skipped_ids = [sp.preset_id for sp in store.get_rows(skipped_rows).values()]
+        store.delete_rows(skipped_rows)
+        store.set_pitch_offsets((int(r), None if np.isnan(o) else float(o)) for r, o in zip(rows, offsets))
+        if base is not None:
+            old = base._vectors
+            all_rows = np.concatenate([old["rows"], rows])
+            vectors = np.concatenate([old["vectors"], new_vectors])
+            base.close()
+        else:
+            all_rows, vectors = rows, new_vectors
         write_vectors(self.work / VECTORS_NAME, all_rows, vectors)
         transform.save(self.work / TRANSFORM_NAME)
         store.vacuum()
@@ -440,24 +452,39 @@ def _residuals(transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray, t
     return np.array(out).reshape(len(out), transform.dim)
 
 
-def _distinct(rows: np.ndarray, raw: np.ndarray, store: PresetStore) -> np.ndarray:
+def _query_spread(transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray, training: dict,
+                  notes: Sequence[int]) -> float | None:
+    """Median distance (unit vectors) between a training query and its own preset's vector
+    interpolated to the played note: how far apart renders of one preset land."""
+    position = {int(r): i for i, r in enumerate(rows)}
+    vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), len(notes), -1)
+    queries = transform.apply(training["features"]) if len(training["features"]) else np.zeros((0, transform.dim))
+    distances = []
+    for query, row, played in zip(queries, training["rows"], training["played"]):
+        if int(row) in position:
+            own = interpolate(vectors[position[int(row)]], notes, played)
+            distances.append(float(np.linalg.norm(query - own / max(np.linalg.norm(own), 1e-12))))
+    return float(np.median(distances)) if distances else None
+
+
+def _distinct(rows: np.ndarray, vectors: np.ndarray, store: PresetStore, threshold: float) -> np.ndarray:
     """Mask that drops presets sounding like an earlier member of their family (a designed
-    preset and its variants): a variant whose changes turned out inaudible is a duplicate
-    nobody could tell apart, in a search or in the benchmark."""
+    preset and its variants): closer to it, on average over the indexed notes, than
+    ``threshold``. A variant nobody could tell from its sibling helps no search."""
     if rows.size == 0:
         return np.ones(0, dtype=bool)
-    flat = raw.reshape(len(rows), -1).astype(np.float64)
-    scaled = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-6)
-    ids = {sp_row: pid for sp_row, pid in store.preset_ids(rows.tolist()).items()}
+    ids = store.preset_ids(rows.tolist())
     families: dict[str, list[int]] = defaultdict(list)
     for i, row in enumerate(rows):
         families[ids[int(row)].split("~")[0]].append(i)
     keep = np.ones(len(rows), dtype=bool)
     for members in families.values():
-        for j, i in enumerate(members):
-            earlier = [m for m in members[:j] if keep[m]]
-            if earlier and np.min(np.mean((scaled[earlier] - scaled[i]) ** 2, axis=1)) < DUPLICATE_THRESHOLD:
+        kept: list[int] = []
+        for i in members:
+            if kept and np.linalg.norm(vectors[kept] - vectors[i], axis=2).mean(axis=1).min() < threshold:
                 keep[i] = False
+            else:
+                kept.append(i)
     return keep
 
 
@@ -471,6 +498,17 @@ def write_vectors(path: Path, rows: np.ndarray, vectors: np.ndarray) -> None:
     if count:
         index.add_with_ids(np.ascontiguousarray(vectors.reshape(-1, dim), dtype=np.float32), ids)
     faiss.write_index(index, str(path))
+
+
+def seed_user_index(target: Path) -> None:
+    """Start the user's own index as a copy of the shipped one (when there is one)."""
+    shipped = shipped_index_dir()
+    if (shipped / MANIFEST_NAME).exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.parent / f".{target.name}.copy"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(shipped, staging)
+        replace_dir(staging, target)
 
 
 def replace_dir(source: Path, target: Path) -> None:

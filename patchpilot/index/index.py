@@ -32,6 +32,10 @@ SLOT_STRIDE = 8
 #: Query pitch alternatives (semitones) tried against every candidate, and their cost.
 PITCH_HYPOTHESES = (0, 12, -12, 24, -24, 7, -7, 19, -19)
 HYPOTHESIS_PENALTY = 0.01
+#: Cost of the pitch-agnostic scan for presets with a pitch, and the largest believable
+#: pitch offset of a preset (semitones).
+SCAN_PENALTY = 0.03
+MAX_PITCH_OFFSET = 24.0
 #: Entries the coarse FAISS search returns before interpolation re-scores their presets.
 COARSE_ENTRIES = 400
 
@@ -146,6 +150,8 @@ class PresetIndex:
         offsets_by_row = self.store.pitch_offsets()
         offsets = np.array([np.nan if offsets_by_row.get(int(r)) is None else offsets_by_row[int(r)] for r in rows],
                            dtype=np.float64)
+        # an "offset" beyond two octaves is a misread pitch (noise, inharmonic partials)
+        offsets[np.abs(offsets) > MAX_PITCH_OFFSET] = np.nan
         synth_of = self.store.synth_by_row()
         synths = np.array([synth_of.get(int(r), "") for r in rows])
         adjacent = np.einsum("rsd,rsd->rs", vectors[:, :-1], vectors[:, 1:])
@@ -206,23 +212,24 @@ class PresetIndex:
             norm = np.sqrt(np.maximum((1 - w) ** 2 + w**2 + 2 * w * (1 - w) * adjacent[rows, np.minimum(lower, grid.size - 2)], 1e-12))
             return ((1 - w) * dots[rows, lower] + w * dots[rows, upper]) / norm
 
-        # Unpitched presets (and unpitched queries): scan every semitone of the indexed range.
+        # Scan every semitone of the indexed range: the answer for unpitched presets and
+        # queries, and a (penalised) fallback for pitched ones whose pitch reading is off.
         best = np.full(count, np.inf)
         best_note = np.zeros(count, dtype=int)
         scan = np.isnan(offsets) if query_midi is not None else np.ones(count, dtype=bool)
-        if scan.any():
-            for played in np.arange(grid[0], grid[-1] + 1):
-                distance = 1.0 - similarity_at(np.full(count, played))
-                better = scan & (distance < best)
-                best = np.where(better, distance, best)
-                best_note = np.where(better, int(played), best_note)
+        penalty = np.where(scan, 0.0, SCAN_PENALTY)
+        for played in np.arange(grid[0], grid[-1] + 1):
+            distance = 1.0 - similarity_at(np.full(count, played)) + penalty
+            better = distance < best
+            best = np.where(better, distance, best)
+            best_note = np.where(better, int(played), best_note)
         if query_midi is None:
             return best, best_note, best_note
         direct_note = np.where(scan, best_note, np.clip(np.round(query_midi - np.nan_to_num(offsets)), 0, 127)).astype(int)
         for shift in PITCH_HYPOTHESES:
             played = query_midi + shift - np.nan_to_num(offsets)
             u = (played - grid[0]) / spacing
-            valid = ~scan & ((u >= -0.5) & (u <= grid.size - 0.5) if shift else True)
+            valid = ~scan & (((u >= -0.5) & (u <= grid.size - 0.5)) if shift else True)
             distance = 1.0 - similarity_at(played) + (HYPOTHESIS_PENALTY if shift else 0.0)
             better = valid & (distance < best)
             best = np.where(better, distance, best)

@@ -26,7 +26,7 @@ SWAPPABLE_CHOICES = {
 TOGGLEABLE = ("chorus_on", "reverb_on", "delay_on", "distortion_on", "phaser_on", "flanger_on", "eq_on")
 
 #: Standard deviation of a parameter move, as a fraction of its musical range.
-MOVE_SIGMA = 0.15
+MOVE_SIGMA = 0.2
 #: Smallest move that counts as audible for the "changed something" guarantee.
 MIN_MOVE = 0.06
 
@@ -58,7 +58,7 @@ def make_variant(engine: SynthEngine, parent: Preset, number: int, seed: int = 0
             u = (1 - t) * p.to_unit(values[name]) + t * p.to_unit(other[name])
             values[name] = p.from_unit(u)
 
-    moves = min(len(audible), int(rng.integers(3, 9)))
+    moves = min(len(audible), int(rng.integers(4, 10)))
     moved_enough = False
     for name in rng.choice(audible, size=moves, replace=False) if moves else []:
         p = params[name]

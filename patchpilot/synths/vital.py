@@ -361,6 +361,8 @@ class VitalEngine(SynthEngine):
 
     # ---- parameter space --------------------------------------------------------------
     def _ensure_loaded(self) -> None:
+        if self._params is not None:  # fast path: loaded once per process
+            return
         with self._lock:
             if self._params is not None:
                 return
