@@ -21,6 +21,7 @@ from patchpilot.export import ExportedFiles, export_preset, prepare_directory
 from patchpilot.index.index import PresetIndex
 from patchpilot.match import Matcher, MatchResult
 from patchpilot.paths import default_index_dir
+from patchpilot.refine import RefineOptions, RefineProgress
 from patchpilot.synths import Preset, get_engine
 
 
@@ -57,6 +58,11 @@ class PatchPilot:
         """Match an audio file (path) or the bytes of one."""
         audio = load_audio(source, ANALYSIS_SAMPLE_RATE_HZ, name=name)
         return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates)
+
+    def refine(self, result: MatchResult, options: RefineOptions | None = None,
+               progress: RefineProgress | None = None) -> MatchResult:
+        """Refine a match result with CMA-ES: the refined preset comes first."""
+        return self.matcher.refine(result, options or RefineOptions(), progress)
 
     def export(self, result: MatchResult, directory: Path) -> dict[int, ExportedFiles]:
         """Preset files and WAVs for every match, named after the input and the rank."""

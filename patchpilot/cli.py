@@ -10,7 +10,7 @@ import json
 import os
 import sys
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Annotated, Optional, TypeVar
 
@@ -24,6 +24,7 @@ from rich.console import Console  # noqa: E402
 from patchpilot import __version__  # noqa: E402
 from patchpilot.constants import (  # noqa: E402
     DEFAULT_INDEX_SIZE_PER_SYNTH,
+    DEFAULT_REFINE_BUDGET,
     DEFAULT_RERANK_CANDIDATES,
     DEFAULT_TOP_K,
     DEFAULT_VELOCITY,
@@ -123,9 +124,16 @@ def match(
                                             help="Presets re-rendered and re-ranked per input.")] = DEFAULT_RERANK_CANDIDATES,
     detail: Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")] = 1,
     workers: WorkersOption = 2,
+    refine: Annotated[bool, typer.Option("--refine", help="Optimise the best matches' parameters against the "
+                                         "input (CMA-ES); the refined preset is listed first.")] = False,
+    budget: Annotated[int, typer.Option("--budget", min=1, max=100_000,
+                                        help="Refinement: parameter sets to try.")] = DEFAULT_REFINE_BUDGET,
+    time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.1, metavar="SECONDS",
+                                                        help="Refinement: stop after this long.")] = None,
 ) -> None:
     """Find the presets that sound closest to INPUT and print how to build them."""
     from patchpilot.api import PatchPilot
+    from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict
 
     documents: list[dict] = []
@@ -142,6 +150,10 @@ def match(
                     with _status(f"matching {item}"):
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item)
+                    if refine:
+                        with _refine_progress(item, budget) as progress:
+                            result = pilot.refine(result, RefineOptions(budget, time_limit), progress)
+                    with _status(f"exporting {item}") if export is not None else nullcontext():
                         exports = pilot.export(result, export) if export is not None else {}
                 except PatchPilotError as error:
                     if len(inputs) == 1:
@@ -160,6 +172,20 @@ def match(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     if exit_code:
         raise typer.Exit(exit_code)
+
+
+@contextmanager
+def _refine_progress(item: str, budget: int) -> Iterator[Callable[[int, int, float], None]]:
+    """A bar with the best distance so far on stderr when it is a terminal."""
+    if not stderr.is_terminal:
+        yield lambda done, total, best: None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("refining {task.fields[item]}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("best distance {task.fields[best]}"), TimeElapsedColumn(), console=stderr) as bar:
+        task = bar.add_task("refine", total=budget, item=item, best="-")
+        yield lambda done, total, best: bar.update(task, completed=done, total=total, best=f"{best:.3f}")
 
 
 @contextmanager

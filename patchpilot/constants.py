@@ -31,6 +31,9 @@ DEFAULT_TOP_K = 5
 #: Candidates fetched from the embedding index and re-rendered by the re-ranker.
 DEFAULT_RERANK_CANDIDATES = 24
 
+#: Evaluations (parameter vectors scored) a ``match --refine`` spends by default.
+DEFAULT_REFINE_BUDGET = 500
+
 #: Shortest note the matcher accepts, after trimming silence.
 MIN_NOTE_SECONDS = 0.15
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -23,7 +23,8 @@ from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.errors import UsageError
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.store import StoredPreset
-from patchpilot.synths import RenderPool, RenderRequest, get_engine
+from patchpilot.refine import Refiner, RefineOptions, RefineOutcome, RefineProgress, StartPoint, fit_notes_for
+from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine
 
 #: Velocities tried for presets whose sound depends on velocity, among the
 #: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
@@ -53,16 +54,19 @@ class RenderSettings:
 
 @dataclass(frozen=True)
 class Match:
+    """A preset that sounds like the input; ``refinement`` is set for a refined preset."""
+
     rank: int
     preset_id: str
-    stored: StoredPreset
+    preset: Preset
     distance: float
-    retrieval_distance: float
+    retrieval_distance: float | None
     render: RenderSettings = field(repr=False)
+    refinement: RefineOutcome | None = field(default=None, repr=False)
 
     @property
-    def preset(self):  # noqa: ANN201 - a synths.Preset
-        return self.stored.preset
+    def refined(self) -> bool:
+        return self.refinement is not None
 
 
 @dataclass(frozen=True)
@@ -83,7 +87,8 @@ class Matcher:
         self._pools: dict[str, RenderPool] = {}
         self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
 
-    def _pool(self, synth: str) -> RenderPool:
+    def pool(self, synth: str) -> RenderPool:
+        """The render pool of a synth (created on first use, one voice per thread)."""
         if synth not in self._pools:
             self._pools[synth] = RenderPool(get_engine(synth), self.workers)
         return self._pools[synth]
@@ -113,10 +118,38 @@ class Matcher:
         stored = self.index.presets([c.row for c in found])
         scored = self.rerank(note, [(stored[c.row], c.notes, c.distance) for c in found if c.row in stored])
         matches = tuple(
-            Match(rank, sp.preset_id, sp, distance, retrieval, settings)
+            Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings)
             for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
         )
         return MatchResult(audio.name, matches, analysis)
+
+    def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
+               progress: RefineProgress | None = None) -> MatchResult:
+        """The result with a refined preset ranked first: CMA-ES started from its best
+        matches, scored on up to four notes of the input. The other matches follow."""
+        if not result.matches:
+            return result
+        refiner = Refiner(self.pool, self.distance)
+        starts = [
+            StartPoint(m.preset, m.preset_id,
+                       fit_notes_for(result.analysis, m.render.note, m.render.velocity, m.render.note_seconds,
+                                     self.distance))
+            for m in result.matches[: options.starts]
+        ]
+        outcome = refiner.refine(starts, options, progress)
+        origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
+        if not outcome.improved:
+            # Nothing sounded closer than the start: it stays the answer, ranked first.
+            first = replace(origin, rank=1, distance=outcome.distance_after, refinement=outcome)
+            rest = [m for m in result.matches if m is not origin]
+        else:
+            preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
+                                                origin=f"refined from {origin.preset_id}")
+            first = Match(1, f"{origin.preset_id}+refined", preset, outcome.distance_after,
+                          origin.retrieval_distance, origin.render, outcome)
+            rest = list(result.matches)
+        others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
+        return replace(result, matches=(first, *others))
 
     def rerank(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float]]
                ) -> list[tuple[StoredPreset, float, float, RenderSettings]]:
@@ -141,7 +174,7 @@ class Matcher:
 
         def render_held(jobs: dict[str, list[tuple[int, int, int]]]) -> None:
             for synth, synth_jobs in jobs.items():
-                renders = self._pool(synth).render(
+                renders = self.pool(synth).render(
                     [RenderRequest(candidates[p][0].preset, n, v, held_seconds, total) for p, n, v in synth_jobs])
                 features = self.distance.prepare(target, renders)
                 offs = self.distance.note_off(target, features)
@@ -184,7 +217,7 @@ class Matcher:
                 released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
                 releases[candidates[position][0].preset.synth].append((position, released))
         for synth, synth_jobs in releases.items():
-            renders = self._pool(synth).render(
+            renders = self.pool(synth).render(
                 [RenderRequest(candidates[p][0].preset, s.note, s.velocity, s.note_seconds, s.total_seconds)
                  for p, s in synth_jobs])
             for (position, settings), score in zip(synth_jobs, self.distance.score(target, renders)):

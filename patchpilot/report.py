@@ -29,7 +29,7 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
     preset = match.preset
     engine = get_engine(preset.synth)
     params = engine.params
-    return {
+    document = {
         "rank": match.rank,
         "synth": preset.synth,
         "preset_id": match.preset_id,
@@ -42,7 +42,17 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
         "units": {name: p.unit for name, p in params.items() if p.unit},
         "preset_file": str(exported.preset_file) if exported else None,
         "audio_file": str(exported.audio_file) if exported else None,
+        "refined": match.refined,
     }
+    if match.refinement is not None:
+        outcome = match.refinement
+        document.update({
+            "distance_before": round(outcome.distance_before, 4),
+            "distance_after": round(outcome.distance_after, 4),
+            "evaluations": outcome.evaluations,
+            "refined_from": outcome.start_preset_id,
+        })
+    return document
 
 
 def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None) -> dict:
@@ -79,10 +89,16 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
     for match in result.matches:
         preset = match.preset
         table.add_row(str(match.rank), preset.synth, f"{preset.name}  [dim]{match.preset_id}[/dim]",
-                      preset.category, ", ".join(preset.tags), f"{match.distance:.3f}")
+                      preset.category, ", ".join(preset.tags), _distance_cell(match))
     console.print(table)
     for match in result.matches[:detail]:
         print_settings(console, match, exports.get(match.rank))
+
+
+def _distance_cell(match: Match) -> str:
+    if match.refinement is None:
+        return f"{match.distance:.3f}"
+    return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f}"
 
 
 def print_settings(console: Console, match: Match, exported: ExportedFiles | None = None) -> None:

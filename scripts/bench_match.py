@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Benchmarks of matching: preset recovery, out-of-domain matching, speed.
+"""Benchmarks of matching: preset recovery, out-of-domain matching, refinement, speed.
 
     python scripts/bench_match.py                       # all three, default index
     python scripts/bench_match.py --only recovery --queries 300
@@ -16,6 +16,8 @@ Each section replaces its own part of docs/BENCHMARKS.md, with the command and t
   multi-resolution STFT distance (auraloss defaults, both RMS-normalised to 0.1, mono, same
   length) between each note and its top-1 match rendered at the same pitch, next to the
   synth's init patch and a random preset. Needs ``pip install torch==2.13.0 auraloss``.
+* refine: CMA-ES refinement of the top-1 match on a subset of the General MIDI notes at
+  several budgets, an ablation from the init patch, wall time and evaluations per second.
 * speed: `patchpilot match` on a 5-second clip as a whole process (first run and later
   runs); raw render throughput of each synth against build-index throughput.
 """
@@ -272,6 +274,132 @@ def ood(index: Path, seed: int) -> str:
             + "\n\n</details>\n")
 
 
+# ---- refinement ---------------------------------------------------------------------------
+def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int) -> str:
+    """CMA-ES refinement on a subset of the General MIDI notes: MR-STFT of the top-1 match
+    before and after refining at each budget, from the init patch at the largest budget,
+    with wall time and evaluations per second against the synth's bare render rate."""
+    import soundfile
+    import torch
+
+    from patchpilot.audio.analysis import compare_window
+    from patchpilot.refine import RefineOptions, Refiner, StartPoint, fit_notes_for
+
+    torch.set_num_threads(1)
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp, PatchPilot(index, workers=workers) as pilot:
+        every = gm_notes(Path(tmp))
+        chosen = [every[round(i * len(every) / notes)] for i in range(notes)] if notes < len(every) else every
+        for label, wav in chosen:
+            samples, rate = soundfile.read(wav, dtype="float32", always_2d=True)
+            target = samples.mean(axis=1)
+            total = target.size / rate
+            result = pilot.match(wav, top_k=5)
+            top = result.matches[0]
+            engine = get_engine(top.preset.synth)
+            settings = top.render
+
+            def mrstft_of(preset, note=settings.note, velocity=settings.velocity):  # noqa: ANN001, ANN202
+                audio = engine.render(preset, note, velocity, GM_NOTE_SECONDS, total, sample_rate=rate)
+                return mrstft_distance(target, audio)
+
+            pitch = result.analysis.best.pitch.midi
+            played = int(round(pitch)) if pitch is not None else 60
+            row = {"note": label, "synth": engine.name, "preset": top.preset.name, "top1": mrstft_of(top.preset),
+                   "init": mrstft_of(engine.init_preset(), played, 100)}
+            for budget in budgets:
+                started = time.perf_counter()
+                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed))
+                outcome = refined.matches[0].refinement
+                row[budget] = (mrstft_of(refined.matches[0].preset), time.perf_counter() - started, outcome)
+            # Ablation: the same search from the init patch, at the largest budget.
+            analysis = result.analysis
+            window_note, _ = compare_window(analysis.best)
+            refiner = Refiner(pilot.matcher.pool, pilot.matcher.distance)
+            start = StartPoint(engine.init_preset(), "init",
+                               fit_notes_for(analysis, played, 100, window_note, pilot.matcher.distance))
+            started = time.perf_counter()
+            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed))
+            row["from_init"] = (mrstft_of(outcome.preset, played, 100), time.perf_counter() - started, outcome)
+            row["raw_rate"] = bare_render_rate(top.preset, settings.note, start.fit_notes[0].total_seconds)
+            rows.append(row)
+            print(f"  {label}: {row['synth']} {row['preset']}: top-1 {row['top1']:.3f}, init {row['init']:.3f}, "
+                  + ", ".join(f"{b}: {row[b][0]:.3f} in {row[b][1]:.0f} s" for b in budgets)
+                  + f", from init {row['from_init'][0]:.3f}", file=sys.stderr)
+
+    def mean(values) -> float:  # noqa: ANN001
+        return float(np.mean(list(values)))
+
+    init = mean(r["init"] for r in rows)
+    top1 = mean(r["top1"] for r in rows)
+    lines = ["| search | mean MR-STFT | / init patch | / unrefined top-1 | wall time per note (mean, max) | "
+             "evaluations/s | render / loss thread-s per evaluation |", "|---|---|---|---|---|---|---|",
+             f"| init patch | {init:.3f} | 1.00 | | | | |",
+             f"| top-1, unrefined | {top1:.3f} | {top1 / init:.2f} | 1.00 | | | |"]
+    for key, title in [*((b, f"refined from the matches, budget {b}") for b in budgets),
+                       ("from_init", f"refined from the init patch, budget {max(budgets)} (ablation)")]:
+        d = mean(r[key][0] for r in rows)
+        times = [r[key][1] for r in rows]
+        outcomes = [r[key][2] for r in rows]
+        evals = sum(o.evaluations for o in outcomes)
+        lines.append(f"| {title} | {d:.3f} | {d / init:.2f} | {d / top1:.2f} | {mean(times):.1f} s, {max(times):.1f} s | "
+                     f"{evals / sum(o.seconds for o in outcomes):.1f} | "
+                     f"{sum(o.render_seconds for o in outcomes) / evals * 1e3:.1f} ms / "
+                     f"{sum(o.loss_seconds for o in outcomes) / evals * 1e3:.1f} ms |")
+    big = max(budgets)
+    ratio_init = mean(r[big][0] for r in rows) / init
+    ratio_top = mean(r[big][0] for r in rows) / top1
+    worst = max(r[big][1] for r in rows)
+    lines += ["", f"Targets at budget {big}: mean <= 0.6 x init patch: {ratio_init:.2f} "
+              f"({'met' if ratio_init <= 0.6 else 'MISSED'}); <= 0.85 x unrefined top-1: {ratio_top:.2f} "
+              f"({'met' if ratio_top <= 0.85 else 'MISSED'}); <= 60 s per note: slowest {worst:.0f} s "
+              f"({'met' if worst <= 60 else 'MISSED'}).", "",
+              "| note | synth | top-1 preset | init | top-1 | " + " | ".join(f"refined {b}" for b in budgets)
+              + " | from init | evaluations/s at " + str(big) + " | bare renders/s x " + str(workers) + " | ratio |",
+              "|---|---|---|---|---|" + "---|" * len(budgets) + "---|---|---|---|"]
+    for r in rows:
+        outcome = r[big][2]
+        rate = outcome.evaluations / outcome.seconds
+        ideal = r["raw_rate"] * workers
+        lines.append(f"| {r['note']} | {r['synth']} | {r['preset']} | {r['init']:.3f} | {r['top1']:.3f} | "
+                     + " | ".join(f"{r[b][0]:.3f}" for b in budgets)
+                     + f" | {r['from_init'][0]:.3f} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.2f} |")
+    command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
+               f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}")
+    return (header("Refinement (CMA-ES) on the General MIDI notes", command)
+            + f"\n{len(rows)} of the General MIDI notes of the out-of-domain benchmark (evenly spread over the "
+            "list), each matched against both synths; the top-1 match is refined (`match --refine --budget N`) "
+            "and the refined preset rendered on a fresh synth at the same pitch and length. MR-STFT as in the "
+            "out-of-domain table (lower is better). Evaluations/s: parameter sets scored per second of wall "
+            f"time with {workers} render threads; bare renders/s: the synth's own render call for the same "
+            "note length, one thread, preset loaded once (the ideal is that x workers; target >= 0.85). "
+            "Render / loss: thread-seconds per evaluation spent rendering (warm-up and resampling included) "
+            "and scoring.\n\n" + "\n".join(lines) + "\n")
+
+
+def bare_render_rate(preset, note: int, seconds: float, count: int = 20) -> float:  # noqa: ANN001
+    """Renders per second of the synth's own render call for one preset (loaded once)."""
+    engine = get_engine(preset.synth)
+    if preset.synth == "vital":
+        import vita
+
+        instance = vita.Synth()
+        instance.set_sample_rate(44100)
+        instance.load_json(engine.to_json(preset))
+        call = lambda: instance.render(note, 100 / 127, seconds - 0.2, seconds)  # noqa: E731
+    else:
+        import dexed
+
+        instance = dexed.DexedSynth(44100)
+        instance.load_patch(engine.patch(preset))
+        call = lambda: instance.render(note, 100, seconds - 0.2, seconds)  # noqa: E731
+    call()
+    started = time.perf_counter()
+    for _ in range(count):
+        call()
+    return count / (time.perf_counter() - started)
+
+
 # ---- speed --------------------------------------------------------------------------------
 def speed(index: Path, workers: int) -> str:
     lines = []
@@ -376,7 +504,9 @@ def raw_render_rate(synth: str, count: int = 60) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("recovery", "ood", "speed"), action="append")
+    parser.add_argument("--only", choices=("recovery", "ood", "speed", "refine"), action="append")
+    parser.add_argument("--refine-notes", type=int, default=8, help="General MIDI notes the refine section uses")
+    parser.add_argument("--budgets", default="500,2000", help="refinement budgets, comma-separated")
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--candidates", type=int, default=24)
@@ -392,6 +522,9 @@ def main() -> None:
         write_section("ood", ood(index, args.seed))
     if "speed" in sections:
         write_section("speed", speed(index, args.workers))
+    if "refine" in sections:
+        budgets = tuple(int(b) for b in args.budgets.split(","))
+        write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers))
     print(f"updated {REPORT}", file=sys.stderr)
 
 

@@ -1,0 +1,369 @@
+"""Refinement: CMA-ES moves a matched preset's parameters until it sounds like the input.
+
+Retrieval finds the nearest preset the library holds; refinement searches the synth's
+continuous parameters around it. The search starts from the re-ranked matches (restarts
+spread over the best few, then the most promising start gets the rest of the budget),
+stays inside each parameter's musical range, and scores every candidate with the
+re-ranker's perceptual distance on up to MAX_FIT_NOTES notes of the input at once, so the
+patch plays right across the range. Choices and switches (waveforms, filter models,
+effects on/off) keep the start preset's values.
+
+Each generation renders in the match's thread pool (one synth per thread). A pooled Vital
+voice does not reset its effects' free-running LFOs, so the objective is slightly noisy for
+presets with chorus, flanger or phaser; the final answer is therefore checked on fresh
+synth instances (the renders ``--export`` writes), and the start preset wins when nothing
+found sounds closer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from patchpilot.audio.analysis import ClipAnalysis, Note, compare_window
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
+from patchpilot.distance import PerceptualDistance, Target
+from patchpilot.errors import UsageError
+from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
+
+#: Notes of the input one parameter vector is scored on.
+MAX_FIT_NOTES = 4
+#: Extra notes must be at least this far (semitones) from the notes already chosen.
+MIN_FIT_INTERVAL = 1.0
+#: Pitch confidence an extra note needs (the first note is always used).
+MIN_FIT_CONFIDENCE = 0.6
+#: Render length beyond the compared window (a candidate aligned at its attack covers it).
+RENDER_LEAD_SECONDS = 0.2
+#: Probe: each parameter moves this far (unit range) to measure how much it matters here.
+PROBE_STEP = 0.04
+#: Each parameter's first CMA-ES step should change the distance by about STEP_EFFECT x the
+#: start distance / sqrt(dimensions): cliff-like parameters (a DX7 modulator's level, a
+#: frequency ratio) get small steps, gentle ones (an envelope time) larger ones.
+STEP_EFFECT = 0.3
+SIGMA_RANGE = (0.005, 0.2)
+#: Parameters whose probe changes the distance less than this (relative) are held.
+MIN_EFFECT = 1e-3
+#: Matches the budget is first spread over.
+DEFAULT_STARTS = 3
+#: Share of the budget spread evenly over the starts before the best start gets the rest.
+EXPLORE_SHARE = 0.4
+#: A run stops when its best distance improved less than PLATEAU_TOLERANCE (relative) over
+#: the last PLATEAU_GENERATIONS generations.
+PLATEAU_GENERATIONS = 15
+PLATEAU_TOLERANCE = 0.005
+#: Best distinct candidates of the search re-checked on fresh synth instances at the end.
+FINAL_CHECKS = 3
+
+#: ``progress(evaluations_done, budget, best_distance)``
+RefineProgress = Callable[[int, int, float], None]
+
+
+@dataclass(frozen=True)
+class FitNote:
+    """One note of the input the refined patch must reproduce, and how to play it."""
+
+    target: Target
+    note: int
+    velocity: int
+    note_seconds: float
+    total_seconds: float
+
+
+@dataclass(frozen=True)
+class StartPoint:
+    """A re-ranked match to start from: its preset and how it plays each fit note."""
+
+    preset: Preset
+    preset_id: str
+    fit_notes: tuple[FitNote, ...]
+
+
+@dataclass(frozen=True)
+class RefineOptions:
+    budget: int = DEFAULT_REFINE_BUDGET
+    time_limit_seconds: float | None = None
+    starts: int = DEFAULT_STARTS
+    seed: int = 0
+    #: Search only these parameters (default: every audible continuous one).
+    only: tuple[str, ...] | None = None
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise UsageError(f"--budget must be at least 1 (got {self.budget})")
+        if self.time_limit_seconds is not None and self.time_limit_seconds <= 0:
+            raise UsageError(f"--time-limit must be positive (got {self.time_limit_seconds})")
+
+
+@dataclass(frozen=True)
+class RefineOutcome:
+    """The refined preset and what it took."""
+
+    preset: Preset
+    start_preset_id: str
+    distance_before: float
+    distance_after: float
+    evaluations: int
+    fit_notes: int
+    seconds: float
+    render_seconds: float
+    loss_seconds: float
+    #: Best distance after each generation (the pooled, slightly noisy objective).
+    history: tuple[float, ...] = field(repr=False, default=())
+
+    @property
+    def improved(self) -> bool:
+        return self.distance_after < self.distance_before
+
+
+class SearchSpace:
+    """The continuous parameters CMA-ES moves, mapped to the unit cube.
+
+    Each parameter spans its musical range, widened to include the start value so that
+    the start preset is exactly representable (a designed preset may sit outside it).
+    """
+
+    def __init__(self, engine: SynthEngine, start: Preset, names: Sequence[str] | None = None) -> None:
+        self.engine = engine
+        self.start = start
+        values = engine.params.complete(start.values)
+        if names is None:
+            names = [n for n in engine.audible_params(start) if engine.params[n].kind == "continuous"]
+        self.names = list(names)
+        bounds = []
+        for name in self.names:
+            low, high = engine.params[name].search_range
+            bounds.append((min(low, values[name]), max(high, values[name])))
+        self.low = np.array([b[0] for b in bounds], dtype=np.float64)
+        self.span = np.array([b[1] - b[0] for b in bounds], dtype=np.float64)
+        self._values = values
+
+    @property
+    def dim(self) -> int:
+        return len(self.names)
+
+    def start_vector(self) -> np.ndarray:
+        raw = np.array([self._values[n] for n in self.names], dtype=np.float64)
+        return np.where(self.span > 0, (raw - self.low) / np.where(self.span > 0, self.span, 1.0), 0.5)
+
+    def subset(self, keep: np.ndarray) -> SearchSpace:
+        """The same space restricted to the parameters where ``keep`` is true."""
+        return SearchSpace(self.engine, self.start, [n for n, k in zip(self.names, keep) if k])
+
+    def probe_steps(self) -> np.ndarray:
+        """Per-parameter probe offsets (unit range): PROBE_STEP, at least one raw step of an
+        integer parameter, pointing inward from the start."""
+        minimum = np.array([1.0 if self.engine.params[n].is_discrete else 0.0 for n in self.names])
+        step = np.maximum(PROBE_STEP, minimum / np.where(self.span > 0, self.span, 1.0))
+        start = self.start_vector()
+        return np.where(start + step <= 1.0, step, -step)
+
+    def preset(self, unit: np.ndarray) -> Preset:
+        raw = self.low + np.clip(unit, 0.0, 1.0) * self.span
+        params = self.engine.params
+        return self.start.with_values({n: params[n].clip(float(v)) for n, v in zip(self.names, raw)})
+
+
+def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds: float,
+                  distance: PerceptualDistance, max_notes: int = MAX_FIT_NOTES) -> tuple[FitNote, ...]:
+    """The input's notes a refined patch is scored on: the matched note (played as the
+    match played it) plus up to ``max_notes - 1`` others at different pitches, played the
+    same interval away."""
+    best = analysis.best
+    chosen: list[Note] = [best]
+    for candidate in analysis.notes[1:]:
+        if len(chosen) >= max_notes:
+            break
+        if candidate.pitch.midi is None or best.pitch.midi is None or candidate.pitch.confidence < MIN_FIT_CONFIDENCE:
+            continue
+        if all(abs(candidate.pitch.midi - c.pitch.midi) >= MIN_FIT_INTERVAL for c in chosen):  # type: ignore[operator]
+            chosen.append(candidate)
+    fits = []
+    for item in chosen:
+        window_note, window = compare_window(item)
+        if item is best:
+            played, held = note, note_seconds
+        else:
+            played = int(np.clip(note + round(item.pitch.midi - best.pitch.midi), 0, 127))  # type: ignore[operator]
+            held = window_note
+        target = distance.prepare_target(item.samples[: int(window * item.sample_rate)])
+        total = target.length / distance.sample_rate + RENDER_LEAD_SECONDS
+        fits.append(FitNote(target, played, velocity, min(held, total - 0.01), total))
+    return tuple(fits)
+
+
+class Objective:
+    """Mean perceptual distance of parameter vectors over the fit notes, rendered in a pool."""
+
+    def __init__(self, pool: RenderPool, distance: PerceptualDistance, space: SearchSpace,
+                 fit_notes: Sequence[FitNote]) -> None:
+        self.pool = pool
+        self.distance = distance
+        self.space = space
+        self.fit_notes = tuple(fit_notes)
+        self.evaluations = 0
+        self.render_seconds = 0.0
+        self.loss_seconds = 0.0
+
+    def __call__(self, units: np.ndarray) -> np.ndarray:
+        """Mean distance of each unit vector (rows of ``units``)."""
+        presets = [self.space.preset(u) for u in units]
+        jobs = [(p, f) for p in presets for f in self.fit_notes]
+        # Each thread renders and scores its own notes: the distance's FFTs and matrix
+        # products release the GIL, so scoring runs in parallel with the other renders.
+        results = list(self.pool.map(self._render_and_score, jobs))
+        scores = np.array([r[0] for r in results]).reshape(len(presets), len(self.fit_notes))
+        self.render_seconds += sum(r[1] for r in results)
+        self.loss_seconds += sum(r[2] for r in results)
+        self.evaluations += len(presets)
+        return scores.mean(axis=1)
+
+    def _render_and_score(self, voice: Voice, job: tuple[Preset, FitNote]) -> tuple[float, float, float]:
+        preset, fit = job
+        started = time.perf_counter()
+        audio = voice.render(preset, fit.note, fit.velocity, fit.note_seconds, fit.total_seconds)
+        rendered = time.perf_counter()
+        score = float(self.distance.score(fit.target, [audio])[0])
+        return score, rendered - started, time.perf_counter() - rendered
+
+
+@dataclass
+class _Run:
+    """One CMA-ES run from one start point."""
+
+    start: StartPoint
+    objective: Objective
+    optimizer: object
+    best_value: float
+    best_unit: np.ndarray
+    history: list[float] = field(default_factory=list)
+    archive: list[tuple[float, np.ndarray]] = field(default_factory=list)
+    plateaued: bool = False
+
+    def step(self) -> None:
+        optimizer = self.optimizer
+        units = np.array([optimizer.ask() for _ in range(optimizer.population_size)])  # type: ignore[attr-defined]
+        values = self.objective(units)
+        optimizer.tell(list(zip(units, values)))  # type: ignore[attr-defined]
+        order = np.argsort(values)
+        self.archive.extend((float(values[i]), units[i]) for i in order[:2])
+        if values[order[0]] < self.best_value:
+            self.best_value, self.best_unit = float(values[order[0]]), units[order[0]].copy()
+        self.history.append(self.best_value)
+        if len(self.history) > PLATEAU_GENERATIONS:
+            before = self.history[-PLATEAU_GENERATIONS - 1]
+            self.plateaued = before - self.best_value < PLATEAU_TOLERANCE * before
+
+
+class Refiner:
+    """Runs CMA-ES from re-ranked matches; renders in the caller's pools."""
+
+    def __init__(self, pool_for: Callable[[str], RenderPool],
+                 distance: PerceptualDistance | None = None) -> None:
+        self.pool_for = pool_for
+        self.distance = distance or PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+
+    def refine(self, starts: Sequence[StartPoint], options: RefineOptions = RefineOptions(),
+               progress: RefineProgress | None = None) -> RefineOutcome:
+        """The best preset CMA-ES finds from ``starts`` within the budget."""
+        if not starts:
+            raise UsageError("refinement needs at least one match to start from")
+        began = time.perf_counter()
+        deadline = began + options.time_limit_seconds if options.time_limit_seconds else None
+        runs: list[_Run] = []
+        for number, start in enumerate(starts[: max(1, options.starts)]):
+            runs.append(self._start_run(start, options.seed + number, options.only))
+
+        def evaluations() -> int:
+            return sum(r.objective.evaluations for r in runs)
+
+        def out_of_time() -> bool:
+            return deadline is not None and time.perf_counter() >= deadline
+
+        def report() -> None:
+            if progress is not None:
+                progress(min(evaluations(), options.budget), options.budget, min(r.best_value for r in runs))
+
+        # Explore: generations in turn on every start until EXPLORE_SHARE of the budget.
+        explore_until = int(EXPLORE_SHARE * options.budget) if len(runs) > 1 else 0
+        while evaluations() < explore_until and not out_of_time():
+            active = [r for r in runs if not r.plateaued]
+            if not active:
+                break
+            for run in active:
+                run.step()
+            report()
+        # Exploit: the best start continues; when it plateaus, the next best one.
+        for run in sorted(runs, key=lambda r: r.best_value):
+            while not run.plateaued and evaluations() < options.budget and not out_of_time():
+                run.step()
+                report()
+        spent = evaluations()
+        report()
+        return self._finish(runs, spent, time.perf_counter() - began)
+
+    def _start_run(self, start: StartPoint, seed: int, only: Sequence[str] | None = None) -> _Run:
+        """Score the start, probe every parameter once, and set CMA-ES up on the ones that
+        change the sound, with a step size per parameter from its probe."""
+        from cmaes import CMA
+
+        engine = get_engine(start.preset.synth)
+        space = SearchSpace(engine, start.preset)
+        if only is not None:
+            space = space.subset(np.array([n in only for n in space.names]))
+        objective = Objective(self.pool_for(engine.name), self.distance, space, start.fit_notes)
+        x0 = space.start_vector()
+        initial = float(objective(x0[None, :])[0])
+        if space.dim == 0:
+            return _Run(start, objective, None, initial, x0, plateaued=True)
+        steps = space.probe_steps()
+        probes = x0 + np.diag(steps)
+        effect = np.abs(objective(probes) - initial)
+        keep = effect > MIN_EFFECT * max(initial, 1e-3)
+        if not keep.any():
+            return _Run(start, objective, None, initial, x0, plateaued=True)
+        objective.space = space.subset(keep)
+        x0 = x0[keep]
+        slope = effect[keep] / np.abs(steps[keep])
+        wanted = STEP_EFFECT * initial / np.sqrt(keep.sum())
+        sigmas = np.clip(wanted / slope, *SIGMA_RANGE)
+        sigma = float(np.median(sigmas))
+        optimizer = CMA(mean=np.clip(x0, 1e-6, 1 - 1e-6), sigma=sigma, cov=np.diag((sigmas / sigma) ** 2),
+                        bounds=np.tile([0.0, 1.0], (x0.size, 1)), seed=seed)
+        return _Run(start, objective, optimizer, initial, x0)
+
+    def _finish(self, runs: Sequence[_Run], spent: int, seconds: float) -> RefineOutcome:
+        """Check the best candidates of the search on fresh synth instances; keep the start
+        preset when none sounds closer."""
+        best_run = min(runs, key=lambda r: r.best_value)
+        start = best_run.start
+        space = best_run.objective.space
+        candidates = [best_run.best_unit]
+        for _, unit in sorted(best_run.archive, key=lambda item: item[0]):
+            if len(candidates) >= FINAL_CHECKS:
+                break
+            if all(np.abs(unit - c).max() > 1e-3 for c in candidates):
+                candidates.append(unit)
+        presets = [space.preset(u) for u in candidates]
+        fresh = self.fresh_distance([start.preset, *presets], start.fit_notes)
+        before = float(fresh[0])
+        choice = int(np.argmin(fresh))
+        chosen = start.preset if choice == 0 else presets[choice - 1]
+        return RefineOutcome(
+            preset=chosen, start_preset_id=start.preset_id, distance_before=before, distance_after=float(fresh[choice]),
+            evaluations=spent, fit_notes=len(start.fit_notes), seconds=seconds,
+            render_seconds=sum(r.objective.render_seconds for r in runs),
+            loss_seconds=sum(r.objective.loss_seconds for r in runs), history=tuple(best_run.history),
+        )
+
+    def fresh_distance(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote]) -> np.ndarray:
+        """Mean distance over the fit notes of each preset rendered on a fresh synth instance
+        (reproducible: what an exported preset plays)."""
+        scores = np.zeros(len(presets))
+        for fit in fit_notes:
+            renders = [get_engine(p.synth).render(p, fit.note, fit.velocity, fit.note_seconds, fit.total_seconds,
+                                                  sample_rate=self.distance.sample_rate) for p in presets]
+            scores += self.distance.score(fit.target, renders)
+        return scores / len(fit_notes)

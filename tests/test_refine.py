@@ -1,0 +1,134 @@
+"""Refinement: the search space, fit notes, CMA-ES pulling a perturbed preset back, the CLI."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from patchpilot.api import PatchPilot
+from patchpilot.audio.analysis import analyse_clip
+from patchpilot.audio.io import Audio
+from patchpilot.cli import app
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
+from patchpilot.distance import PerceptualDistance
+from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
+from patchpilot.library.bank import load_factory_bank
+from patchpilot.refine import RefineOptions, Refiner, SearchSpace, StartPoint, fit_notes_for
+from patchpilot.synths import RenderPool, get_engine
+
+SR = ANALYSIS_SAMPLE_RATE_HZ
+
+
+def _preset(banks: Path, synth: str, name: str):  # noqa: ANN202
+    return next(p for p in load_factory_bank(synth, banks) if p.name == name)
+
+
+def test_search_space_round_trips_the_start_and_stays_in_musical_ranges(tiny_banks: Path) -> None:
+    for synth, name in (("vital", "Test Pluck"), ("dexed", "Test Bell")):
+        engine = get_engine(synth)
+        start = _preset(tiny_banks, synth, name)
+        space = SearchSpace(engine, start)
+        assert space.dim > 5
+        assert all(engine.params[n].kind == "continuous" for n in space.names)
+        again = space.preset(space.start_vector())
+        for n in space.names:
+            assert again.values[n] == pytest.approx(engine.params.complete(start.values)[n], abs=1e-6)
+        values = engine.params.complete(start.values)
+        for corner in (np.zeros(space.dim), np.ones(space.dim)):
+            moved = space.preset(corner)
+            for n in space.names:
+                low, high = engine.params[n].search_range
+                assert min(low, values[n]) - 1e-9 <= moved.values[n] <= max(high, values[n]) + 1e-9
+            # choices and switches are never searched
+            for n in engine.params.names("choice") + engine.params.names("switch"):
+                assert moved.values.get(n) == start.values.get(n)
+
+
+def test_fit_notes_take_distinct_pitches_played_the_same_interval_away(tiny_banks: Path) -> None:
+    engine = get_engine("dexed")
+    organ = _preset(tiny_banks, "dexed", "Test Organ")
+    gap = np.zeros(int(0.3 * SR), dtype=np.float32)
+    parts = []
+    for note in (60, 67, 60, 55):
+        parts += [engine.render(organ, note, 100, 0.6, 0.8, sample_rate=SR), gap]
+    analysis = analyse_clip(Audio(np.concatenate(parts), SR, "phrase"))
+    fits = fit_notes_for(analysis, note=72, velocity=90, note_seconds=0.5, distance=PerceptualDistance(SR))
+    played = sorted(f.note for f in fits)
+    best = round(analysis.best.pitch.midi)
+    # three distinct pitches (the repeated 60 counts once), each shifted like the best note (+12 here)
+    assert len(fits) == 3
+    assert played == sorted(72 + p - best for p in (55, 60, 67))
+    assert fits[0].note == 72 and fits[0].velocity == 90 and fits[0].note_seconds == 0.5
+
+
+def test_cma_es_pulls_a_perturbed_preset_back_toward_itself(tiny_banks: Path) -> None:
+    """The known-answer case: render a preset, move some of its parameters away, and search
+    those parameters from there: the distance falls and the parameters come back."""
+    engine = get_engine("dexed")
+    truth = _preset(tiny_banks, "dexed", "Test Organ")
+    audio = engine.render(truth, 60, 100, 0.8, 1.1, sample_rate=SR)
+    distance = PerceptualDistance(SR)
+    fits = fit_notes_for(analyse_clip(Audio(audio, SR, "organ")), 60, 100, 0.8, distance)
+    names = ("op2_output_level", "op3_output_level", "op1_eg_rate_1")
+    space = SearchSpace(engine, truth, names)
+    unit = space.start_vector()
+    away = unit - 0.15
+    start = space.preset(away)
+
+    with RenderPool(engine, 2) as pool:
+        outcome = Refiner(lambda _: pool, distance).refine([StartPoint(start, "start", fits)],
+                                                           RefineOptions(budget=150, seed=1, only=names))
+    assert outcome.improved
+    assert outcome.distance_after < 0.5 * outcome.distance_before
+    assert 0 < outcome.evaluations <= 150 + 10  # the last generation may overshoot
+    refined_unit = (np.array([outcome.preset.values[n] for n in names]) - space.low) / space.span
+    assert np.abs(refined_unit - unit).mean() < 0.5 * np.abs(away - unit).mean()
+
+
+def test_a_time_limit_stops_the_search_early(tiny_banks: Path) -> None:
+    engine = get_engine("dexed")
+    preset = _preset(tiny_banks, "dexed", "Test Organ")
+    audio = engine.render(preset, 57, 100, 0.8, 1.2, sample_rate=SR)
+    distance = PerceptualDistance(SR)
+    fits = fit_notes_for(analyse_clip(Audio(audio, SR, "organ")), 57, 100, 0.8, distance)
+    with RenderPool(engine, 2) as pool:
+        outcome = Refiner(lambda _: pool, distance).refine(
+            [StartPoint(preset, "organ", fits)], RefineOptions(budget=100_000, time_limit_seconds=0.5))
+    assert outcome.evaluations < 2_000
+    # the exact preset cannot be beaten: it stays the answer
+    assert outcome.distance_after <= outcome.distance_before
+
+
+def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_index: Path, organ_wav: Path,
+                                                                        tmp_path: Path) -> None:
+    with PatchPilot(tiny_index) as pilot:
+        result = pilot.match(organ_wav, top_k=2, synth="dexed")
+        refined = pilot.refine(result, RefineOptions(budget=60, seed=0))
+        exports = pilot.export(refined, tmp_path)
+    first = refined.matches[0]
+    assert first.refined and first.refinement is not None
+    assert [m.rank for m in refined.matches] == list(range(1, len(refined.matches) + 1))
+    assert first.distance == pytest.approx(first.refinement.distance_after)
+    engine = get_engine("dexed")
+    (loaded,) = engine.read_presets(exports[1].preset_file)
+    audio, _ = soundfile.read(exports[1].audio_file, dtype="float32")
+    again = engine.render(loaded, first.render.note, first.render.velocity, EXPORT_NOTE_SECONDS,
+                          EXPORT_RENDER_SECONDS, sample_rate=44100)
+    assert np.array_equal(audio, again)
+
+
+def test_cli_refine_json_reports_the_search(tiny_index: Path, pluck_wav: Path) -> None:
+    result = CliRunner().invoke(app, ["match", str(pluck_wav), "--index", str(tiny_index), "--json", "--top-k", "2",
+                                      "--synth", "vital", "--refine", "--budget", "24"])
+    assert result.exit_code == 0, result.stderr
+    matches = json.loads(result.stdout)["matches"]
+    first = matches[0]
+    assert first["refined"] is True and first["rank"] == 1
+    assert first["evaluations"] > 0 and first["distance_after"] <= first["distance_before"] + 1e-9
+    assert first["refined_from"].startswith("vital:")
+    assert all(m["refined"] is False for m in matches[1:])
