@@ -43,6 +43,11 @@ ALIGN_FLOOR_DB = -40.0
 ALIGN_SEARCH_FRAMES = 30
 #: Weights of the terms; each term is about 1 for clearly different sounds.
 WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
+#: Refinement adds a linear-frequency log-magnitude term (the resolution below): the mel
+#: terms see little of what happens above a few kHz, where an optimiser can otherwise trade
+#: a slightly better mel match for junk in the top octaves.
+REFINE_WEIGHTS = {**WEIGHTS, "log_stft": 1.0}
+LINEAR_RESOLUTION = (1024, 256)
 #: Distance given to a silent candidate.
 SILENT_DISTANCE = 100.0
 #: Attack alignment: the first point within this many dB of the loudest 5 ms frame.
@@ -70,6 +75,8 @@ class Features:
     mfcc: np.ndarray
     envelope_db: np.ndarray
     silent: np.ndarray  # (batch,) bool
+    #: Floored log power on a linear frequency axis (only with a "log_stft" weight).
+    log_spec: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -82,13 +89,16 @@ class Target:
     envelope_floor_db: float
     #: The target's level envelope over its first ALIGN_SECONDS (dB re peak, floored).
     align_envelope: np.ndarray
+    spec_floor: np.ndarray | None = None  # (bins,) power
 
 
 class PerceptualDistance:
     """Scores candidate renders against a prepared target."""
 
-    def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
+    def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, weights: dict[str, float] | None = None) -> None:
         self.sample_rate = sample_rate
+        self.weights = dict(WEIGHTS if weights is None else weights)
+        self._linear = self.weights.get("log_stft", 0.0) > 0
 
     def _batch(self, signals: Sequence[np.ndarray], length: int,
                align_to: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -132,8 +142,12 @@ class PerceptualDistance:
             for n_fft, hop, n_mels in RESOLUTIONS
         ]
 
+    def _linear_power(self, batch: np.ndarray) -> np.ndarray | None:
+        return power_spectrogram(batch, *LINEAR_RESOLUTION) if self._linear else None
+
     def _features(self, batch: np.ndarray, silent: np.ndarray, mel_powers: list[np.ndarray],
-                  floors: Sequence[np.ndarray], envelope_floor_db: float) -> Features:
+                  floors: Sequence[np.ndarray], envelope_floor_db: float, linear: np.ndarray | None = None,
+                  linear_floor: np.ndarray | None = None) -> Features:
         mels, log_mels = [], []
         for power, floor in zip(mel_powers, floors):
             floored = np.maximum(power, floor)
@@ -141,7 +155,8 @@ class PerceptualDistance:
             log_mels.append(np.log(floored))
         mfcc = log_mels[1] @ dct_matrix(RESOLUTIONS[1][2], N_MFCC + 1)[:, 1:]
         envelope = np.maximum(amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP)), envelope_floor_db)
-        return Features(tuple(log_mels), tuple(mels), mfcc, envelope, silent)
+        log_spec = np.log(np.maximum(linear, linear_floor)) if linear is not None else None
+        return Features(tuple(log_mels), tuple(mels), mfcc, envelope, silent, log_spec)
 
     def prepare_target(self, signal: np.ndarray, length: int | None = None) -> Target:
         """Align and normalise the target, estimate its noise floors, compute its features."""
@@ -161,12 +176,18 @@ class PerceptualDistance:
                              float(np.percentile(env, NOISE_PERCENTILE)) + NOISE_MARGIN_DB)
         span = min(env.size, int(ALIGN_SECONDS * self.sample_rate / ENVELOPE_HOP))
         reference = np.maximum(env[:span] - env[:span].max(), max(envelope_floor - float(env.max()), ALIGN_FLOOR_DB))
-        return Target(self._features(batch, silent, powers, floors, envelope_floor), length, tuple(floors),
-                      envelope_floor, reference)
+        linear = self._linear_power(batch)
+        linear_floor = None
+        if linear is not None:
+            noise = np.percentile(linear[0], NOISE_PERCENTILE, axis=0) * 10 ** (NOISE_MARGIN_DB / 10)
+            linear_floor = np.maximum(noise, linear[0].max() * 10 ** (MIN_FLOOR_DB / 10)).astype(np.float32)
+        features = self._features(batch, silent, powers, floors, envelope_floor, linear, linear_floor)
+        return Target(features, length, tuple(floors), envelope_floor, reference, linear_floor)
 
     def prepare(self, target: Target, candidates: Sequence[np.ndarray]) -> Features:
         batch, silent = self._batch(candidates, target.length, target.align_envelope)
-        return self._features(batch, silent, self._mel_powers(batch), target.mel_floors, target.envelope_floor_db)
+        return self._features(batch, silent, self._mel_powers(batch), target.mel_floors, target.envelope_floor_db,
+                              self._linear_power(batch), target.spec_floor)
 
     def _frame_mask(self, frames: int, hop: int, until: np.ndarray | None, batch: int) -> np.ndarray:
         """(batch, frames) weights: 1 for frames before each candidate's cut-off time."""
@@ -197,11 +218,16 @@ class PerceptualDistance:
         mfcc = (np.abs(candidates.mfcc - t.mfcc[0]).mean(axis=2) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
         mask = self._frame_mask(candidates.envelope_db.shape[1], ENVELOPE_HOP, until, batch)
         envelope = (np.abs(candidates.envelope_db - t.envelope_db[0]) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
-        return {"log_mel": log_mel / n, "convergence": convergence / n, "mfcc": mfcc, "envelope": envelope}
+        terms = {"log_mel": log_mel / n, "convergence": convergence / n, "mfcc": mfcc, "envelope": envelope}
+        if candidates.log_spec is not None and t.log_spec is not None:
+            mask = self._frame_mask(candidates.log_spec.shape[1], LINEAR_RESOLUTION[1], until, batch)
+            error = np.abs(candidates.log_spec - t.log_spec[0]).mean(axis=2)
+            terms["log_stft"] = (error * mask).sum(axis=1) / mask.sum(axis=1) / 8.0
+        return terms
 
     def total(self, target: Target, features: Features, until: np.ndarray | None = None) -> np.ndarray:
         terms = self.terms(target, features, until)
-        total = sum(WEIGHTS[name] * value for name, value in terms.items())
+        total = sum(self.weights.get(name, 0.0) * value for name, value in terms.items())
         return np.where(features.silent, SILENT_DISTANCE, total)
 
     def score(self, target: Target, candidates: Sequence[np.ndarray]) -> np.ndarray:

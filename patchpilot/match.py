@@ -18,7 +18,7 @@ import numpy as np
 from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.distance import PerceptualDistance, attack_start
+from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.errors import UsageError
 from patchpilot.index.index import PresetIndex
@@ -129,11 +129,12 @@ class Matcher:
         matches, scored on up to four notes of the input. The other matches follow."""
         if not result.matches:
             return result
-        refiner = Refiner(self.pool, self.distance)
+        distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, REFINE_WEIGHTS)
+        refiner = Refiner(self.pool, distance)
         starts = [
             StartPoint(m.preset, m.preset_id,
                        fit_notes_for(result.analysis, m.render.note, m.render.velocity, m.render.note_seconds,
-                                     self.distance))
+                                     distance))
             for m in result.matches[: options.starts]
         ]
         outcome = refiner.refine(starts, options, progress)

@@ -46,6 +46,8 @@ STEP_EFFECT = 0.3
 SIGMA_RANGE = (0.005, 0.2)
 #: Parameters whose probe changes the distance less than this (relative) are held.
 MIN_EFFECT = 1e-3
+#: Most of the budget the probes of the starts may take (the first start is always probed).
+PROBE_SHARE = 0.3
 #: Matches the budget is first spread over.
 DEFAULT_STARTS = 3
 #: Share of the budget spread evenly over the starts before the best start gets the rest.
@@ -274,6 +276,11 @@ class Refiner:
         deadline = began + options.time_limit_seconds if options.time_limit_seconds else None
         runs: list[_Run] = []
         for number, start in enumerate(starts[: max(1, options.starts)]):
+            # Each start costs a probe of every parameter: more starts only while the probes
+            # leave most of the budget to the search.
+            spent = sum(r.objective.evaluations for r in runs)
+            if runs and spent * (number + 1) / number > PROBE_SHARE * options.budget:
+                break
             runs.append(self._start_run(start, options.seed + number, options.only))
 
         def evaluations() -> int:
