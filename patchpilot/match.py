@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
 from patchpilot.distance import PerceptualDistance, attack_start
-from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import UsageError
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.store import StoredPreset
@@ -69,15 +70,20 @@ class Match:
 class MatchResult:
     input_name: str
     matches: tuple[Match, ...]
-    analysis: ClipAnalysis = field(repr=False)
+    analysis: ClipAnalysis | None = field(default=None, repr=False)  # None for text queries
+
+    @property
+    def stem(self) -> str:
+        """Base name of exported files."""
+        return Path(self.input_name).stem or "input"
 
 
 class Matcher:
     """Loads the embedder and synth pools once; serves many queries against one index."""
 
-    def __init__(self, index: PresetIndex, *, embedder: str = DEFAULT_EMBEDDER, workers: int = 2) -> None:
+    def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2) -> None:
         self.index = index
-        self.embedder = get_embedder(embedder)
+        self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         index.check_embedder(self.embedder.identity)
         self.workers = workers
         self._pools: dict[str, RenderPool] = {}
