@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from patchpilot.describe.query import DescriptorTable, TextQuery, one_per_family, parse_query, percentile_ranks
-from patchpilot.describe.vocabulary import ADJECTIVES, CATEGORY_WORDS, SYNONYMS, opposite_tags
 from patchpilot.describe.descriptors import DESCRIPTORS
+from patchpilot.describe.query import TextQuery, one_per_family, parse_query, percentile_ranks
+from patchpilot.describe.vocabulary import ADJECTIVES, CATEGORY_WORDS, SYNONYMS, opposite_tags
 from patchpilot.errors import IndexLoadError, UsageError
 from patchpilot.index.builder import add_descriptors
 from patchpilot.index.index import PresetIndex
