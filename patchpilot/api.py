@@ -5,6 +5,7 @@
     result = pilot.match("sound.wav", top_k=3)
     for m in result.matches:
         print(m.preset.name, m.distance)
+    pilot.match_text("dark evolving pad")       # text queries (same result shape)
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import numpy as np
 
 from patchpilot.audio.io import load_audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
+from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PresetError
 from patchpilot.export import ExportedFiles, export_preset, prepare_directory
 from patchpilot.index.index import PresetIndex
@@ -23,22 +26,38 @@ from patchpilot.match import Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineOptions, RefineProgress
 from patchpilot.synths import Preset, get_engine
+from patchpilot.text_match import TextMatcher, TextMatchResult
 
 
 class PatchPilot:
     """Matching, rendering and export against one index."""
 
-    def __init__(self, index: Path | str | None = None, *, workers: int = 2) -> None:
+    def __init__(self, index: Path | str | None = None, *, workers: int = 2, embedder: str | None = None,
+                 clap_checkpoint: Path | str | None = None) -> None:
+        """``embedder`` ("timbre" or "clap") must be the one the index was built with; by
+        default audio uses the built-in embedder and text the index's own path."""
         self.index_path = Path(index) if index is not None else default_index_dir()
         self.workers = workers
+        self.embedder_name = embedder
+        self.clap_checkpoint = clap_checkpoint
 
     @cached_property
     def index(self) -> PresetIndex:
-        return PresetIndex.open(self.index_path)
+        return PresetIndex.open(self.index_path, embedder=self.embedder_name)
 
     @cached_property
     def matcher(self) -> Matcher:
-        return Matcher(self.index, workers=self.workers)
+        embedder = get_embedder(self.embedder_name or DEFAULT_EMBEDDER, clap_checkpoint=self.clap_checkpoint)
+        return Matcher(self.index, embedder=embedder, workers=self.workers)
+
+    @cached_property
+    def text_matcher(self) -> TextMatcher:
+        """CLAP text embeddings on an index built with CLAP, descriptors on any other."""
+        clap = None
+        if self.index.manifest.embedder.split("/")[0] == "clap":
+            clap = ClapEmbedder(checkpoint=self.clap_checkpoint)
+            self.index.check_embedder(clap.identity)
+        return TextMatcher(self.index, clap=clap)
 
     def close(self) -> None:
         if "matcher" in self.__dict__:
@@ -64,10 +83,15 @@ class PatchPilot:
         """Refine a match result with CMA-ES: the refined preset comes first."""
         return self.matcher.refine(result, options or RefineOptions(), progress)
 
+    def match_text(self, text: str, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None) -> TextMatchResult:
+        """Presets a text describes ("dark evolving pad"): by CLAP on an index built with it,
+        else by the sound descriptors of the built-in path (no model, no download)."""
+        return self.text_matcher.match_text(text, top_k=top_k, synth=synth)
+
     def export(self, result: MatchResult, directory: Path) -> dict[int, ExportedFiles]:
         """Preset files and WAVs for every match, named after the input and the rank."""
         prepare_directory(directory)
-        stem = Path(result.input_name).stem or "input"
+        stem = result.stem
         return {
             m.rank: export_preset(m.preset, directory, f"{stem}-{m.rank:02d}-{m.preset.name}",
                                   note=m.render.note, velocity=m.render.velocity)

@@ -20,6 +20,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import typer  # noqa: E402
 from rich.console import Console  # noqa: E402
+from rich.markup import escape  # noqa: E402
 
 from patchpilot import __version__  # noqa: E402
 from patchpilot.constants import (  # noqa: E402
@@ -58,10 +59,16 @@ SynthOption = Annotated[
 ]
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=64, help="Render threads.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+EmbedderOption = Annotated[Optional[str], typer.Option(
+    "--embedder", help="timbre (built-in) or clap (needs patchpilot\\[clap]); must be the one the index was built with.")]
+ClapCheckpointOption = Annotated[Optional[Path], typer.Option(
+    "--clap-checkpoint", help="Local CLAP checkpoint (.pt) instead of laion-clap's download "
+                              "(also $PATCHPILOT_CLAP_CHECKPOINT).")]
 
 
 def _fail(error: PatchPilotError) -> typer.Exit:
-    stderr.print(f"[bold red]error:[/bold red] {error}", markup=True, highlight=False, soft_wrap=True)
+    # escaped: messages quote paths and `pip install "patchpilot[clap]"`, not rich markup
+    stderr.print(f"[bold red]error:[/bold red] {escape(str(error))}", markup=True, highlight=False, soft_wrap=True)
     return typer.Exit(error.exit_code)
 
 
@@ -113,8 +120,10 @@ def main_callback(
 # ---- match --------------------------------------------------------------------------------
 @app.command()
 def match(
-    inputs: Annotated[list[str], typer.Argument(help="Audio files (wav, flac, mp3, ogg, aiff), or - for stdin.",
-                                                metavar="INPUT...")],
+    inputs: Annotated[Optional[list[str]], typer.Argument(
+        help="Audio files (wav, flac, mp3, ogg, aiff), or - for stdin.", metavar="INPUT...")] = None,
+    text: Annotated[Optional[str], typer.Option(
+        "--text", help='Describe the sound instead: --text "dark evolving pad" (no INPUT then).')] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="Matches to print.")] = DEFAULT_TOP_K,
     synth: SynthOption = None,
     index: IndexOption = None,
@@ -130,19 +139,32 @@ def match(
                                         help="Refinement: parameter sets to try.")] = DEFAULT_REFINE_BUDGET,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.1, metavar="SECONDS",
                                                         help="Refinement: stop after this long.")] = None,
+    embedder: EmbedderOption = None,
+    clap_checkpoint: ClapCheckpointOption = None,
 ) -> None:
-    """Find the presets that sound closest to INPUT and print how to build them."""
+    """Find the presets that sound closest to INPUT (or fit --text) and print how to build them."""
     from patchpilot.api import PatchPilot
     from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict
 
+    if text is not None:
+        with _errors_to_exit():
+            if inputs:
+                raise UsageError("give either audio INPUT or --text, not both")
+            if refine:
+                raise UsageError("--refine optimises against audio; it does not apply to --text")
+        _match_text(text, top_k=top_k, synth=synth, index=index, json_output=json_output, export=export,
+                    detail=detail, embedder=embedder, clap_checkpoint=clap_checkpoint)
+        return
     documents: list[dict] = []
     exit_code = 0
     with _errors_to_exit():
         chosen = _check_synth(synth)
+        if not inputs:
+            raise UsageError("give an audio INPUT (or - for stdin), or --text \"a description\"")
         if inputs.count("-") > 1:
             raise UsageError("stdin (-) can be given once")
-        pilot = PatchPilot(index, workers=workers)
+        pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint)
         try:
             for item in inputs:
                 try:
@@ -172,6 +194,28 @@ def match(
         sys.stdout.write(json.dumps(payload, indent=2) + "\n")
     if exit_code:
         raise typer.Exit(exit_code)
+
+
+def _match_text(text: str, *, top_k: int, synth: str | None, index: Path | None, json_output: bool,
+                export: Path | None, detail: int, embedder: str | None, clap_checkpoint: Path | None) -> None:
+    """``match --text``: the same table, JSON and export as an audio match; the words
+    understood and ignored go to stderr."""
+    from patchpilot.api import PatchPilot
+    from patchpilot.report import print_result, result_to_dict
+
+    with _errors_to_exit():
+        with PatchPilot(index, embedder=embedder, clap_checkpoint=clap_checkpoint) as pilot:
+            with _status("searching"):
+                result = pilot.match_text(text, top_k=top_k, synth=_check_synth(synth))
+            if result.query is not None:
+                stderr.print(f"understood: {', '.join(result.query.understood)}"
+                             + (f"; ignored: {', '.join(result.query.ignored)}" if result.query.ignored else ""),
+                             highlight=False, soft_wrap=True)
+            exports = pilot.export(result, export) if export is not None else {}
+    if json_output:
+        sys.stdout.write(json.dumps(result_to_dict(result, exports), indent=2) + "\n")
+    else:
+        print_result(stdout, result, exports, detail=detail)
 
 
 @contextmanager
@@ -209,6 +253,10 @@ def build_index(
     rebuild: Annotated[bool, typer.Option("--rebuild", help="With --presets: rebuild everything instead of adding to the index.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the preset variants.")] = 0,
     workers: WorkersOption = 2,
+    embedder: EmbedderOption = None,
+    clap_checkpoint: ClapCheckpointOption = None,
+    describe: Annotated[bool, typer.Option(
+        "--describe", help="Only add the sound descriptors text queries need to an existing index.")] = False,
 ) -> None:
     """Render presets into an index of timbre vectors and their full parameters.
 
@@ -216,9 +264,16 @@ def build_index(
     build resumes when the same command runs again; the old index stays usable until the
     new one is complete.
     """
-    from patchpilot.index.builder import BuildPlan, IndexBuilder, seed_user_index
-    from patchpilot.paths import MANIFEST_NAME, user_index_dir
+    from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+    from patchpilot.index.builder import BuildPlan, IndexBuilder, add_descriptors, seed_user_index
+    from patchpilot.paths import MANIFEST_NAME, default_index_dir, user_index_dir
 
+    if describe:
+        with _errors_to_exit(), _progress() as progress:
+            target = index if index is not None else default_index_dir()
+            count = add_descriptors(target, workers=workers, progress=progress)
+        stderr.print(f"described {count} presets in {target}" if count else f"{target} already has descriptors")
+        return
     with _errors_to_exit():
         target = index if index is not None else user_index_dir()
         chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
@@ -228,10 +283,13 @@ def build_index(
         append = bool(user_paths) and not rebuild and (target / MANIFEST_NAME).exists()
         if not append and not factory and not user_paths:
             raise UsageError("--no-factory needs --presets")
+        name = embedder or DEFAULT_EMBEDDER
         plan = BuildPlan(output=target, synths=chosen, factory=factory, user_paths=user_paths, size_per_synth=size,
-                         seed=seed)
+                         seed=seed, embedder=name)
+        chosen_embedder = get_embedder(name, clap_checkpoint=clap_checkpoint)
         with _progress() as progress:
-            report = IndexBuilder(plan, workers=workers, progress=progress, append=append).build()
+            report = IndexBuilder(plan, workers=workers, progress=progress, append=append,
+                                  embedder=chosen_embedder).build()
     counts = ", ".join(f"{n} {s}" for s, n in report.presets.items())
     what = f"added {report.appended} presets to" if append else "built"
     stderr.print(f"{what} {report.path}: {counts} presets"
@@ -252,7 +310,8 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task({"render": "rendering presets", "train": "training queries", "index": "writing index"}.get(stage, stage),
+                tasks[stage] = bar.add_task({"render": "rendering presets", "describe": "describing presets", "train": "training queries",
+                                             "index": "writing index"}.get(stage, stage),
                                             total=total)
             bar.update(tasks[stage], completed=done, total=total)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 import numpy as np
 
@@ -19,7 +20,7 @@ from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
 from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance, attack_start
-from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import UsageError
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.store import StoredPreset
@@ -63,6 +64,8 @@ class Match:
     retrieval_distance: float | None
     render: RenderSettings = field(repr=False)
     refinement: RefineOutcome | None = field(default=None, repr=False)
+    #: The index entry the preset came from (None for a refined preset).
+    stored: StoredPreset | None = field(default=None, repr=False)
 
     @property
     def refined(self) -> bool:
@@ -73,15 +76,20 @@ class Match:
 class MatchResult:
     input_name: str
     matches: tuple[Match, ...]
-    analysis: ClipAnalysis = field(repr=False)
+    analysis: ClipAnalysis | None = field(default=None, repr=False)  # None for text queries
+
+    @property
+    def stem(self) -> str:
+        """Base name of exported files."""
+        return Path(self.input_name).stem or "input"
 
 
 class Matcher:
     """Loads the embedder and synth pools once; serves many queries against one index."""
 
-    def __init__(self, index: PresetIndex, *, embedder: str = DEFAULT_EMBEDDER, workers: int = 2) -> None:
+    def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2) -> None:
         self.index = index
-        self.embedder = get_embedder(embedder)
+        self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         index.check_embedder(self.embedder.identity)
         self.workers = workers
         self._pools: dict[str, RenderPool] = {}
@@ -118,7 +126,7 @@ class Matcher:
         stored = self.index.presets([c.row for c in found])
         scored = self.rerank(note, [(stored[c.row], c.notes, c.distance) for c in found if c.row in stored])
         matches = tuple(
-            Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings)
+            Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp)
             for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
         )
         return MatchResult(audio.name, matches, analysis)
@@ -129,6 +137,8 @@ class Matcher:
         matches, scored on up to four notes of the input. The other matches follow."""
         if not result.matches:
             return result
+        if result.analysis is None:
+            raise UsageError("refinement needs an audio input to optimise against (not --text)")
         distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, REFINE_WEIGHTS)
         refiner = Refiner(self.pool, distance)
         starts = [

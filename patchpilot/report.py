@@ -57,7 +57,11 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
 
 def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None) -> dict:
     exports = exports or {}
-    return {"input": result.input_name, "matches": [match_to_dict(m, exports.get(m.rank)) for m in result.matches]}
+    document = {"input": result.input_name, "matches": [match_to_dict(m, exports.get(m.rank)) for m in result.matches]}
+    query = getattr(result, "query", None)  # text queries: the words understood and ignored
+    if query is not None:
+        document["query"] = query.to_dict()
+    return document
 
 
 def changed_params(match: Match) -> dict[str, list[tuple[str, str]]]:

@@ -168,3 +168,40 @@ def test_build_index_with_presets_starts_from_a_copy_of_the_shipped_index(tiny_i
     manifest = json.loads((user_index / MANIFEST_NAME).read_text())
     assert manifest["synths"] == {"dexed": 9, "vital": 8}
     assert json.loads((tiny_index / MANIFEST_NAME).read_text())["synths"] == {"dexed": 8, "vital": 8}  # untouched
+
+
+def test_match_text_json_has_the_audio_shape_and_the_words(tiny_index: Path, tmp_path: Path) -> None:
+    result = _run("match", "--text", "that gritty Billie Eilish bassline", "--index", str(tiny_index), "--json",
+                  "--top-k", "2", "--export", str(tmp_path))
+    assert result.exit_code == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["input"] == "that gritty Billie Eilish bassline"
+    assert document["query"]["understood"] == ["gritty", "bassline (bass)"]
+    assert document["query"]["ignored"] == ["billie", "eilish"]
+    first = document["matches"][0]
+    assert {"rank", "synth", "preset_id", "name", "category", "tags", "distance", "params", "preset_file"} <= set(first)
+    assert first["category"] == "bass" and Path(first["preset_file"]).exists() and Path(first["audio_file"]).exists()
+    assert "understood: gritty, bassline (bass); ignored: billie, eilish" in result.stderr
+
+
+def test_match_text_table_and_usage_errors(tiny_index: Path, pluck_wav: Path) -> None:
+    table = _run("match", "--text", "bright plucky", "--index", str(tiny_index), "--top-k", "2")
+    assert table.exit_code == 0, table.stderr
+    assert "Matches for bright plucky" in table.stdout and "start from the init patch" in table.stdout
+    _one_line_error(_run("match", str(pluck_wav), "--text", "pad", "--index", str(tiny_index)), 2, "not both")
+    _one_line_error(_run("match", "--index", str(tiny_index)), 2, "--text")
+    _one_line_error(_run("match", "--text", "Billie Eilish", "--index", str(tiny_index)), 2, "no sound words")
+
+
+def test_build_index_describe_adds_descriptors_to_an_old_index(tiny_index: Path, tmp_path: Path) -> None:
+    import sqlite3
+
+    old = tmp_path / "old"
+    shutil.copytree(tiny_index, old)
+    with sqlite3.connect(old / "presets.sqlite") as db:
+        db.execute("DROP TABLE descriptors")
+    _one_line_error(_run("match", "--text", "dark pad", "--index", str(old)), 3, "--describe")
+    result = _run("build-index", "--index", str(old), "--describe", "--workers", "1")
+    assert result.exit_code == 0, result.stderr
+    assert "described 16 presets" in result.stderr
+    assert _run("match", "--text", "dark pad", "--index", str(old), "--json").exit_code == 0

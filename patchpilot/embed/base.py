@@ -18,10 +18,16 @@ class Embedder(ABC):
     name: str
     version: str
     sample_rate: int
+    #: Whether the index fits a projection (standardise, PCA, learned discriminant) to the
+    #: raw features; otherwise the embedder's own vectors are indexed as they are.
+    fits_projection: bool = False
 
     @property
     def identity(self) -> str:
         return f"{self.name}/{self.version}"
+
+    def load(self) -> None:
+        """Load weights now rather than on first use, so a missing model fails early."""
 
     @abstractmethod
     def features(self, notes: Sequence[np.ndarray], pitches_hz: Sequence[float | None]) -> np.ndarray:

@@ -73,6 +73,7 @@ def _log_frequency_grid(sample_rate: int) -> tuple[np.ndarray, np.ndarray, np.nd
 class TimbreEmbedder(Embedder):
     name = "timbre"
     version = "1"
+    fits_projection = True
 
     def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
         self.sample_rate = sample_rate

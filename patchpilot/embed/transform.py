@@ -34,6 +34,11 @@ class FeatureTransform:
         _, _, vt = np.linalg.svd(centred - centred.mean(axis=0), full_matrices=False)
         return cls(mean.astype(np.float32), scale.astype(np.float32), vt[:dim].T.astype(np.float32))
 
+    @classmethod
+    def identity(cls, dim: int) -> FeatureTransform:
+        """No change but unit length: for embedders whose vectors are final (CLAP)."""
+        return cls(np.zeros(dim, np.float32), np.ones(dim, np.float32), np.eye(dim, dtype=np.float32))
+
     def project(self, raw: np.ndarray) -> np.ndarray:
         """The linear map alone, without scaling to unit length."""
         return ((np.asarray(raw, dtype=np.float32) - self.mean) / self.scale) @ self.components

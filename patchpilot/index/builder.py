@@ -1,8 +1,8 @@
 """``build-index``: presets -> renders -> features -> FAISS vectors + preset store.
 
 A build works in ``.<name>.partial/`` beside its target. Presets go into the store first;
-features are written in chunks as presets are rendered, so an interrupted build resumes
-where it stopped. The finished folder replaces the target in one rename, so a reader never
+features are written in chunks as presets are rendered, and sound descriptors (for text
+queries) go into the store in chunks, so an interrupted build resumes where it stopped. The finished folder replaces the target in one rename, so a reader never
 sees a half-written index and the previous index survives a failed build.
 """
 
@@ -31,7 +31,8 @@ from patchpilot.constants import (
     INDEX_NOTES,
     INDEX_RENDER_SECONDS,
 )
-from patchpilot.embed import get_embedder
+from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA, describe_preset
+from patchpilot.embed import Embedder, get_embedder
 from patchpilot.embed.timbre import TimbreEmbedder
 from patchpilot.embed.transform import DEFAULT_DIM, FeatureTransform
 from patchpilot.errors import PresetError, UsageError
@@ -171,7 +172,7 @@ class _Analysis:
     pitch_offset: float | None
 
 
-def _analyse(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embedder: TimbreEmbedder) -> _Analysis:
+def _analyse(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embedder: Embedder) -> _Analysis:
     row, preset, notes = job
     renders = [voice.render(preset, note, DEFAULT_VELOCITY, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS) for note in notes]
     loud = [rms(r) > SILENT_RMS for r in renders]
@@ -192,10 +193,11 @@ def _analyse(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embedder: T
 
 
 class IndexBuilder:
+    """Builds (or appends to) an index. ``embedder`` overrides the plan's embedder by name
+    (a CLAP embedder with its own checkpoint or model)."""
+
     def __init__(self, plan: BuildPlan, *, workers: int = 2, progress: ProgressCallback | None = None,
-                 append: bool = False) -> None:
-        if plan.embedder != "timbre":
-            raise UsageError(f"build-index with the {plan.embedder!r} embedder is not available")
+                 append: bool = False, embedder: Embedder | None = None) -> None:
         if append:
             # new presets are rendered at the notes the index already uses
             plan = replace(plan, notes=read_manifest(plan.output).notes)
@@ -203,11 +205,14 @@ class IndexBuilder:
         self.workers = max(1, workers)
         self.progress = progress or (lambda stage, done, total: None)
         self.append = append
-        self.embedder = get_embedder(plan.embedder)
+        self.embedder = embedder if embedder is not None else get_embedder(plan.embedder)
+        if self.embedder.name != plan.embedder:
+            raise UsageError(f"the plan names the {plan.embedder!r} embedder but {self.embedder.name!r} was given")
         self.work = plan.output.parent / f".{plan.output.name}.partial"
 
     # -- public -------------------------------------------------------------------------
     def build(self) -> BuildReport:
+        self.embedder.load()  # a missing model fails before any work
         self._prepare_workdir()
         store = PresetStore(self.work / STORE_NAME)
         try:
@@ -219,7 +224,8 @@ class IndexBuilder:
                 self._add_presets(store, self._all_presets())
                 new_rows = None
             self._analyse_pending(store)
-            if not self.append and self.plan.learn_projection:
+            describe_missing(store, workers=self.workers, progress=self.progress)
+            if not self.append and self.plan.learn_projection and self.embedder.fits_projection:
                 self._train_projection(store)
             skipped = self._finish(store, base if self.append else None)
             counts = store.synth_counts()
@@ -367,7 +373,7 @@ class IndexBuilder:
                     offsets.append(data["offsets"])
                 skipped += [int(r) for r in data["skipped"]]
         if not rows:
-            return np.zeros(0, np.int64), np.zeros((0, len(self.plan.notes), TimbreEmbedder.dim())), np.zeros(0), skipped
+            return np.zeros(0, np.int64), np.zeros((0, len(self.plan.notes), 0)), np.zeros(0), skipped
         features_all = np.nan_to_num(np.concatenate(features), nan=0.0, posinf=0.0, neginf=0.0)
         return np.concatenate(rows), features_all, np.concatenate(offsets), skipped
 
@@ -399,14 +405,19 @@ class IndexBuilder:
         else:
             if len(rows) == 0:
                 raise UsageError("every preset rendered silent: nothing to index")
-            transform = FeatureTransform.fit(raw.reshape(-1, raw.shape[-1]), TimbreEmbedder.block_weights(), self.plan.dim)
-            transform, spread = self._discriminant(transform, rows, raw)
-            new_vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1)
-            # variants nobody could tell from a sibling are dropped (user presets are kept)
-            threshold = DUPLICATE_FRACTION * spread if spread is not None else DUPLICATE_FALLBACK
-            keep = _distinct(rows, new_vectors, store, threshold)
-            skipped_rows += [int(r) for r in rows[~keep]]
-            rows, new_vectors, offsets = rows[keep], new_vectors[keep], offsets[keep]
+            if not self.embedder.fits_projection:  # e.g. CLAP: its own vectors, flat cosine search
+                transform = FeatureTransform.identity(raw.shape[-1])
+                new_vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1)
+            else:
+                transform = FeatureTransform.fit(raw.reshape(-1, raw.shape[-1]), TimbreEmbedder.block_weights(),
+                                                 self.plan.dim)
+                transform, spread = self._discriminant(transform, rows, raw)
+                new_vectors = transform.apply(raw.reshape(-1, raw.shape[-1])).reshape(len(rows), slots, -1)
+                # variants nobody could tell from a sibling are dropped (user presets are kept)
+                threshold = DUPLICATE_FRACTION * spread if spread is not None else DUPLICATE_FALLBACK
+                keep = _distinct(rows, new_vectors, store, threshold)
+                skipped_rows += [int(r) for r in rows[~keep]]
+                rows, new_vectors, offsets = rows[keep], new_vectors[keep], offsets[keep]
         skipped_ids = [sp.preset_id for sp in store.get_rows(skipped_rows).values()]
         store.delete_rows(skipped_rows)
         store.set_pitch_offsets((int(r), None if np.isnan(o) else float(o)) for r, o in zip(rows, offsets))
@@ -498,6 +509,58 @@ def write_vectors(path: Path, rows: np.ndarray, vectors: np.ndarray) -> None:
     if count:
         index.add_with_ids(np.ascontiguousarray(vectors.reshape(-1, dim), dtype=np.float32), ids)
     faiss.write_index(index, str(path))
+
+
+def describe_missing(store: PresetStore, *, workers: int = 2, progress: ProgressCallback | None = None) -> int:
+    """Render and describe (``describe/descriptors.py``) every preset of ``store`` that has no
+    descriptors yet, committing each chunk (an interrupted run resumes). Returns how many."""
+    progress = progress or (lambda stage, done, total: None)
+    pending = store.rows_without_descriptors(DESCRIPTOR_SCHEMA)
+    total = store.count()
+    done = total - len(pending)
+    progress("describe", done, total)
+    synth_of = store.synth_by_row()
+    for synth in sorted({synth_of[r] for r in pending}):
+        rows = [r for r in pending if synth_of[r] == synth]
+        with RenderPool(get_engine(synth), workers) as pool:
+            for start in range(0, len(rows), CHUNK_PRESETS):
+                presets = store.get_rows(rows[start : start + CHUNK_PRESETS])
+                chunk = [presets[r] for r in rows[start : start + CHUNK_PRESETS] if r in presets]
+                values = pool.map(lambda voice, stored: describe_preset(voice, stored.preset), chunk)
+                store.set_descriptors(DESCRIPTOR_SCHEMA, ((sp.row, v) for sp, v in zip(chunk, values)))
+                done += len(chunk)
+                progress("describe", done, total)
+    return len(pending)
+
+
+def add_descriptors(index: Path, *, workers: int = 2, progress: ProgressCallback | None = None) -> int:
+    """Give an existing index the sound descriptors text queries need (indexes built before
+    them lack them). Works on a copy beside the index that replaces it when complete, and
+    resumes when interrupted. Returns how many presets were described."""
+    read_manifest(index)
+    with PresetStore(index / STORE_NAME, readonly=True) as current:
+        if not current.rows_without_descriptors(DESCRIPTOR_SCHEMA):
+            return 0
+    work = index.parent / f".{index.name}.describe"
+    if work.exists() and _read_text(work / MANIFEST_NAME) != _read_text(index / MANIFEST_NAME):
+        shutil.rmtree(work)  # left over from another version of the index
+    if not work.exists():
+        staging = index.parent / f".{index.name}.describe-copy"
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.copytree(index, staging)
+        os.replace(staging, work)
+    with PresetStore(work / STORE_NAME) as store:
+        described = describe_missing(store, workers=workers, progress=progress)
+        store.vacuum()
+    replace_dir(work, index)
+    return described
+
+
+def _read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except OSError:
+        return None
 
 
 def seed_user_index(target: Path) -> None:

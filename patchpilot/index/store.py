@@ -35,7 +35,10 @@ CREATE TABLE IF NOT EXISTS presets (
     pitch_offset REAL
 );
 CREATE INDEX IF NOT EXISTS presets_synth ON presets (synth);
+CREATE TABLE IF NOT EXISTS descriptors (row INTEGER PRIMARY KEY, vals BLOB NOT NULL);
 """
+#: ``meta`` key naming the descriptors (and their version) the ``descriptors`` table holds.
+DESCRIPTORS_META = "descriptors"
 
 
 @dataclass(frozen=True)
@@ -67,6 +70,12 @@ class PresetStore:
 
     def close(self) -> None:
         self._db.close()
+
+    def __enter__(self) -> PresetStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     # ---- meta -------------------------------------------------------------------------
     def get_meta(self, key: str) -> str | None:
@@ -111,8 +120,48 @@ class PresetStore:
             self._db.executemany("UPDATE presets SET pitch_offset = ? WHERE row = ?", [(o, r) for r, o in offsets])
 
     def delete_rows(self, rows: Iterable[int]) -> None:
+        rows = [(r,) for r in rows]
         with self._db:
-            self._db.executemany("DELETE FROM presets WHERE row = ?", [(r,) for r in rows])
+            self._db.executemany("DELETE FROM presets WHERE row = ?", rows)
+            self._db.executemany("DELETE FROM descriptors WHERE row = ?", rows)
+
+    # ---- sound descriptors (text queries) ---------------------------------------------
+    def set_descriptors(self, schema: str, items: Iterable[tuple[int, np.ndarray]]) -> None:
+        """Store descriptor vectors; ``schema`` names them (a store holds one schema: a new
+        one drops the old values)."""
+        with self._db:
+            if self.get_meta(DESCRIPTORS_META) != schema:
+                self._db.execute("DELETE FROM descriptors")
+                self.set_meta(DESCRIPTORS_META, schema)
+            self._db.executemany("INSERT OR REPLACE INTO descriptors (row, vals) VALUES (?, ?)",
+                                 [(int(r), np.asarray(v, dtype=np.float32).tobytes()) for r, v in items])
+
+    def _has_descriptors_table(self) -> bool:
+        found = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'descriptors'")
+        return found.fetchone() is not None
+
+    def rows_without_descriptors(self, schema: str) -> list[int]:
+        """Rows with no descriptors of this schema (all rows of an index built before them)."""
+        if not self._has_descriptors_table() or self.get_meta(DESCRIPTORS_META) != schema:
+            return self.rows()
+        query = "SELECT row FROM presets WHERE row NOT IN (SELECT row FROM descriptors) ORDER BY row"
+        return [r for (r,) in self._db.execute(query)]
+
+    def descriptors(self, schema: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(rows, values)`` of every preset described with this schema (values ``(n, d)``)."""
+        if not self._has_descriptors_table() or self.get_meta(DESCRIPTORS_META) != schema:
+            return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
+        records = self._db.execute("SELECT d.row, d.vals FROM descriptors d JOIN presets p ON p.row = d.row"
+                                   " ORDER BY d.row").fetchall()
+        rows = np.array([r for r, _ in records], dtype=np.int64)
+        values = np.stack([np.frombuffer(v, dtype=np.float32) for _, v in records]) if records else np.zeros((0, 0))
+        return rows, values
+
+    def labels(self) -> dict[int, tuple[str, str, str, tuple[str, ...]]]:
+        """``row -> (preset_id, synth, category, tags)`` without decoding parameters."""
+        return {row: (pid, synth, category, tuple(json.loads(tags)))
+                for row, pid, synth, category, tags in self._db.execute(
+                    "SELECT row, preset_id, synth, category, tags FROM presets")}
 
     # ---- reading ----------------------------------------------------------------------
     def count(self, synth: str | None = None) -> int:

@@ -78,10 +78,27 @@ class Voice(ABC):
                        total_seconds: float) -> np.ndarray:
         """Mono float32 audio at NATIVE_SAMPLE_RATE_HZ."""
 
+    def _render_native_stereo(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                              total_seconds: float) -> np.ndarray:
+        """``(2, N)`` float32 at NATIVE_SAMPLE_RATE_HZ; a mono synth plays the same on both sides."""
+        mono = self._render_native(preset, note, velocity, note_seconds, total_seconds)
+        return np.stack([mono, mono])
+
     def render(self, preset: Preset, note: int, velocity: int, note_seconds: float, total_seconds: float) -> np.ndarray:
         """Mono float32 audio at the voice's sample rate, ``total_seconds`` long."""
         check_render_args(note, velocity, note_seconds, total_seconds)
         audio = self._render_native(preset, note, velocity, note_seconds, total_seconds)
+        return self._at_voice_rate(audio, total_seconds)
+
+    def render_stereo(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                      total_seconds: float) -> np.ndarray:
+        """``(2, N)`` float32 audio at the voice's sample rate (for stereo width)."""
+        check_render_args(note, velocity, note_seconds, total_seconds)
+        audio = self._render_native_stereo(preset, note, velocity, note_seconds, total_seconds)
+        return np.ascontiguousarray(self._at_voice_rate(audio.T, total_seconds).T)
+
+    def _at_voice_rate(self, audio: np.ndarray, total_seconds: float) -> np.ndarray:
+        """Resample native-rate audio (time on the first axis) to the voice's rate."""
         if self.sample_rate == NATIVE_SAMPLE_RATE_HZ:
             return audio
         import soxr

@@ -618,6 +618,11 @@ class VitalVoice(Voice):
 
     def _render_native(self, preset: Preset, note: int, velocity: int, note_seconds: float,
                        total_seconds: float) -> np.ndarray:
+        stereo = self._render_native_stereo(preset, note, velocity, note_seconds, total_seconds)
+        return (0.5 * (stereo[0] + stereo[1])).astype(np.float32, copy=False)
+
+    def _render_native_stereo(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                              total_seconds: float) -> np.ndarray:
         self._load(preset)
         # Vital glides every changed control to its new value during the first note after a
         # change, so a render would depend on the preset rendered before it. A short
@@ -627,7 +632,7 @@ class VitalVoice(Voice):
         self._restore(preset)
         stereo = self._synth.render(int(note), velocity / 127.0, float(note_seconds), float(total_seconds))
         self._flush()
-        return (0.5 * (stereo[0] + stereo[1])).astype(np.float32, copy=False)
+        return np.asarray(stereo, dtype=np.float32)
 
     def _restore(self, preset: Preset) -> None:
         """Put back the controls the flush changed."""
