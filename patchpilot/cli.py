@@ -23,8 +23,10 @@ from rich.console import Console  # noqa: E402
 
 from patchpilot import __version__  # noqa: E402
 from patchpilot.constants import (  # noqa: E402
+    DEFAULT_DEMUCS_MODEL,
     DEFAULT_INDEX_SIZE_PER_SYNTH,
     DEFAULT_RERANK_CANDIDATES,
+    DEFAULT_STEM,
     DEFAULT_TOP_K,
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
@@ -46,6 +48,10 @@ stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 132)
 stderr = Console(stderr=True)
 
 T = TypeVar("T")
+
+#: What progress stages are called on screen.
+STAGE_LABELS = {"render": "rendering presets", "train": "training queries", "index": "writing index",
+                "separate": "separating stems"}
 
 # ---- shared option declarations -----------------------------------------------------------
 IndexOption = Annotated[
@@ -112,8 +118,9 @@ def main_callback(
 # ---- match --------------------------------------------------------------------------------
 @app.command()
 def match(
-    inputs: Annotated[list[str], typer.Argument(help="Audio files (wav, flac, mp3, ogg, aiff), or - for stdin.",
-                                                metavar="INPUT...")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="Audio files (wav, flac, mp3, ogg, aiff), links (http/https, via yt-dlp), or - for stdin.",
+        metavar="INPUT...")],
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="Matches to print.")] = DEFAULT_TOP_K,
     synth: SynthOption = None,
     index: IndexOption = None,
@@ -123,9 +130,22 @@ def match(
                                             help="Presets re-rendered and re-ranked per input.")] = DEFAULT_RERANK_CANDIDATES,
     detail: Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")] = 1,
     workers: WorkersOption = 2,
+    separate: Annotated[Optional[bool], typer.Option(
+        "--separate/--no-separate", show_default="separate tracks longer than 10 s",
+        help="Split the input with Demucs and match one stem.")] = None,
+    stem: Annotated[str, typer.Option("--stem", help="Stem to match: other (synths, keys), bass, vocals or drums.",
+                                      case_sensitive=False)] = DEFAULT_STEM,
+    demucs_model: Annotated[str, typer.Option("--demucs-model", help="Demucs model name.")] = DEFAULT_DEMUCS_MODEL,
+    demucs_repo: Annotated[Optional[Path], typer.Option(
+        "--demucs-repo", help="Folder with Demucs model files, for offline use (default: $PATCHPILOT_DEMUCS_REPO).")] = None,
 ) -> None:
-    """Find the presets that sound closest to INPUT and print how to build them."""
+    """Find the presets that sound closest to INPUT and print how to build them.
+
+    Songs and links: Demucs separates the synth layer (the other stem) and a few clean notes of it are matched.
+    Only how to build the sound is printed, never the notes.
+    """
     from patchpilot.api import PatchPilot
+    from patchpilot.audio.separate import SeparationOptions
     from patchpilot.report import print_result, result_to_dict
 
     documents: list[dict] = []
@@ -134,14 +154,16 @@ def match(
         chosen = _check_synth(synth)
         if inputs.count("-") > 1:
             raise UsageError("stdin (-) can be given once")
+        separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
         pilot = PatchPilot(index, workers=workers)
         try:
             for item in inputs:
                 try:
                     source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
-                    with _status(f"matching {item}"):
+                    with _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
-                                             name="<stdin>" if item == "-" else item)
+                                             name="<stdin>" if item == "-" else item, separation=separation,
+                                             progress=progress)
                         exports = pilot.export(result, export) if export is not None else {}
                 except PatchPilotError as error:
                     if len(inputs) == 1:
@@ -163,12 +185,24 @@ def match(
 
 
 @contextmanager
-def _status(message: str) -> Iterator[None]:
-    if stderr.is_terminal:
-        with stderr.status(message):
-            yield
-    else:
-        yield
+def _status(message: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A spinner on stderr when it is a terminal; the progress callback it yields turns it
+    into a bar while a long stage (separating a song) runs."""
+    if not stderr.is_terminal:
+        yield lambda stage, done, total: None
+        return
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    with stderr.status(message) as spinner:
+
+        def update(stage: str, done: int, total: int) -> None:
+            line = Table.grid(padding=(0, 1))
+            line.add_row(f"{message}: {STAGE_LABELS.get(stage, stage)}", ProgressBar(total=total, completed=done, width=30),
+                         f"{done}/{total}")
+            spinner.update(line)
+
+        yield update
 
 
 # ---- build-index --------------------------------------------------------------------------
@@ -226,8 +260,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task({"render": "rendering presets", "train": "training queries", "index": "writing index"}.get(stage, stage),
-                                            total=total)
+                tasks[stage] = bar.add_task(STAGE_LABELS.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update
