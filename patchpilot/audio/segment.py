@@ -29,9 +29,9 @@ from patchpilot.audio.analysis import (
     level_envelope_db,
     note_pitch,
 )
-from patchpilot.audio.dsp import frames, hann
+from patchpilot.audio.dsp import hann
 from patchpilot.audio.io import Audio
-from patchpilot.audio.pitch import DEFAULT_FMIN_HZ, YIN_THRESHOLD, yin
+from patchpilot.audio.pitch import DEFAULT_FMIN_HZ, YIN_THRESHOLD, frame_f0
 from patchpilot.constants import MIN_NOTE_SECONDS, SILENT_CLIP_DBFS
 from patchpilot.errors import InputAudioError
 
@@ -45,12 +45,14 @@ LOCAL_PEAK_SECONDS = 1.5
 #: ... within ONSET_MIN_LEVEL_DB plus this much (dB): a synth note next to a drum hit is
 #: often 20 dB quieter than it, in a mix or a stem with drum bleed.
 ONSET_LOCAL_RELIEF_DB = 10.0
-#: Frames over which a rise counts as an onset (as in the clip analysis).
-_RISE_FRAMES = 8
+#: find_onsets puts an onset at the quiet point up to this many envelope frames before its
+#: rise (the clip analysis' rise window): quiet there does not end the note.
+_ONSET_LEAD_FRAMES = 8
 
 #: Chord test: at least this share of the spectral peaks' power must sit on the harmonics
-#: of one fundamental. On renders of the factory presets at notes 48 and 72, 139 of 148
-#: single notes pass (bells and a few FX fail), and 4 of 74 major triads do.
+#: of one fundamental. On renders of every other factory preset at notes 48 and 72, 124 of
+#: the 132 non-FX single notes pass (bells, a few bit-crushed or phased sounds fail), and 9
+#: of 74 major triads do (4 of them pass every test).
 MIN_HARMONIC_SHARE = 0.8
 #: A peak counts as a harmonic within this relative distance (35 cents): detuned unison
 #: voices and vibrato stay within it, a chord's third and fifth fall far outside.
@@ -184,7 +186,7 @@ def _block_notes(x: np.ndarray, sr: int) -> list[Note]:
     notes = []
     for start, stop in zip(onsets, onsets[1:] + [env_db.size]):
         quiet = np.flatnonzero(~active[start:stop])
-        quiet = quiet[quiet > _RISE_FRAMES]  # the onset sits at the quiet point before its rise
+        quiet = quiet[quiet > _ONSET_LEAD_FRAMES]
         end = start + int(quiet[0]) if quiet.size else stop
         if (end - start) / frames_per_second < MIN_NOTE_SECONDS:
             continue
@@ -197,9 +199,7 @@ def _block_notes(x: np.ndarray, sr: int) -> list[Note]:
 
 def _frame_pitches(x: np.ndarray, sr: int, fmin: float = DEFAULT_FMIN_HZ, hop: int = _PITCH_HOP) -> np.ndarray:
     """Per-frame MIDI pitch, NaN where the frame is not periodic or is quiet."""
-    f0, aperiodicity = yin(x, sr, fmin=fmin, hop=hop)
-    level = np.sqrt(np.mean(frames(np.asarray(x, dtype=np.float64), 1024, hop) ** 2, axis=-1))[: f0.size]
-    f0, aperiodicity = f0[: level.size], aperiodicity[: level.size]
+    f0, aperiodicity, level = frame_f0(x, sr, hop=hop, fmin=fmin)
     good = (aperiodicity < YIN_THRESHOLD) & (level > level.max() * 10 ** (-30 / 20))
     return np.where(good, 69.0 + 12.0 * np.log2(np.maximum(f0, 1e-6) / 440.0), np.nan)
 
