@@ -197,6 +197,9 @@ def _status(message: str) -> Iterator[Callable[[str, int, int], None]]:
     with stderr.status(message) as spinner:
 
         def update(stage: str, done: int, total: int) -> None:
+            if done >= total:  # the stage is over: back to the plain spinner
+                spinner.update(message)
+                return
             line = Table.grid(padding=(0, 1))
             line.add_row(f"{message}: {STAGE_LABELS.get(stage, stage)}", ProgressBar(total=total, completed=done, width=30),
                          f"{done}/{total}")

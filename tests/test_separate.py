@@ -110,6 +110,25 @@ def test_long_songs_go_through_in_cross_faded_blocks(demucs_repo: Path, monkeypa
     assert np.abs(stems["drums"]).max() < 1e-3  # silent, but for the DC demucs adds per segment
 
 
+def test_a_folder_with_only_the_weight_files_of_a_named_model_is_enough(demucs_repo: Path, tmp_path: Path) -> None:
+    # htdemucs is the bag of one model, 955717e8: its .th alone (no YAML) must load, here
+    # with the tiny model's weights standing in for the real ones.
+    (tmp_path / "955717e8.th").write_bytes((demucs_repo / "tinyht.th").read_bytes())
+    assert weights_available("htdemucs", tmp_path)
+    separator = StemSeparator("htdemucs", tmp_path)
+    assert type(separator.model).__name__ == "BagOfModels"
+    np.testing.assert_allclose(separator.separate(_stereo_mix(2.0), ["other"])["other"],
+                               StemSeparator("tinyht", demucs_repo).separate(_stereo_mix(2.0), ["other"])["other"],
+                               atol=1e-5)
+    # a file whose checksum (the name's suffix, verified by demucs) does not match: one line
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "955717e8-8726e21a.th").write_bytes((demucs_repo / "tinyht.th").read_bytes())
+    with pytest.raises(separate.DemucsModelMissingError, match="Invalid checksum") as error:
+        StemSeparator("htdemucs", corrupt).model
+    assert "--no-separate" in str(error.value) and error.value.exit_code == 2
+
+
 def test_a_stem_comes_back_mono_at_the_analysis_rate(demucs_repo: Path, tmp_path: Path) -> None:
     path = tmp_path / "mix.wav"
     write_wav(path, _stereo_mix(3.0).T, RATE)
