@@ -36,7 +36,7 @@ class URLInputError(InputAudioError):
 
 def is_url(source: object) -> bool:
     """Whether ``source`` is an http(s) link rather than a file name."""
-    return isinstance(source, str) and bool(_URL.match(source.strip()))
+    return isinstance(source, str) and bool(_URL.match(source))
 
 
 class _TooLarge(Exception):
