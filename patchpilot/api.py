@@ -1,8 +1,9 @@
 """The library API behind the CLI: one object that opens an index once and serves queries.
 
-    from patchpilot.api import PatchPilot
+    from patchpilot.api import PatchPilot, SeparationOptions
     pilot = PatchPilot()                       # the default index
     result = pilot.match("sound.wav", top_k=3)
+    song = pilot.match("https://example.com/song.mp3", separation=SeparationOptions(stem="bass"))
     for m in result.matches:
         print(m.preset.name, m.distance)
     pilot.match_text("dark evolving pad")       # text queries (same result shape)
@@ -10,13 +11,24 @@
 
 from __future__ import annotations
 
+import re
+from contextlib import ExitStack
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from patchpilot.audio.fetch import fetched_audio, is_url
 from patchpilot.audio.io import load_audio
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
+from patchpilot.audio.segment import select_track_notes
+from patchpilot.audio.separate import Progress, SeparationOptions, StemSeparator
+from patchpilot.constants import (
+    ANALYSIS_SAMPLE_RATE_HZ,
+    DEFAULT_DEMUCS_MODEL,
+    DEFAULT_RERANK_CANDIDATES,
+    DEFAULT_TOP_K,
+    TRACK_MIN_SECONDS,
+)
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PresetError
@@ -40,6 +52,7 @@ class PatchPilot:
         self.workers = workers
         self.embedder_name = embedder
         self.clap_checkpoint = clap_checkpoint
+        self._separators: dict[tuple[str, Path | None], StemSeparator] = {}
 
     @cached_property
     def index(self) -> PresetIndex:
@@ -73,10 +86,32 @@ class PatchPilot:
 
     # ---- matching ---------------------------------------------------------------------
     def match(self, source: str | Path | bytes, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
-              candidates: int = DEFAULT_RERANK_CANDIDATES, name: str | None = None) -> MatchResult:
-        """Match an audio file (path) or the bytes of one."""
-        audio = load_audio(source, ANALYSIS_SAMPLE_RATE_HZ, name=name)
-        return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates)
+              candidates: int = DEFAULT_RERANK_CANDIDATES, name: str | None = None,
+              separation: SeparationOptions | None = None, progress: Progress | None = None) -> MatchResult:
+        """Match an audio file (path), a link (http/https) or the bytes of a file.
+
+        A track (longer than ``TRACK_MIN_SECONDS``) is split with Demucs first, unless
+        ``separation`` says otherwise, and a few clean notes are picked from it.
+        """
+        options = separation or SeparationOptions()
+        label = name or (str(source) if not isinstance(source, bytes) else None)
+        with ExitStack() as stack:
+            if is_url(source):
+                source = stack.enter_context(fetched_audio(str(source)))
+            audio = load_audio(source, ANALYSIS_SAMPLE_RATE_HZ, name=label)
+            separate = options.wanted_for(audio)
+            if separate:
+                separator = self.separator(options.model, options.repo)
+                audio = separator.stem_audio(source, options.stem, name=audio.name, progress=progress)
+        analysis = select_track_notes(audio) if separate or audio.duration > TRACK_MIN_SECONDS else None
+        return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates, analysis=analysis)
+
+    def separator(self, model: str = DEFAULT_DEMUCS_MODEL, repo: Path | None = None) -> StemSeparator:
+        """The Demucs separator for ``model`` (loaded once, on first use)."""
+        key = (model, repo)
+        if key not in self._separators:
+            self._separators[key] = StemSeparator(model, repo)
+        return self._separators[key]
 
     def refine(self, result: MatchResult, options: RefineOptions | None = None,
                progress: RefineProgress | None = None) -> MatchResult:
@@ -91,7 +126,8 @@ class PatchPilot:
     def export(self, result: MatchResult, directory: Path) -> dict[int, ExportedFiles]:
         """Preset files and WAVs for every match, named after the input and the rank."""
         prepare_directory(directory)
-        stem = result.stem
+        # an input's name may be a link: keep file-name characters only
+        stem = re.sub(r"[^\w.-]+", "-", result.stem).strip("-") or "input"
         return {
             m.rank: export_preset(m.preset, directory, f"{stem}-{m.rank:02d}-{m.preset.name}",
                                   note=m.render.note, velocity=m.render.velocity)

@@ -24,9 +24,11 @@ from rich.markup import escape  # noqa: E402
 
 from patchpilot import __version__  # noqa: E402
 from patchpilot.constants import (  # noqa: E402
+    DEFAULT_DEMUCS_MODEL,
     DEFAULT_INDEX_SIZE_PER_SYNTH,
     DEFAULT_REFINE_BUDGET,
     DEFAULT_RERANK_CANDIDATES,
+    DEFAULT_STEM,
     DEFAULT_TOP_K,
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
@@ -48,6 +50,10 @@ stdout = Console(soft_wrap=False, width=None if sys.stdout.isatty() else 132)
 stderr = Console(stderr=True)
 
 T = TypeVar("T")
+
+#: What progress stages are called on screen.
+STAGE_LABELS = {"render": "rendering presets", "describe": "describing presets", "train": "training queries",
+                "index": "writing index", "separate": "separating stems"}
 
 # ---- shared option declarations -----------------------------------------------------------
 IndexOption = Annotated[
@@ -121,7 +127,8 @@ def main_callback(
 @app.command()
 def match(
     inputs: Annotated[Optional[list[str]], typer.Argument(
-        help="Audio files (wav, flac, mp3, ogg, aiff), or - for stdin.", metavar="INPUT...")] = None,
+        help="Audio files (wav, flac, mp3, ogg, aiff), links (http/https, via yt-dlp), or - for stdin.",
+        metavar="INPUT...")] = None,
     text: Annotated[Optional[str], typer.Option(
         "--text", help='Describe the sound instead: --text "dark evolving pad" (no INPUT then).')] = None,
     top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="Matches to print.")] = DEFAULT_TOP_K,
@@ -141,9 +148,22 @@ def match(
                                                         help="Refinement: stop after this long.")] = None,
     embedder: EmbedderOption = None,
     clap_checkpoint: ClapCheckpointOption = None,
+    separate: Annotated[Optional[bool], typer.Option(
+        "--separate/--no-separate", show_default="separate tracks longer than 10 s",
+        help="Split the input with Demucs and match one stem.")] = None,
+    stem: Annotated[str, typer.Option("--stem", help="Stem to match: other (synths, keys), bass, vocals or drums.",
+                                      case_sensitive=False)] = DEFAULT_STEM,
+    demucs_model: Annotated[str, typer.Option("--demucs-model", help="Demucs model name.")] = DEFAULT_DEMUCS_MODEL,
+    demucs_repo: Annotated[Optional[Path], typer.Option(
+        "--demucs-repo", help="Folder with Demucs model files, for offline use (default: $PATCHPILOT_DEMUCS_REPO).")] = None,
 ) -> None:
-    """Find the presets that sound closest to INPUT (or fit --text) and print how to build them."""
+    """Find the presets that sound closest to INPUT (or fit --text) and print how to build them.
+
+    Songs and links: Demucs separates the synth layer (the other stem) and a few clean notes of it are matched.
+    Only how to build the sound is printed, never the notes.
+    """
     from patchpilot.api import PatchPilot
+    from patchpilot.audio.separate import SeparationOptions
     from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict
 
@@ -164,17 +184,19 @@ def match(
             raise UsageError("give an audio INPUT (or - for stdin), or --text \"a description\"")
         if inputs.count("-") > 1:
             raise UsageError("stdin (-) can be given once")
+        separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
         pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint)
         try:
             for item in inputs:
                 try:
                     source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
-                    with _status(f"matching {item}"):
+                    with _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
-                                             name="<stdin>" if item == "-" else item)
+                                             name="<stdin>" if item == "-" else item, separation=separation,
+                                             progress=progress)
                     if refine:
-                        with _refine_progress(item, budget) as progress:
-                            result = pilot.refine(result, RefineOptions(budget, time_limit), progress)
+                        with _refine_progress(item, budget) as refine_progress:
+                            result = pilot.refine(result, RefineOptions(budget, time_limit), refine_progress)
                     with _status(f"exporting {item}") if export is not None else nullcontext():
                         exports = pilot.export(result, export) if export is not None else {}
                 except PatchPilotError as error:
@@ -233,12 +255,27 @@ def _refine_progress(item: str, budget: int) -> Iterator[Callable[[int, int, flo
 
 
 @contextmanager
-def _status(message: str) -> Iterator[None]:
-    if stderr.is_terminal:
-        with stderr.status(message):
-            yield
-    else:
-        yield
+def _status(message: str) -> Iterator[Callable[[str, int, int], None]]:
+    """A spinner on stderr when it is a terminal; the progress callback it yields turns it
+    into a bar while a long stage (separating a song) runs."""
+    if not stderr.is_terminal:
+        yield lambda stage, done, total: None
+        return
+    from rich.progress_bar import ProgressBar
+    from rich.table import Table
+
+    with stderr.status(message) as spinner:
+
+        def update(stage: str, done: int, total: int) -> None:
+            if done >= total:  # the stage is over: back to the plain spinner
+                spinner.update(message)
+                return
+            line = Table.grid(padding=(0, 1))
+            line.add_row(f"{message}: {STAGE_LABELS.get(stage, stage)}", ProgressBar(total=total, completed=done, width=30),
+                         f"{done}/{total}")
+            spinner.update(line)
+
+        yield update
 
 
 # ---- build-index --------------------------------------------------------------------------
@@ -310,9 +347,7 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task({"render": "rendering presets", "describe": "describing presets", "train": "training queries",
-                                             "index": "writing index"}.get(stage, stage),
-                                            total=total)
+                tasks[stage] = bar.add_task(STAGE_LABELS.get(stage, stage), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update

@@ -51,3 +51,14 @@ DEFAULT_INDEX_NAME = "default"
 
 #: Synths with a built-in engine. VST3 instruments come through pedalboard where installed.
 BUILTIN_SYNTHS = ("vital", "dexed")
+
+#: Inputs longer than this (seconds) are tracks, not clips: ``match`` separates them with
+#: Demucs unless told otherwise and looks for a few clean notes among many.
+TRACK_MIN_SECONDS = 10.0
+
+#: Demucs model that separates tracks (Demucs' own default: hybrid transformer, four stems).
+DEFAULT_DEMUCS_MODEL = "htdemucs"
+
+#: The stem searched for synths: Demucs puts everything that is not drums, bass or voice
+#: (synths, keys, guitars) in "other".
+DEFAULT_STEM = "other"

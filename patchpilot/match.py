@@ -114,11 +114,13 @@ class Matcher:
 
     # ---- the pipeline -----------------------------------------------------------------
     def match_audio(self, audio: Audio, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
-                    candidates: int = DEFAULT_RERANK_CANDIDATES) -> MatchResult:
+                    candidates: int = DEFAULT_RERANK_CANDIDATES, analysis: ClipAnalysis | None = None) -> MatchResult:
+        """Match a clip; ``analysis`` gives its notes when they were chosen otherwise (a track)."""
         if synth is not None and synth not in self.index.manifest.synths:
             raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
                              f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
-        analysis = analyse_clip(audio)
+        if analysis is None:
+            analysis = analyse_clip(audio)
         note = analysis.best
         raw = self.embedder.features([note.samples])
         vector = self.index.transform.apply(raw)[0]

@@ -169,3 +169,53 @@ def organ_wav(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     path = tmp_path_factory.mktemp("audio") / "organ.wav"
     write_wav(path, audio, EXPORT_SAMPLE_RATE_HZ)
     return path
+
+
+# ---- a short "song": synth notes at several pitches, chords and drum hits -----------------
+#: (what, MIDI notes) in order of time; a chord is several notes at once, drums have none.
+TRACK_EVENTS = (("note", (57,)), ("kick", ()), ("note", (60,)), ("snare", ()), ("chord", (60, 64, 67)),
+                ("note", (64,)), ("kick", ()), ("note", (67,)), ("note", (57,)), ("chord", (62, 65, 69)),
+                ("note", (72,)), ("snare", ()), ("kick", ()), ("note", (62,)))
+TRACK_GAP_SECONDS = 0.15
+
+
+def drum_hit(kind: str, sample_rate: int, seed: int = 0) -> np.ndarray:
+    """A kick (a sine sweeping down from 155 to 45 Hz) or a snare (a noise burst)."""
+    t = np.arange(int(0.4 * sample_rate)) / sample_rate
+    if kind == "kick":
+        hz = 45.0 + 110.0 * np.exp(-t / 0.04)
+        return (0.9 * np.sin(2 * np.pi * np.cumsum(hz) / sample_rate) * np.exp(-t / 0.12)).astype(np.float32)
+    noise = np.random.default_rng(seed).normal(size=t.size)
+    return (0.5 * noise * np.exp(-t / 0.07)).astype(np.float32)
+
+
+def make_track(banks: Path, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> tuple[np.ndarray, list[tuple[str, float, float]]]:
+    """The test song (mono) and its events as (what, start, end) in seconds."""
+    from patchpilot.library.bank import load_factory_bank
+
+    lead = next(p for p in load_factory_bank("vital", banks) if p.name == "Test Square Lead")
+    engine = get_engine("vital")
+    parts: list[np.ndarray] = []
+    events: list[tuple[str, float, float]] = []
+    position = 0
+    for i, (kind, notes) in enumerate(TRACK_EVENTS):
+        if notes:
+            sound = sum(engine.render(lead, n, 100, 0.7, 0.9, sample_rate=sample_rate) for n in notes)
+            sound = (0.4 * sound / np.abs(sound).max()).astype(np.float32)
+        else:
+            sound = drum_hit(kind, sample_rate, seed=i)
+        parts += [sound, np.zeros(int(TRACK_GAP_SECONDS * sample_rate), np.float32)]
+        events.append((kind, position / sample_rate, (position + sound.size) / sample_rate))
+        position += sound.size + parts[-1].size
+    track = np.concatenate(parts)
+    track += np.random.default_rng(1).normal(size=track.size).astype(np.float32) * 1e-4
+    return track, events
+
+
+@pytest.fixture(scope="session")
+def track_wav(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The test song as a 44.1 kHz stereo WAV, longer than TRACK_MIN_SECONDS."""
+    track, _ = make_track(tiny_banks, EXPORT_SAMPLE_RATE_HZ)
+    path = tmp_path_factory.mktemp("audio") / "song.wav"
+    write_wav(path, np.stack([track, track]).T, EXPORT_SAMPLE_RATE_HZ)
+    return path

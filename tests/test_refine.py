@@ -132,3 +132,9 @@ def test_cli_refine_json_reports_the_search(tiny_index: Path, pluck_wav: Path) -
     assert first["evaluations"] > 0 and first["distance_after"] <= first["distance_before"] + 1e-9
     assert first["refined_from"].startswith("vital:")
     assert all(m["refined"] is False for m in matches[1:])
+
+
+def test_refine_with_text_is_a_usage_error(tiny_index: Path) -> None:
+    result = CliRunner().invoke(app, ["match", "--text", "bright pluck", "--index", str(tiny_index), "--refine"])
+    assert result.exit_code == 2
+    assert "--refine" in result.stderr and "Traceback" not in result.stderr

@@ -86,8 +86,14 @@ def noise_floor_db(env_db: np.ndarray) -> float:
     return float(np.convolve(env_db, np.ones(_SMOOTH_FRAMES) / _SMOOTH_FRAMES, mode="valid").min())
 
 
-def find_onsets(env_db: np.ndarray, threshold_db: float, sample_rate: int) -> list[int]:
-    """Envelope frames where a note starts: the sound's start, then every sharp level rise."""
+def find_onsets(env_db: np.ndarray, threshold_db: float, sample_rate: int,
+                reference_db: np.ndarray | None = None) -> list[int]:
+    """Envelope frames where a note starts: the sound's start, then every sharp level rise.
+
+    A rise starts a note when it comes within ONSET_MIN_LEVEL_DB of ``reference_db``: the
+    clip's loudest point by default; tracks pass a moving maximum, so that a quiet verse
+    still has notes next to a loud chorus or drum hit.
+    """
     active = np.flatnonzero(env_db > threshold_db)
     if active.size == 0:
         return []
@@ -103,7 +109,8 @@ def find_onsets(env_db: np.ndarray, threshold_db: float, sample_rate: int) -> li
     padded = np.concatenate([np.full(_RISE_FRAMES, env_db[0]), env_db])
     windows = np.lib.stride_tricks.sliding_window_view(padded[:-1], _RISE_FRAMES)[: env_db.size]
     rise = env_db - windows.min(axis=1)
-    loud_enough = env_db > max(threshold_db, float(env_db.max()) - ONSET_MIN_LEVEL_DB)
+    reference = float(env_db.max()) if reference_db is None else reference_db
+    loud_enough = env_db > np.maximum(threshold_db, reference - ONSET_MIN_LEVEL_DB)
     candidates = np.flatnonzero((rise >= ONSET_RISE_DB) & loud_enough)
     for frame in candidates:
         if frame - onsets[-1] < min_gap:

@@ -85,15 +85,20 @@ class PitchEstimate:
         return None if self.hz is None else 69.0 + 12.0 * math.log2(self.hz / 440.0)
 
 
+def frame_f0(x: np.ndarray, sample_rate: int, hop: int = 256,
+             fmin: float = DEFAULT_FMIN_HZ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per-frame f0 (Hz), aperiodicity and RMS level (1024-sample frames), aligned."""
+    f0, aperiodicity = yin(x, sample_rate, fmin=fmin, hop=hop)
+    level = np.sqrt(np.mean(frames(np.asarray(x, dtype=np.float64), 1024, hop) ** 2, axis=-1))[: f0.size]
+    return f0[: level.size], aperiodicity[: level.size], level
+
+
 def estimate_pitch(x: np.ndarray, sample_rate: int, max_seconds: float = 1.5) -> PitchEstimate:
     """One pitch for a note: the loudness-weighted median f0 over its periodic frames."""
     x = np.asarray(x[: int(max_seconds * sample_rate)], dtype=np.float64)
     if x.size < sample_rate // 20:
         return PitchEstimate(None, 0.0)
-    hop = 256
-    f0, aperiodicity = yin(x, sample_rate, hop=hop)
-    level = np.sqrt(np.mean(frames(x, 1024, hop) ** 2, axis=-1))[: f0.size]
-    f0, aperiodicity = f0[: level.size], aperiodicity[: level.size]
+    f0, aperiodicity, level = frame_f0(x, sample_rate)
     loud = level > level.max() * 10 ** (-30 / 20)
     periodic = loud & (aperiodicity < YIN_THRESHOLD)
     if loud.sum() == 0 or periodic.sum() < max(2, 0.2 * loud.sum()):
