@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from patchpilot.audio.analysis import ClipAnalysis, Note, compare_window
+from patchpilot.audio.analysis import ENVELOPE_FRAME, ENVELOPE_HOP, ClipAnalysis, Note, compare_window, level_envelope_db
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
 from patchpilot.distance import PerceptualDistance, Target
 from patchpilot.errors import UsageError
@@ -35,6 +35,11 @@ MAX_FIT_NOTES = 4
 MIN_FIT_INTERVAL = 1.0
 #: Pitch confidence an extra note needs (the first note is always used).
 MIN_FIT_CONFIDENCE = 0.6
+#: The compared stretch runs up to this far past a note's end while the input stays quiet
+#: (it stops where the level rises TAIL_RISE_DB again: the next note), so a patch that keeps
+#: ringing after the input has stopped pays for it.
+TAIL_SECONDS = 0.5
+TAIL_RISE_DB = 6.0
 #: Render length beyond the compared window (a candidate aligned at its attack covers it).
 RENDER_LEAD_SECONDS = 0.2
 #: Probe: each parameter moves this far (unit range) to measure how much it matters here.
@@ -168,6 +173,22 @@ class SearchSpace:
         return self.start.with_values({n: params[n].clip(float(v)) for n, v in zip(self.names, raw)})
 
 
+def note_with_tail(analysis: ClipAnalysis, note: Note) -> np.ndarray:
+    """The note's samples and the quiet stretch that follows it in the clip."""
+    audio = analysis.audio
+    start = int(round(note.start * audio.sample_rate))
+    end = start + note.samples.size
+    if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
+        return note.samples  # the note was not cut from this audio (a resampled stem)
+    after = audio.samples[end : end + int(TAIL_SECONDS * audio.sample_rate)]
+    if after.size < ENVELOPE_FRAME:
+        return note.samples
+    level = level_envelope_db(after)
+    rises = np.flatnonzero(level > level[0] + TAIL_RISE_DB)
+    stop = after.size if rises.size == 0 else int(rises[0]) * ENVELOPE_HOP
+    return np.concatenate([note.samples, after[:stop]])
+
+
 def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds: float,
                   distance: PerceptualDistance, max_notes: int = MAX_FIT_NOTES) -> tuple[FitNote, ...]:
     """The input's notes a refined patch is scored on: the matched note (played as the
@@ -190,7 +211,8 @@ def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds
         else:
             played = int(np.clip(note + round(item.pitch.midi - best.pitch.midi), 0, 127))  # type: ignore[operator]
             held = window_note
-        target = distance.prepare_target(item.samples[: int(window * item.sample_rate)])
+        samples = note_with_tail(analysis, item)
+        target = distance.prepare_target(samples[: int((window + TAIL_SECONDS) * item.sample_rate)])
         total = target.length / distance.sample_rate + RENDER_LEAD_SECONDS
         fits.append(FitNote(target, played, velocity, min(held, total - 0.01), total))
     return tuple(fits)

@@ -311,7 +311,9 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                 started = time.perf_counter()
                 refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed))
                 outcome = refined.matches[0].refinement
-                row[budget] = (mrstft_of(refined.matches[0].preset), time.perf_counter() - started, outcome)
+                first = refined.matches[0]  # played as its start match was: its own note and velocity
+                row[budget] = (mrstft_of(first.preset, first.render.note, first.render.velocity),
+                               time.perf_counter() - started, outcome)
             # Ablation: the same search from the init patch, at the largest budget.
             analysis = result.analysis
             window_note, _ = compare_window(analysis.best)

@@ -138,3 +138,23 @@ def test_refine_with_text_is_a_usage_error(tiny_index: Path) -> None:
     result = CliRunner().invoke(app, ["match", "--text", "bright pluck", "--index", str(tiny_index), "--refine"])
     assert result.exit_code == 2
     assert "--refine" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_fit_targets_run_into_the_quiet_after_a_note_but_not_into_the_next(tiny_banks: Path) -> None:
+    from patchpilot.refine import TAIL_SECONDS, note_with_tail
+
+    engine = get_engine("dexed")
+    organ = _preset(tiny_banks, "dexed", "Test Organ")
+    note = engine.render(organ, 60, 100, 0.6, 0.7, sample_rate=SR)
+    quiet = np.zeros(int(1.0 * SR), dtype=np.float32)
+    lone = analyse_clip(Audio(np.concatenate([note, quiet]), SR, "lone"))
+    extended = note_with_tail(lone, lone.best)
+    assert extended.size - lone.best.samples.size == pytest.approx(TAIL_SECONDS * SR, abs=SR * 0.02)
+
+    close = np.zeros(int(0.2 * SR), dtype=np.float32)
+    pair = analyse_clip(Audio(np.concatenate([note, close, engine.render(organ, 67, 100, 0.6, 0.7, sample_rate=SR)]),
+                              SR, "pair"))
+    first = min(pair.notes, key=lambda n: n.start)
+    extended = note_with_tail(pair, first)
+    assert first.samples.size < extended.size
+    assert first.start * SR + extended.size <= note.size + close.size  # stops before the next note begins
