@@ -265,6 +265,14 @@ class _Run:
     history: list[float] = field(default_factory=list)
     archive: list[tuple[float, np.ndarray]] = field(default_factory=list)
     plateaued: bool = False
+    #: Per-parameter starting steps (unit range), kept for restarts.
+    sigmas: np.ndarray | None = None
+
+    def restart(self, seed: int) -> None:
+        """A fresh CMA-ES around the best point so far, with the starting steps."""
+        self.optimizer = _cma(self.best_unit, self.sigmas, seed)  # type: ignore[arg-type]
+        self.history = [self.best_value]
+        self.plateaued = False
 
     def step(self) -> None:
         optimizer = self.optimizer
@@ -279,6 +287,15 @@ class _Run:
         if len(self.history) > PLATEAU_GENERATIONS:
             before = self.history[-PLATEAU_GENERATIONS - 1]
             self.plateaued = before - self.best_value < PLATEAU_TOLERANCE * before
+
+
+def _cma(mean: np.ndarray, sigmas: np.ndarray, seed: int):  # noqa: ANN202 - a cmaes.CMA
+    """CMA-ES in the unit cube with a per-parameter starting step."""
+    from cmaes import CMA
+
+    sigma = float(np.median(sigmas))
+    return CMA(mean=np.clip(mean, 1e-6, 1 - 1e-6), sigma=sigma, cov=np.diag((sigmas / sigma) ** 2),
+               bounds=np.tile([0.0, 1.0], (mean.size, 1)), seed=seed)
 
 
 class Refiner:
@@ -329,6 +346,18 @@ class Refiner:
             while not run.plateaued and evaluations() < options.budget and not out_of_time():
                 run.step()
                 report()
+        # Budget left: restart around the best point found (a fresh covariance can leave a
+        # valley the old one had collapsed into).
+        restarts = 0
+        while evaluations() < options.budget and not out_of_time():
+            best = min((r for r in runs if r.sigmas is not None), key=lambda r: r.best_value, default=None)
+            if best is None:
+                break
+            restarts += 1
+            best.restart(options.seed + 1000 * restarts)
+            while not best.plateaued and evaluations() < options.budget and not out_of_time():
+                best.step()
+                report()
         spent = evaluations()
         report()
         return self._finish(runs, spent, time.perf_counter() - began)
@@ -336,8 +365,6 @@ class Refiner:
     def _start_run(self, start: StartPoint, seed: int, only: Sequence[str] | None = None) -> _Run:
         """Score the start, probe every parameter once, and set CMA-ES up on the ones that
         change the sound, with a step size per parameter from its probe."""
-        from cmaes import CMA
-
         engine = get_engine(start.preset.synth)
         space = SearchSpace(engine, start.preset)
         if only is not None:
@@ -358,10 +385,7 @@ class Refiner:
         slope = effect[keep] / np.abs(steps[keep])
         wanted = STEP_EFFECT * initial / np.sqrt(keep.sum())
         sigmas = np.clip(wanted / slope, *SIGMA_RANGE)
-        sigma = float(np.median(sigmas))
-        optimizer = CMA(mean=np.clip(x0, 1e-6, 1 - 1e-6), sigma=sigma, cov=np.diag((sigmas / sigma) ** 2),
-                        bounds=np.tile([0.0, 1.0], (x0.size, 1)), seed=seed)
-        return _Run(start, objective, optimizer, initial, x0)
+        return _Run(start, objective, _cma(x0, sigmas, seed), initial, x0, sigmas=sigmas)
 
     def _finish(self, runs: Sequence[_Run], spent: int, seconds: float) -> RefineOutcome:
         """Check the best candidates of the search on fresh synth instances; keep the start
