@@ -347,17 +347,20 @@ class Refiner:
                 run.step()
                 report()
         # Budget left: restart around the best point found (a fresh covariance can leave a
-        # valley the old one had collapsed into).
+        # valley the old one had collapsed into); stop once a restart finds nothing better.
         restarts = 0
         while evaluations() < options.budget and not out_of_time():
             best = min((r for r in runs if r.sigmas is not None), key=lambda r: r.best_value, default=None)
             if best is None:
                 break
+            before = best.best_value
             restarts += 1
             best.restart(options.seed + 1000 * restarts)
             while not best.plateaued and evaluations() < options.budget and not out_of_time():
                 best.step()
                 report()
+            if before - best.best_value < PLATEAU_TOLERANCE * before:
+                break
         spent = evaluations()
         report()
         return self._finish(runs, spent, time.perf_counter() - began)
