@@ -143,11 +143,14 @@ class Matcher:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
         distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, REFINE_WEIGHTS)
         refiner = Refiner(self.pool, distance)
+        # The refined preset is for the synth that matched best: its starts are on that synth.
+        best_synth = result.matches[0].preset.synth
+        same_synth = [m for m in result.matches if m.preset.synth == best_synth]
         starts = [
             StartPoint(m.preset, m.preset_id,
                        fit_notes_for(result.analysis, m.render.note, m.render.velocity, m.render.note_seconds,
                                      distance))
-            for m in result.matches[: options.starts]
+            for m in same_synth[: options.starts]
         ]
         outcome = refiner.refine(starts, options, progress)
         origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
