@@ -61,6 +61,8 @@ def fake_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 import sys, numpy as np
 args = sys.argv[1:]
 source = args[args.index("-i") + 1]
+assert source.startswith("file:"), source
+source = source[len("file:"):]
 if "bad" in source.rsplit("/", 1)[-1]:
     sys.stderr.write(source + ": Invalid data found when processing input\\n")
     sys.exit(1)

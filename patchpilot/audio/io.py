@@ -78,7 +78,8 @@ def _decode_ffmpeg(data: BinaryIO | str) -> tuple[np.ndarray, int]:
             # From a pipe ffmpeg cannot seek, and an MP4 often keeps its index at the end.
             path = str(Path(folder) / "input")
             Path(path).write_bytes(data.read())
-        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", path,
+        # "file:" keeps a name such as "pipe:0" or "concat:a|b" from being read as a protocol.
+        command = [ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-i", f"file:{path}",
                    "-t", f"{MAX_INPUT_SECONDS:g}", "-map", "0:a:0", "-ac", str(_FFMPEG_CHANNELS),
                    "-ar", str(FFMPEG_SAMPLE_RATE_HZ), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
         done = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, check=False)
