@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import tempfile
@@ -39,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from bench_match import (  # noqa: E402
+    ROOT,
     fluidsynth_render,
     header,
     midi_file,
@@ -90,6 +90,8 @@ class Song:
     preset_id: str
     preset: Preset
     register: int  # MIDI note the phrase is built on
+    #: Semitones the preset sounds above the note played (the index's pitch offset; 0 if unknown).
+    offset: float
     clean: Path
     mix: Path
     clean_audio: np.ndarray  # mono, at RATE
@@ -148,8 +150,9 @@ def accompaniment(folder: Path) -> np.ndarray:
     return out
 
 
-def pick_presets(pilot: PatchPilot, count: int, seed: int) -> list[tuple[str, Preset]]:
-    """``count`` factory presets (not variants), alternating Vital and Dexed, one category each."""
+def pick_presets(pilot: PatchPilot, count: int, seed: int) -> list[tuple[str, Preset, float]]:
+    """``count`` factory presets (not variants), alternating Vital and Dexed, one category
+    each, with their pitch offsets."""
     rng = np.random.default_rng(seed)
     listing = [p for p in pilot.list_presets() if "~" not in p["preset_id"]]
     chosen = []
@@ -157,7 +160,9 @@ def pick_presets(pilot: PatchPilot, count: int, seed: int) -> list[tuple[str, Pr
         synth, category = ("vital", "dexed")[i % 2], CATEGORIES[i % len(CATEGORIES)]
         pool = sorted(p["preset_id"] for p in listing if p["synth"] == synth and p["category"] == category)
         preset_id = pool[int(rng.integers(len(pool)))]
-        chosen.append((preset_id, pilot.preset(preset_id)))
+        stored = pilot.index.store.get_by_id(preset_id)
+        assert stored is not None
+        chosen.append((preset_id, stored.preset, stored.pitch_offset or 0.0))
     return chosen
 
 
@@ -165,7 +170,7 @@ def make_songs(pilot: PatchPilot, folder: Path, count: int, seed: int) -> list[S
     backing = accompaniment(folder)
     backing_rms = float(np.sqrt(np.mean(backing.astype(np.float64) ** 2)))
     songs = []
-    for i, (preset_id, preset) in enumerate(pick_presets(pilot, count, seed)):
+    for i, (preset_id, preset, offset) in enumerate(pick_presets(pilot, count, seed)):
         register = 60 if i % 3 else 67  # the phrase's register varies between songs too
         part = render_phrase(preset, register)
         part_rms = float(np.sqrt(np.mean(part.astype(np.float64) ** 2)))
@@ -176,7 +181,7 @@ def make_songs(pilot: PatchPilot, folder: Path, count: int, seed: int) -> list[S
         clean, mixed = folder / f"song{i + 1}-synth.wav", folder / f"song{i + 1}.wav"
         write_wav(clean, part * gain, RATE)
         write_wav(mixed, (mix * gain).T, RATE)
-        songs.append(Song(label, preset_id, preset, register, clean, mixed, part * gain))
+        songs.append(Song(label, preset_id, preset, register, offset, clean, mixed, part * gain))
     return songs
 
 
@@ -189,10 +194,21 @@ class Outcome:
     mrstft: float | None
     seconds: float
     failure: str | None = None
+    #: Whether the note the match was made on is one of the synth phrase's (not bass or drums).
+    synth_note: bool | None = None
 
 
 def family(preset_id: str) -> str:
     return preset_id.split("~", 1)[0]
+
+
+def is_synth_note(song: Song, start: float, pitch: float | None) -> bool:
+    """Whether a note found at ``start`` with ``pitch`` is one of the phrase's: it starts
+    while a phrase note sounds (or up to 0.15 s before: onsets are placed at the quiet point
+    before the rise), at that note's sounding pitch (within 0.6 semitone)."""
+    return pitch is not None and any(
+        begin - 0.15 <= start < begin + window and abs(pitch - (note + song.offset)) < 0.6
+        for begin, _, note, window in phrase_notes(song.register))
 
 
 def match_outcome(pilot: PatchPilot, song: Song, source: Path, separation: SeparationOptions) -> Outcome:
@@ -211,7 +227,8 @@ def match_outcome(pilot: PatchPilot, song: Song, source: Path, separation: Separ
     shift = top.render.note - int(round(pitch)) if pitch is not None else 0
     played = render_phrase(top.preset, song.register + shift, top.render.velocity)
     return Outcome(ids[0], song.preset_id in ids, family(song.preset_id) in {family(i) for i in ids},
-                   mrstft_distance(song.clean_audio, played), seconds)
+                   mrstft_distance(song.clean_audio, played), seconds,
+                   synth_note=is_synth_note(song, result.analysis.best.start, pitch))
 
 
 def songs_section(index: Path, count: int, seed: int, model: str, repo: Path | None,
@@ -244,38 +261,48 @@ def songs_section(index: Path, count: int, seed: int, model: str, repo: Path | N
     def cell(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
-    summary = ["| input matched | MR-STFT of top-1 (mean) | / clean part | known preset in top-5 | "
-               "its family in top-5 | no note found | match time (mean) |", "|---|---|---|---|---|---|---|"]
-    clean_mean = float(np.mean([r["clean"].mrstft for r in rows if r["clean"].mrstft is not None]))
+    def mean_of(values: list[float | None]) -> float | None:
+        scored = [v for v in values if v is not None]
+        return float(np.mean(scored)) if scored else None
+
+    clean_mean = mean_of([r["clean"].mrstft for r in rows])
+    init_mean = float(np.mean([r["init"] for r in rows]))
+    floor_mean = float(np.mean([r["floor"] for r in rows]))
+    n = len(rows)
+    summary = ["| input matched | MR-STFT of top-1 (mean) | / clean part | / init patch | known preset in top-5 | "
+               "its family in top-5 | note matched is the synth's | no note found | match time (mean) |",
+               "|---|---|---|---|---|---|---|---|---|"]
     for key, title in paths:
         outcomes = [r[key] for r in rows]
-        scored = [o.mrstft for o in outcomes if o.mrstft is not None]
-        mean = float(np.mean(scored)) if scored else None
-        summary.append(f"| {title} | {cell(mean)} | {'-' if mean is None else f'{mean / clean_mean:.2f}'} | "
-                       f"{sum(o.known_in_top5 for o in outcomes)}/{len(rows)} | "
-                       f"{sum(o.family_in_top5 for o in outcomes)}/{len(rows)} | "
-                       f"{sum(o.failure is not None for o in outcomes)} | "
-                       f"{np.mean([o.seconds for o in outcomes]):.1f} s |")
+        mean = mean_of([o.mrstft for o in outcomes])
+        summary.append(
+            f"| {title} | {cell(mean)} | {'-' if mean is None or not clean_mean else f'{mean / clean_mean:.2f}'} | "
+            f"{'-' if mean is None else f'{mean / init_mean:.2f}'} | {sum(o.known_in_top5 for o in outcomes)}/{n} | "
+            f"{sum(o.family_in_top5 for o in outcomes)}/{n} | {sum(bool(o.synth_note) for o in outcomes)}/{n} | "
+            f"{sum(o.failure is not None for o in outcomes)} | {np.mean([o.seconds for o in outcomes]):.1f} s |")
     if not separated:
-        summary.append(f"| song, separated (`{model}`) | weights absent: not measured | | | | | |")
-    summary += [f"| *baseline: the known preset itself, re-rendered* | {np.mean([r['floor'] for r in rows]):.3f} | "
-                f"{np.mean([r['floor'] for r in rows]) / clean_mean:.2f} | | | | |",
-                "| *baseline: the init patch of the known preset's synth* | "
-                f"{np.mean([r['init'] for r in rows]):.3f} | "
-                f"{np.mean([r['init'] for r in rows]) / clean_mean:.2f} | | | | |"]
+        summary.append(f"| song, separated (`{model}`) | weights absent: not measured | | | | | | | |")
+    summary += [f"| *baseline: the known preset itself, re-rendered* | {floor_mean:.3f} | | | | | | | |",
+                f"| *baseline: the init patch of the known preset's synth* | {init_mean:.3f} | "
+                f"{'-' if not clean_mean else f'{init_mean / clean_mean:.2f}'} | 1.00 | | | | | |"]
 
-    detail = ["| song | known preset | input | top-1 | known / family in top-5 | MR-STFT | / clean |",
-              "|---|---|---|---|---|---|---|"]
+    detail = ["| song | known preset | input | top-1 | known / family in top-5 | note matched | MR-STFT | / clean |",
+              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         song = r["song"]
-        for key, title in paths:
+        clean = r["clean"].mrstft
+        for key, _ in paths:
             o = r[key]
-            ratio = "-" if o.mrstft is None or r["clean"].mrstft is None else f"{o.mrstft / r['clean'].mrstft:.2f}"
+            if o.mrstft is None or clean is None:
+                ratio = "-"
+            else:  # the clean part's match is often the preset itself, at distance ~0
+                ratio = f"{o.mrstft / clean:.2f}" if clean >= 0.01 else "(clean exact)"
             top = o.top1 if o.failure is None else f"none: {o.failure}"
+            picked = "-" if o.synth_note is None else ("synth" if o.synth_note else "bass or drums")
             detail.append(f"| {song.label} | {song.preset_id} | {key} | {top} | "
                           f"{'yes' if o.known_in_top5 else 'no'} / {'yes' if o.family_in_top5 else 'no'} | "
-                          f"{cell(o.mrstft)} | {ratio} |")
-        detail.append(f"| {song.label} | | known preset / init patch | | | {r['floor']:.3f} / {r['init']:.3f} | |")
+                          f"{picked} | {cell(o.mrstft)} | {ratio} |")
+        detail.append(f"| {song.label} | | known preset / init patch | | | | {r['floor']:.3f} / {r['init']:.3f} | |")
     weights_note = ("" if separated else
                     f"**Demucs weights were absent on this machine** (`{model}`: not in demucs' caches"
                     f"{'' if repo is None else f' nor in {repo}'}; nothing is downloaded), so the quality "
@@ -293,7 +320,10 @@ def songs_section(index: Path, count: int, seed: int, model: str, repo: Path | N
             "between the clean synth part (10.5 s, mono, both RMS-normalised to 0.1) and the same phrase "
             "played by the top-1 match at the pitch and velocity it was matched at, as in the out-of-domain "
             "table; lower is better, and \"/ clean part\" near 1 means the song costs the match nothing. "
-            "Family: the preset or one of its index variants (`id~NNN`).\n\n")
+            "Family: the preset or one of its index variants (`id~NNN`). Pooled synth voices keep "
+            "free-running LFOs, so a rerun can pick a different top-1 among near-equal candidates. "
+            "\"Note matched is the synth's\": the note the match was made on starts while a phrase note "
+            "sounds, at its pitch (not a bass note or a drum).\n\n")
     return (text + weights_note + "\n".join(summary) + "\n\n<details><summary>per song</summary>\n\n"
             + "\n".join(detail) + "\n\n</details>\n"), songs
 
@@ -319,10 +349,14 @@ def save_random_htdemucs(folder: Path, seed: int) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def _rss_mb() -> float:
-    """Resident memory now (MB), from /proc."""
+def _memory_mb(field: str) -> float:
+    """``VmRSS`` (resident now) or ``VmHWM`` (resident at its peak) of this process, in MB.
+
+    Not ``getrusage().ru_maxrss``: Linux carries the parent's peak over a fork and exec into
+    it, so a probe started from this (large) benchmark process would report the parent's.
+    """
     for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) / 1024
     return float("nan")
 
@@ -336,12 +370,14 @@ def probe(track: Path, repo: Path, model: str, threads: int) -> dict:
     started = time.perf_counter()
     separator.model  # noqa: B018 - loads the weights (from disk, as on a user's machine)
     loaded = time.perf_counter() - started
-    before = _rss_mb()
-    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    started = time.perf_counter()
+    before, peak_before = _memory_mb("VmRSS"), _memory_mb("VmHWM")
+    started, cpu = time.perf_counter(), time.process_time()
     stem = separator.stem_audio(track, DEFAULT_STEM)
-    return {"load_s": loaded, "separate_s": time.perf_counter() - started, "rss_before_mb": before,
-            "peak_before_mb": peak_before, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    # CPU seconds next to wall seconds: on a shared machine, CPU / wall well under the
+    # thread count means the run waited for cores.
+    return {"load_s": loaded, "separate_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
+            "rss_before_mb": before,
+            "peak_before_mb": peak_before, "peak_mb": _memory_mb("VmHWM"),
             "seconds": stem.duration}
 
 
@@ -372,7 +408,7 @@ def separation_section(songs: list[Song], folder: Path, model: str, repo: Path |
     real = weights_available(model, repo)
     if real:
         weights = repo
-        label = f"`{model}`, released weights"
+        label, params = f"`{model}`, released weights", 0
     elif model == DEFAULT_DEMUCS_MODEL:
         weights = folder / "random-htdemucs"
         weights.mkdir()
@@ -394,18 +430,21 @@ def separation_section(songs: list[Song], folder: Path, model: str, repo: Path |
     else:
         result = first
     per_second = result["separate_s"] / measured
-    lines = ["| track | model | threads | load | separation | x real time | RSS before separation | peak RSS | "
-             "added by separation |", "|---|---|---|---|---|---|---|---|---|",
-             f"| {measured / 60:.1f} min stereo 44.1 kHz | {label} | {threads} | {result['load_s']:.1f} s | "
-             f"{result['separate_s']:.0f} s | {per_second:.2f} | {result['rss_before_mb']:.0f} MB | "
-             f"{result['peak_mb']:.0f} MB | {result['peak_mb'] - result['rss_before_mb']:.0f} MB |"]
+    def row(title: str, run: dict, seconds: float) -> str:
+        return (f"| {title} | {label} | {threads} | {run['load_s']:.1f} s | {run['separate_s']:.0f} s | "
+                f"{run['cpu_s']:.0f} s | {run['separate_s'] / seconds:.2f} | {run['rss_before_mb']:.0f} MB | "
+                f"{run['peak_before_mb']:.0f} MB | "
+                f"{run['peak_mb']:.0f} MB | {run['peak_mb'] - run['rss_before_mb']:.0f} MB |")
+
+    lines = ["| track | model | threads | load | separation (wall) | CPU time | wall x real time | RSS, model loaded | "
+             "peak RSS before separation | peak RSS | added by separation |",
+             "|---|---|---|---|---|---|---|---|---|---|---|",
+             row(f"{measured / 60:.1f} min stereo 44.1 kHz", result, measured)]
     if measured < track_seconds:
         lines.append(f"| {track_seconds / 60:.1f} min, **extrapolated** (x {track_seconds / measured:.0f}) | "
-                     f"{label} | {threads} | | {per_second * track_seconds:.0f} s | {per_second:.2f} | | | |")
-    lines.append(f"| {short / 60:.1f} min (first run, for the projection) | {label} | {threads} | "
-                 f"{first['load_s']:.1f} s | {first['separate_s']:.0f} s | {first['separate_s'] / short:.2f} | "
-                 f"{first['rss_before_mb']:.0f} MB | {first['peak_mb']:.0f} MB | "
-                 f"{first['peak_mb'] - first['rss_before_mb']:.0f} MB |")
+                     f"{label} | {threads} | | {per_second * track_seconds:.0f} s | | {per_second:.2f} | | | | |")
+    if result is not first:
+        lines.append(row(f"{short / 60:.1f} min (first run, for the projection)", first, short))
     import demucs
     import torch
 
@@ -416,15 +455,26 @@ def separation_section(songs: list[Song], folder: Path, model: str, repo: Path |
             "made of the songs above one after another, in a fresh process "
             f"with `torch.set_num_threads({threads})`. "
             + ("" if real else "The weights are absent here, so the model is the htdemucs architecture "
-               "(demucs' bundled `htdemucs.yaml`: a bag of one HTDemucs, `955717e8`, with the release's "
-               "hyper-parameters: 4 sources, depth 4, 48 channels, 5 cross-transformer layers, "
-               "`dconv_mode=3`, 7.8 s segments) randomly initialised and saved as `955717e8.th` in a folder "
+               "(demucs' bundled `htdemucs.yaml`: a bag of one HTDemucs, `955717e8`; its hyper-parameters "
+               "as demucs' training grid `grids/mmi.py` sets them for the run without bottom channels and "
+               "with 8.8 s training segments, whence the released 7.8 s model segment: 4 sources, depth 4, "
+               "48 channels, 5 cross-transformer layers, `dconv_mode=3`, the rest HTDemucs' defaults; "
+               f"{params / 1e6:.1f} M parameters) randomly initialised and saved as `955717e8.th` in a folder "
                "given as `--demucs-repo`, so loading goes through the same code as real weights; compute "
                "and memory depend on the architecture, not on the weight values. ")
-            + "Load: reading the weights and building the model. Memory: resident set size from "
-            "/proc (`VmRSS`) after the model is loaded and `getrusage(RUSAGE_SELF).ru_maxrss` (the process' "
-            "peak) after separating; \"added\" is their difference (decoded input, Demucs' activations, "
-            "the blocks' stems).\n\n" + "\n".join(lines) + "\n")
+            + "Load: reading the weights and building the model. Memory, from /proc/self/status: the "
+            "resident set (`VmRSS`) once the model is loaded, and the process' peak resident set (`VmHWM`) "
+            "before and after separating (not `getrusage`'s `ru_maxrss`, which Linux carries over from the "
+            "parent process across fork and exec); \"added\" is the peak minus the resident set with the "
+            "model loaded (decoded input, Demucs' activations, the blocks' stems).\n\n" + "\n".join(lines) + "\n")
+
+
+def shown(path: Path) -> str:
+    """A path as the report shows it: relative to the repository when inside it."""
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def main() -> None:
@@ -456,7 +506,7 @@ def main() -> None:
                                               args.track_seconds, args.threads, args.max_separation_seconds,
                                               args.seed)
     command = (f"python scripts/bench_song.py --songs {args.songs} --seed {args.seed} --track-seconds "
-               f"{args.track_seconds:g} --threads {args.threads} --index {index}"
+               f"{args.track_seconds:g} --threads {args.threads} --index {shown(index)}"
                + (f" --demucs-repo {args.demucs_repo}" if args.demucs_repo else ""))
     write_section("song", header("Songs: a known synth part in a mix", command) + "\n" + body)
     print("updated docs/BENCHMARKS.md (song)", file=sys.stderr)
