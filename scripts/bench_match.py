@@ -174,31 +174,44 @@ def _vlq(value: int) -> bytes:
     return bytes(reversed(out))
 
 
-def midi_note_file(path: Path, program: int, note: int, velocity: int = 100) -> None:
-    """A one-note standard MIDI file (format 0, 480 ticks per beat, 120 bpm)."""
-    ticks = lambda seconds: int(seconds * 960)  # noqa: E731
-    events = (b"\x00" + bytes([0xC0, program]) + b"\x00" + bytes([0x90, note, velocity])
-              + _vlq(ticks(GM_NOTE_SECONDS)) + bytes([0x80, note, 0])
-              + _vlq(ticks(GM_TOTAL_SECONDS - GM_NOTE_SECONDS)) + b"\xff\x2f\x00")
-    track = b"MTrk" + len(events).to_bytes(4, "big") + events
+def midi_file(path: Path, events: list[tuple[float, bytes]], end: float) -> None:
+    """A format-0 standard MIDI file (480 ticks per beat, 120 bpm) of ``(seconds, message)``
+    events (any channels; stable order at equal times), the track ending at ``end`` seconds."""
+    ticks = lambda seconds: round(seconds * 960)  # noqa: E731
+    body, now = b"", 0
+    for seconds, message in [*sorted(events, key=lambda e: e[0]), (end, b"\xff\x2f\x00")]:
+        body += _vlq(ticks(seconds) - now) + message
+        now = ticks(seconds)
+    track = b"MTrk" + len(body).to_bytes(4, "big") + body
     path.write_bytes(b"MThd" + (6).to_bytes(4, "big") + (0).to_bytes(2, "big") + (1).to_bytes(2, "big")
                      + (480).to_bytes(2, "big") + track)
 
 
-def gm_notes(folder: Path) -> list[tuple[str, Path]]:
+def midi_note_file(path: Path, program: int, note: int, velocity: int = 100) -> None:
+    """A one-note standard MIDI file (channel 1)."""
+    midi_file(path, [(0.0, bytes([0xC0, program])), (0.0, bytes([0x90, note, velocity])),
+                     (GM_NOTE_SECONDS, bytes([0x80, note, 0]))], GM_TOTAL_SECONDS)
+
+
+def fluidsynth_render(mid: Path, wav: Path, what: str = "the ood benchmark") -> None:
+    """Render a MIDI file with fluidsynth and the first General MIDI SoundFont found, at 44.1 kHz."""
     fluidsynth = shutil.which("fluidsynth")
     soundfont = next((s for s in SOUNDFONTS if Path(s).exists()), None)
     if fluidsynth is None or soundfont is None:
-        raise SystemExit("the ood benchmark needs fluidsynth and a GM SoundFont: "
+        raise SystemExit(f"{what} needs fluidsynth and a GM SoundFont: "
                          "apt-get install fluidsynth musescore-general-soundfont-small")
+    subprocess.run([fluidsynth, "-ni", "-q", "-g", "0.8", "-r", str(EXPORT_SAMPLE_RATE_HZ), "-F", str(wav),
+                    soundfont, str(mid)], check=True, capture_output=True)
+
+
+def gm_notes(folder: Path) -> list[tuple[str, Path]]:
     out = []
     for program, name in GM_PROGRAMS:
         for note in ((36, 43) if program in BASS_PROGRAMS else (57, 67)):
             mid = folder / f"p{program:03d}_{note}.mid"
             wav = folder / f"p{program:03d}_{note}.wav"
             midi_note_file(mid, program, note)
-            subprocess.run([fluidsynth, "-ni", "-q", "-g", "0.8", "-r", str(EXPORT_SAMPLE_RATE_HZ), "-F", str(wav),
-                            soundfont, str(mid)], check=True, capture_output=True)
+            fluidsynth_render(mid, wav)
             out.append((f"{name} ({note})", wav))
     return out
 

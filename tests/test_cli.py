@@ -85,6 +85,16 @@ def test_bad_inputs_give_one_line_and_a_nonzero_exit(tiny_index: Path, tmp_path:
     _one_line_error(_run("match", str(empty), *index), 2, "empty")
 
 
+
+def test_m4a_without_a_decoder_names_what_is_missing(tiny_index: Path, tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg
+    m4a = tmp_path / "song.m4a"
+    m4a.write_bytes(b"\0\0\0\x18ftypM4A \0\0\0\0M4A mp42" + bytes(64))
+    index = ("--index", str(tiny_index))
+    _one_line_error(_run("match", str(m4a), *index), 2, "no decoder for AAC/M4A here")
+    _one_line_error(_run("match", "-", *index, input=m4a.read_bytes()), 2, "ffmpeg is not installed")
+
 def test_bad_indexes_give_one_line_and_a_nonzero_exit(tiny_index: Path, pluck_wav: Path, tmp_path: Path) -> None:
     _one_line_error(_run("match", str(pluck_wav), "--index", str(tmp_path / "none")), 3, "no index")
     foreign = tmp_path / "foreign"

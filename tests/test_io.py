@@ -1,0 +1,145 @@
+"""Input decoding: the decoder chain (soundfile, pedalboard, ffmpeg) and AAC/M4A errors."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from patchpilot.audio.io import FFMPEG_SAMPLE_RATE_HZ, load_audio, load_stereo, looks_like_aac
+from patchpilot.errors import InputAudioError
+
+#: One silent AAC-LC stereo frame, the payload of an ADTS frame.
+_SILENT_AAC_FRAME = bytes([0x21, 0x10, 0x04, 0x60, 0x8C, 0x1C])
+
+
+def _adts(payload: bytes) -> bytes:
+    """An ADTS header (MPEG-4 AAC-LC, 44.1 kHz, stereo, no CRC) in front of ``payload``."""
+    length = 7 + len(payload)
+    return bytes([0xFF, 0xF1, (1 << 6) | (4 << 2), (2 << 6) | (length >> 11) & 3, (length >> 3) & 0xFF,
+                  ((length & 7) << 5) | 0x1F, 0xFC]) + payload
+
+
+def _box(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", 8 + len(body)) + kind + body
+
+
+def _aac_files(folder: Path) -> list[Path]:
+    """An ADTS .aac stream and an M4A container (its ftyp box) holding AAC frames."""
+    frames = _adts(_SILENT_AAC_FRAME) * 40
+    adts = folder / "tune.aac"
+    adts.write_bytes(frames)
+    m4a = folder / "tune.m4a"
+    m4a.write_bytes(_box(b"ftyp", b"M4A \0\0\0\0M4A mp42isom") + _box(b"mdat", frames))
+    return [adts, m4a]
+
+
+@pytest.fixture
+def no_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "bin-empty"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+
+
+@pytest.fixture
+def fake_ffmpeg(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An ``ffmpeg`` on the PATH that checks its arguments and prints a 440 Hz stereo tone
+    as raw float32 (what the real one prints for the command the decoder runs), or fails
+    like ffmpeg for files named ``bad*``."""
+    folder = tmp_path / "bin-fake"
+    folder.mkdir()
+    script = folder / "ffmpeg"
+    script.write_text(f"""#!{sys.executable}
+import sys, numpy as np
+args = sys.argv[1:]
+source = args[args.index("-i") + 1]
+assert source.startswith("file:"), source
+source = source[len("file:"):]
+if "bad" in source.rsplit("/", 1)[-1]:
+    sys.stderr.write(source + ": Invalid data found when processing input\\n")
+    sys.exit(1)
+open(source, "rb").read()
+assert args[-1] == "pipe:1" and args[args.index("-f") + 1] == "f32le", args
+assert args[args.index("-ac") + 1] == "2" and args[args.index("-ar") + 1] == "{FFMPEG_SAMPLE_RATE_HZ}", args
+t = np.arange(int(1.5 * {FFMPEG_SAMPLE_RATE_HZ})) / {FFMPEG_SAMPLE_RATE_HZ}
+tone = (0.5 * np.sin(2 * np.pi * 440 * t)).astype("<f4")
+sys.stdout.buffer.write(np.stack([tone, 0.5 * tone], axis=1).tobytes())
+""")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ.get('PATH', '')}")
+    return script
+
+
+def test_aac_is_recognised_by_name_or_first_bytes(tmp_path: Path) -> None:
+    adts, m4a = _aac_files(tmp_path)
+    assert looks_like_aac(adts.read_bytes()[:16], "<stdin>")
+    assert looks_like_aac(m4a.read_bytes()[:16], "<stdin>")
+    assert looks_like_aac(b"", "Song.M4A")
+    mp3_frame_header = bytes([0xFF, 0xFB, 0x90, 0x64])  # MPEG-1 layer III
+    assert not looks_like_aac(mp3_frame_header, "<stdin>")
+    assert not looks_like_aac(b"RIFF\0\0\0\0WAVEfmt ", "x.wav")
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+def test_aac_without_ffmpeg_names_the_missing_decoder(tmp_path: Path) -> None:
+    for path in _aac_files(tmp_path):
+        for source, name in ((path, None), (path.read_bytes(), "<stdin>")):
+            with pytest.raises(InputAudioError) as caught:
+                load_audio(source, name=name)
+            message = str(caught.value)
+            assert "no decoder for AAC/M4A" in message and "ffmpeg is not installed" in message, message
+            assert "apt install ffmpeg" in message and "\n" not in message
+            assert caught.value.exit_code == 2
+
+
+@pytest.mark.usefixtures("no_ffmpeg")
+def test_other_undecodable_files_list_every_decoder(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("this is not audio\n" * 50)
+    with pytest.raises(InputAudioError, match=r"not a readable audio file \(soundfile: .*; pedalboard: .*; "
+                                              r"ffmpeg: not installed\)"):
+        load_audio(text)
+
+
+def test_ffmpeg_decodes_what_the_others_cannot(tmp_path: Path, fake_ffmpeg: Path) -> None:
+    adts, m4a = _aac_files(tmp_path)
+    audio = load_audio(m4a, sample_rate=22050)
+    assert audio.sample_rate == 22050 and audio.duration == pytest.approx(1.5, abs=0.01)
+    spectrum = np.abs(np.fft.rfft(audio.samples))
+    assert np.argmax(spectrum) * 22050 / audio.samples.size == pytest.approx(440, abs=2)
+    # bytes (stdin) go through a temporary file: ffmpeg cannot seek in a pipe
+    stereo = load_stereo(adts.read_bytes(), FFMPEG_SAMPLE_RATE_HZ, name="<stdin>")
+    assert stereo.shape == (2, int(1.5 * FFMPEG_SAMPLE_RATE_HZ))
+    assert np.allclose(stereo[1], 0.5 * stereo[0], atol=1e-6)
+
+
+def test_files_the_others_read_never_reach_ffmpeg(tmp_path: Path, fake_ffmpeg: Path) -> None:
+    wav = tmp_path / "bad-but-fine.wav"  # the fake ffmpeg would refuse it
+    soundfile.write(wav, np.zeros(4410, np.float32) + 0.1, 44100)
+    assert load_audio(wav, sample_rate=44100).samples.size == 4410
+
+
+def test_ffmpeg_failure_is_reported_with_its_reason(tmp_path: Path, fake_ffmpeg: Path) -> None:
+    bad = tmp_path / "bad.m4a"
+    bad.write_bytes(b"\0\0\0\x18ftypM4A " + bytes(100))
+    with pytest.raises(InputAudioError, match=r"not a readable audio file .*ffmpeg: .*Invalid data found"):
+        load_audio(bad)
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg binary")
+def test_real_ffmpeg_reads_an_m4a(tmp_path: Path) -> None:
+    m4a = tmp_path / "tone.m4a"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+                    "-c:a", "aac", "-b:a", "128k", str(m4a)], check=True)
+    audio = load_audio(m4a, sample_rate=22050)
+    assert audio.duration == pytest.approx(2.0, abs=0.1)
+    spectrum = np.abs(np.fft.rfft(audio.samples))
+    assert np.argmax(spectrum) * 22050 / audio.samples.size == pytest.approx(440, abs=2)
