@@ -202,7 +202,7 @@ def match(
                 except PatchPilotError as error:
                     if len(inputs) == 1:
                         raise
-                    stderr.print(f"[bold red]error:[/bold red] {error}", highlight=False, soft_wrap=True)
+                    stderr.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
                     exit_code = exit_code or error.exit_code
                     continue
                 if json_output:

@@ -30,5 +30,5 @@ class Embedder(ABC):
         """Load weights now rather than on first use, so a missing model fails early."""
 
     @abstractmethod
-    def features(self, notes: Sequence[np.ndarray], pitches_hz: Sequence[float | None]) -> np.ndarray:
+    def features(self, notes: Sequence[np.ndarray], pitches_hz: Sequence[float | None] | None = None) -> np.ndarray:
         """Raw features ``(n, dim)`` float32 of attack-aligned notes at their pitches."""
