@@ -47,7 +47,8 @@ WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
 #: terms see little of what happens above a few kHz, where an optimiser can otherwise trade
 #: a slightly better mel match for junk in the top octaves.
 REFINE_WEIGHTS = {**WEIGHTS, "log_stft": 1.0}
-LINEAR_RESOLUTION = (1024, 256)
+LINEAR_RESOLUTION = (1024, 256)  # one of RESOLUTIONS: its STFT is computed once
+assert LINEAR_RESOLUTION in {(n_fft, hop) for n_fft, hop, _ in RESOLUTIONS}
 #: Distance given to a silent candidate.
 SILENT_DISTANCE = 100.0
 #: Attack alignment: the first point within this many dB of the loudest 5 ms frame.
@@ -136,14 +137,16 @@ class PerceptualDistance:
         cost = np.abs(np.maximum(windows, floor) - np.maximum(reference, floor)).mean(axis=1)
         return int(lags[int(np.argmin(cost))]) * ENVELOPE_HOP
 
-    def _mel_powers(self, batch: np.ndarray) -> list[np.ndarray]:
-        return [
-            power_spectrogram(batch, n_fft, hop) @ mel_filterbank(self.sample_rate, n_fft, n_mels, 20.0)
-            for n_fft, hop, n_mels in RESOLUTIONS
-        ]
-
-    def _linear_power(self, batch: np.ndarray) -> np.ndarray | None:
-        return power_spectrogram(batch, *LINEAR_RESOLUTION) if self._linear else None
+    def _spectra(self, batch: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
+        """Mel powers at every resolution, and the linear power spectrogram at
+        LINEAR_RESOLUTION when the log_stft term is on (one of the same STFTs)."""
+        mels, linear = [], None
+        for n_fft, hop, n_mels in RESOLUTIONS:
+            power = power_spectrogram(batch, n_fft, hop)
+            if self._linear and (n_fft, hop) == LINEAR_RESOLUTION:
+                linear = power
+            mels.append(power @ mel_filterbank(self.sample_rate, n_fft, n_mels, 20.0))
+        return mels, linear
 
     def _features(self, batch: np.ndarray, silent: np.ndarray, mel_powers: list[np.ndarray],
                   floors: Sequence[np.ndarray], envelope_floor_db: float, linear: np.ndarray | None = None,
@@ -164,7 +167,7 @@ class PerceptualDistance:
         if length is None:
             length = signal.size - attack_start(signal, self.sample_rate)
         batch, silent = self._batch([signal], max(length, 1))
-        powers = self._mel_powers(batch)
+        powers, linear = self._spectra(batch)
         floors = []
         for power in powers:
             frames = power[0]
@@ -176,7 +179,6 @@ class PerceptualDistance:
                              float(np.percentile(env, NOISE_PERCENTILE)) + NOISE_MARGIN_DB)
         span = min(env.size, int(ALIGN_SECONDS * self.sample_rate / ENVELOPE_HOP))
         reference = np.maximum(env[:span] - env[:span].max(), max(envelope_floor - float(env.max()), ALIGN_FLOOR_DB))
-        linear = self._linear_power(batch)
         linear_floor = None
         if linear is not None:
             noise = np.percentile(linear[0], NOISE_PERCENTILE, axis=0) * 10 ** (NOISE_MARGIN_DB / 10)
@@ -186,8 +188,9 @@ class PerceptualDistance:
 
     def prepare(self, target: Target, candidates: Sequence[np.ndarray]) -> Features:
         batch, silent = self._batch(candidates, target.length, target.align_envelope)
-        return self._features(batch, silent, self._mel_powers(batch), target.mel_floors, target.envelope_floor_db,
-                              self._linear_power(batch), target.spec_floor)
+        powers, linear = self._spectra(batch)
+        return self._features(batch, silent, powers, target.mel_floors, target.envelope_floor_db, linear,
+                              target.spec_floor)
 
     def _frame_mask(self, frames: int, hop: int, until: np.ndarray | None, batch: int) -> np.ndarray:
         """(batch, frames) weights: 1 for frames before each candidate's cut-off time."""
