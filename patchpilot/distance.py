@@ -67,6 +67,13 @@ def attack_start(x: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ,
     return max(0, int(above[0]) * hop - 2 * hop) if above.size else 0
 
 
+def _noise_floor(frames: np.ndarray) -> np.ndarray:
+    """Per-band floor of a ``(frames, bands)`` power spectrogram: the band's noise (a low
+    percentile over time, plus a margin), never below MIN_FLOOR_DB under the loudest bin."""
+    noise = np.percentile(frames, NOISE_PERCENTILE, axis=0) * 10 ** (NOISE_MARGIN_DB / 10)
+    return np.maximum(noise, frames.max() * 10 ** (MIN_FLOOR_DB / 10)).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class Features:
     """Features of loudness-normalised, attack-aligned signals (batch first)."""
@@ -168,21 +175,13 @@ class PerceptualDistance:
             length = signal.size - attack_start(signal, self.sample_rate)
         batch, silent = self._batch([signal], max(length, 1))
         powers, linear = self._spectra(batch)
-        floors = []
-        for power in powers:
-            frames = power[0]
-            noise = np.percentile(frames, NOISE_PERCENTILE, axis=0) * 10 ** (NOISE_MARGIN_DB / 10)
-            lowest = frames.max() * 10 ** (MIN_FLOOR_DB / 10)
-            floors.append(np.maximum(noise, lowest).astype(np.float32))
+        floors = [_noise_floor(power[0]) for power in powers]
         env = amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP))[0]
         envelope_floor = max(float(env.max()) - ENVELOPE_RANGE_DB,
                              float(np.percentile(env, NOISE_PERCENTILE)) + NOISE_MARGIN_DB)
         span = min(env.size, int(ALIGN_SECONDS * self.sample_rate / ENVELOPE_HOP))
         reference = np.maximum(env[:span] - env[:span].max(), max(envelope_floor - float(env.max()), ALIGN_FLOOR_DB))
-        linear_floor = None
-        if linear is not None:
-            noise = np.percentile(linear[0], NOISE_PERCENTILE, axis=0) * 10 ** (NOISE_MARGIN_DB / 10)
-            linear_floor = np.maximum(noise, linear[0].max() * 10 ** (MIN_FLOOR_DB / 10)).astype(np.float32)
+        linear_floor = _noise_floor(linear[0]) if linear is not None else None
         features = self._features(batch, silent, powers, floors, envelope_floor, linear, linear_floor)
         return Target(features, length, tuple(floors), envelope_floor, reference, linear_floor)
 

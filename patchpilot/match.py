@@ -19,7 +19,7 @@ import numpy as np
 from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance, attack_start
+from patchpilot.distance import PerceptualDistance, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import UsageError
 from patchpilot.index.index import PresetIndex
@@ -141,15 +141,14 @@ class Matcher:
             return result
         if result.analysis is None:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
-        distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, REFINE_WEIGHTS)
-        refiner = Refiner(self.pool, distance)
+        refiner = Refiner(self.pool)
         # The refined preset is for the synth that matched best: its starts are on that synth.
         best_synth = result.matches[0].preset.synth
         same_synth = [m for m in result.matches if m.preset.synth == best_synth]
         starts = [
             StartPoint(m.preset, m.preset_id,
                        fit_notes_for(result.analysis, m.render.note, m.render.velocity, m.render.note_seconds,
-                                     distance))
+                                     refiner.distance))
             for m in same_synth[: options.starts]
         ]
         outcome = refiner.refine(starts, options, progress)

@@ -25,7 +25,7 @@ import numpy as np
 
 from patchpilot.audio.analysis import ENVELOPE_FRAME, ENVELOPE_HOP, ClipAnalysis, Note, compare_window, level_envelope_db
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
-from patchpilot.distance import PerceptualDistance, Target
+from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance, Target
 from patchpilot.errors import UsageError
 from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
 
@@ -113,12 +113,9 @@ class RefineOutcome:
     distance_before: float
     distance_after: float
     evaluations: int
-    fit_notes: int
     seconds: float
     render_seconds: float
     loss_seconds: float
-    #: Best distance after each generation (the pooled, slightly noisy objective).
-    history: tuple[float, ...] = field(repr=False, default=())
 
     @property
     def improved(self) -> bool:
@@ -304,7 +301,8 @@ class Refiner:
     def __init__(self, pool_for: Callable[[str], RenderPool],
                  distance: PerceptualDistance | None = None) -> None:
         self.pool_for = pool_for
-        self.distance = distance or PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+        #: The loss: the re-ranker's perceptual distance plus the linear-frequency term.
+        self.distance = distance or PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, REFINE_WEIGHTS)
 
     def refine(self, starts: Sequence[StartPoint], options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> RefineOutcome:
@@ -314,13 +312,6 @@ class Refiner:
         began = time.perf_counter()
         deadline = began + options.time_limit_seconds if options.time_limit_seconds else None
         runs: list[_Run] = []
-        for number, start in enumerate(starts[: max(1, options.starts)]):
-            # Each start costs a probe of every parameter: more starts only while the probes
-            # leave most of the budget to the search.
-            spent = sum(r.objective.evaluations for r in runs)
-            if runs and spent * (number + 1) / number > PROBE_SHARE * options.budget:
-                break
-            runs.append(self._start_run(start, options.seed + number, options.only))
 
         def evaluations() -> int:
             return sum(r.objective.evaluations for r in runs)
@@ -331,6 +322,19 @@ class Refiner:
         def report() -> None:
             if progress is not None:
                 progress(min(evaluations(), options.budget), options.budget, min(r.best_value for r in runs))
+
+        def advance(run: _Run) -> None:
+            """Step ``run`` until it plateaus, the budget is spent or time is up."""
+            while not run.plateaued and evaluations() < options.budget and not out_of_time():
+                run.step()
+                report()
+
+        for number, start in enumerate(starts[: max(1, options.starts)]):
+            # Each start costs a probe of every parameter: more starts only while the probes
+            # leave most of the budget to the search.
+            if runs and evaluations() * (number + 1) / number > PROBE_SHARE * options.budget:
+                break
+            runs.append(self._start_run(start, options.seed + number, options.only))
 
         # Explore: generations in turn on every start until EXPLORE_SHARE of the budget.
         explore_until = int(EXPLORE_SHARE * options.budget) if len(runs) > 1 else 0
@@ -343,9 +347,7 @@ class Refiner:
             report()
         # Exploit: the best start continues; when it plateaus, the next best one.
         for run in sorted(runs, key=lambda r: r.best_value):
-            while not run.plateaued and evaluations() < options.budget and not out_of_time():
-                run.step()
-                report()
+            advance(run)
         # Budget left: restart around the best point found (a fresh covariance can leave a
         # valley the old one had collapsed into); stop once a restart finds nothing better.
         restarts = 0
@@ -356,9 +358,7 @@ class Refiner:
             before = best.best_value
             restarts += 1
             best.restart(options.seed + 1000 * restarts)
-            while not best.plateaued and evaluations() < options.budget and not out_of_time():
-                best.step()
-                report()
+            advance(best)
             if before - best.best_value < PLATEAU_TOLERANCE * before:
                 break
         spent = evaluations()
@@ -396,11 +396,13 @@ class Refiner:
         best_run = min(runs, key=lambda r: r.best_value)
         start = best_run.start
         space = best_run.objective.space
-        candidates = [best_run.best_unit]
-        for _, unit in sorted(best_run.archive, key=lambda item: item[0]):
+        # The start itself is checked anyway: a candidate at the start point is not.
+        start_unit = space.start_vector()
+        candidates: list[np.ndarray] = []
+        for unit in [best_run.best_unit, *(u for _, u in sorted(best_run.archive, key=lambda item: item[0]))]:
             if len(candidates) >= FINAL_CHECKS:
                 break
-            if all(np.abs(unit - c).max() > 1e-3 for c in candidates):
+            if all(np.abs(unit - c).max() > 1e-3 for c in [start_unit, *candidates]):
                 candidates.append(unit)
         presets = [space.preset(u) for u in candidates]
         fresh = self.fresh_distance([start.preset, *presets], start.fit_notes)
@@ -409,9 +411,8 @@ class Refiner:
         chosen = start.preset if choice == 0 else presets[choice - 1]
         return RefineOutcome(
             preset=chosen, start_preset_id=start.preset_id, distance_before=before, distance_after=float(fresh[choice]),
-            evaluations=spent, fit_notes=len(start.fit_notes), seconds=seconds,
-            render_seconds=sum(r.objective.render_seconds for r in runs),
-            loss_seconds=sum(r.objective.loss_seconds for r in runs), history=tuple(best_run.history),
+            evaluations=spent, seconds=seconds, render_seconds=sum(r.objective.render_seconds for r in runs),
+            loss_seconds=sum(r.objective.loss_seconds for r in runs),
         )
 
     def fresh_distance(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote]) -> np.ndarray:
