@@ -330,9 +330,9 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             # Ablation: the same search from the init patch, at the largest budget.
             analysis = result.analysis
             window_note, _ = compare_window(analysis.best)
-            refiner = Refiner(pilot.matcher.pool, pilot.matcher.distance)
+            refiner = Refiner(pilot.matcher.pool)  # the refinement loss, as `match --refine` uses
             start = StartPoint(engine.init_preset(), "init",
-                               fit_notes_for(analysis, played, 100, window_note, pilot.matcher.distance))
+                               fit_notes_for(analysis, played, 100, window_note, refiner.distance))
             started = time.perf_counter()
             outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed))
             row["from_init"] = (mrstft_of(outcome.preset, played, 100), time.perf_counter() - started, outcome)
