@@ -35,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -45,7 +46,7 @@ from patchpilot.api import PatchPilot  # noqa: E402
 from patchpilot.audio.io import Audio, load_audio, write_wav  # noqa: E402
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ  # noqa: E402
 from patchpilot.paths import default_index_dir  # noqa: E402
-from patchpilot.synths import get_engine  # noqa: E402
+from patchpilot.synths import Preset, get_engine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -401,26 +402,32 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             "and scoring.\n\n" + "\n".join(lines) + "\n")
 
 
-def bare_render_rate(preset, note: int, seconds: float, count: int = 20) -> float:  # noqa: ANN001
-    """Renders per second of the synth's own render call for one preset (loaded once)."""
-    engine = get_engine(preset.synth)
-    if preset.synth == "vital":
+def bare_synth(synth: str) -> tuple[Callable[[Preset], None], Callable[[int, float, float], None]]:
+    """One instance of the synth's own engine at 44.1 kHz (the rate Patch Pilot renders at):
+    ``load(preset)`` and ``render(note, note_seconds, total_seconds)`` at velocity 100."""
+    engine = get_engine(synth)
+    if synth == "vital":
         import vita
 
-        instance = vita.Synth()
-        instance.set_sample_rate(44100)
-        instance.load_json(engine.to_json(preset))
-        call = lambda: instance.render(note, 100 / 127, seconds - 0.2, seconds)  # noqa: E731
-    else:
-        import dexed
+        vital = vita.Synth()
+        vital.set_sample_rate(44100)
+        return (lambda preset: vital.load_json(engine.to_json(preset)),
+                lambda note, held, total: vital.render(note, 100 / 127, held, total))
+    import dexed
 
-        instance = dexed.DexedSynth(44100)
-        instance.load_patch(engine.patch(preset))
-        call = lambda: instance.render(note, 100, seconds - 0.2, seconds)  # noqa: E731
-    call()
+    dx7 = dexed.DexedSynth(44100)
+    return (lambda preset: dx7.load_patch(engine.patch(preset)),
+            lambda note, held, total: dx7.render(note, 100, held, total))
+
+
+def bare_render_rate(preset: Preset, note: int, seconds: float, count: int = 20) -> float:
+    """Renders per second of the synth's own render call for one preset (loaded once)."""
+    load, render = bare_synth(preset.synth)
+    load(preset)
+    render(note, seconds - 0.2, seconds)
     started = time.perf_counter()
     for _ in range(count):
-        call()
+        render(note, seconds - 0.2, seconds)
     return count / (time.perf_counter() - started)
 
 
@@ -502,27 +509,13 @@ def raw_render_rate(synth: str, count: int = 60) -> float:
     from patchpilot.paths import factory_presets_dir
 
     presets = load_factory_bank(synth, factory_presets_dir())[:count]
-    engine = get_engine(synth)
+    load, render = bare_synth(synth)
     total = 0.0
-    if synth == "vital":
-        import vita
-
-        synth_instance = vita.Synth()
-        synth_instance.set_sample_rate(44100)  # the rate the index renders at
-        for preset in presets:
-            synth_instance.load_json(engine.to_json(preset))
-            started = time.perf_counter()
-            synth_instance.render(60, 100 / 127, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS)
-            total += time.perf_counter() - started
-    else:
-        import dexed
-
-        synth_instance = dexed.DexedSynth(44100)
-        for preset in presets:
-            synth_instance.load_patch(engine.patch(preset))
-            started = time.perf_counter()
-            synth_instance.render(60, 100, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS)
-            total += time.perf_counter() - started
+    for preset in presets:
+        load(preset)
+        started = time.perf_counter()
+        render(60, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS)
+        total += time.perf_counter() - started
     return len(presets) / total
 
 
