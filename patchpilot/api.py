@@ -32,7 +32,7 @@ from patchpilot.constants import (
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PresetError
-from patchpilot.export import ExportedFiles, export_preset, prepare_directory
+from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, prepare_directory
 from patchpilot.index.index import PresetIndex
 from patchpilot.match import Matcher, MatchResult
 from patchpilot.paths import default_index_dir
@@ -130,7 +130,9 @@ class PatchPilot:
         stem = re.sub(r"[^\w.-]+", "-", result.stem).strip("-") or "input"
         return {
             m.rank: export_preset(m.preset, directory, f"{stem}-{m.rank:02d}-{m.preset.name}",
-                                  note=m.render.note, velocity=m.render.velocity)
+                                  note=m.render.note, velocity=m.render.velocity,
+                                  note_seconds=m.render.note_seconds,
+                                  total_seconds=m.render.total_seconds + EXPORT_TAIL_SECONDS)
             for m in result.matches
         }
 

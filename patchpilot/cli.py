@@ -165,7 +165,7 @@ def match(
     from patchpilot.api import PatchPilot
     from patchpilot.audio.separate import SeparationOptions
     from patchpilot.refine import RefineOptions
-    from patchpilot.report import print_result, result_to_dict
+    from patchpilot.report import print_result, result_to_dict, rough_warning
 
     if text is not None:
         with _errors_to_exit():
@@ -205,6 +205,10 @@ def match(
                     stderr.print(f"[bold red]error:[/bold red] {escape(str(error))}", highlight=False, soft_wrap=True)
                     exit_code = exit_code or error.exit_code
                     continue
+                warning = rough_warning(result)
+                if warning:
+                    stderr.print(f"[yellow]warning:[/yellow] {escape(item)}: {escape(warning)}",
+                                 highlight=False, soft_wrap=True)
                 if json_output:
                     documents.append(result_to_dict(result, exports))
                 else:

@@ -41,6 +41,9 @@ RENDER_LEAD_SECONDS = 0.2
 RELEASE_CANDIDATES = 10
 #: A note-off this close to the end of the window is treated as none.
 RELEASE_MIN_GAP_SECONDS = 0.03
+#: The best re-ranked candidates scored again on what the user will hear (their preset
+#: file loaded in a fresh synth): the distances reported are these.
+CONFIRM_CANDIDATES = 6
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class Matcher:
         found = self.index.search(vector, note.pitch.midi, synth=synth, k=max(candidates, top_k))
         stored = self.index.presets([c.row for c in found])
         scored = self.rerank(note, [(stored[c.row], c.notes, c.distance) for c in found if c.row in stored])
+        scored = self.confirm(note, scored, max(top_k, CONFIRM_CANDIDATES))
         matches = tuple(
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp)
             for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
@@ -240,6 +244,33 @@ class Matcher:
                     final[position] = (float(score), settings)
         ranked = sorted(final, key=lambda pos: final[pos][0])
         return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
+
+
+    def confirm(self, note: Note, scored: Sequence[tuple[StoredPreset, float, float, RenderSettings]], count: int
+                ) -> list[tuple[StoredPreset, float, float, RenderSettings]]:
+        """Score the ``count`` best candidates again as their exported files play on a fresh
+        synth instance, and rank them by that. The pooled renders of the re-ranker reuse
+        synth instances whose effect LFOs run on and whose controls glide from the previous
+        preset; the user's first note after loading a preset does neither."""
+        head = list(scored[:count])
+        if not head:
+            return head
+        sr = ANALYSIS_SAMPLE_RATE_HZ
+        _, window_seconds = compare_window(note)
+        target = self.distance.prepare_target(note.samples[: int(window_seconds * sr)])
+
+        def play(_voice: object, item: tuple[StoredPreset, float, float, RenderSettings]) -> np.ndarray:
+            stored, _, _, settings = item
+            return get_engine(stored.preset.synth).render(stored.preset, settings.note, settings.velocity,
+                                                          settings.note_seconds, settings.total_seconds, sr)
+
+        # the pool's threads (one synth per thread is not needed: every render is fresh)
+        renders = list(self.pool(head[0][0].preset.synth).map(play, head))
+        distances = self.distance.score(target, renders)
+        confirmed = [(stored, float(d), retrieval, settings)
+                     for (stored, _, retrieval, settings), d in zip(head, distances)]
+        confirmed.sort(key=lambda item: item[1])
+        return confirmed + list(scored[count:])
 
 
 def distance_to(audio: np.ndarray, renders: Sequence[np.ndarray], sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:

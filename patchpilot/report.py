@@ -10,10 +10,18 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
+from patchpilot.confidence import confidence_label
 from patchpilot.export import ExportedFiles
 from patchpilot.match import Match, MatchResult
 from patchpilot.synths import get_engine
 from patchpilot.synths.params import GROUPS
+
+_NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
+
+
+def note_name(note: int) -> str:
+    """Scientific pitch name of a MIDI note (60 is C4)."""
+    return f"{_NOTE_NAMES[note % 12]}{note // 12 - 1}"
 
 GROUP_TITLES = {
     "oscillator": "Oscillators",
@@ -37,12 +45,17 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
         "category": preset.category,
         "tags": list(preset.tags),
         "distance": round(match.distance, 4),
+        "confidence": confidence_label(match.distance),
         "origin": preset.origin,
         "params": engine.native_values(preset),
         "units": {name: p.unit for name, p in params.items() if p.unit},
         "preset_file": str(exported.preset_file) if exported else None,
         "audio_file": str(exported.audio_file) if exported else None,
         "refined": match.refined,
+        # How to hear what was scored: load the preset file, play this key this hard and
+        # this long (the distance is of exactly that, on a freshly loaded synth).
+        "audition": {"note": match.render.note, "note_name": note_name(match.render.note),
+                     "velocity": match.render.velocity, "hold_seconds": round(match.render.note_seconds, 3)},
     }
     if match.refinement is not None:
         outcome = match.refinement
@@ -57,7 +70,11 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
 
 def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None) -> dict:
     exports = exports or {}
-    document = {"input": result.input_name, "matches": [match_to_dict(m, exports.get(m.rank)) for m in result.matches]}
+    document: dict = {"input": result.input_name,
+                      "matches": [match_to_dict(m, exports.get(m.rank)) for m in result.matches]}
+    warning = rough_warning(result)
+    if warning:
+        document["warning"] = warning
     query = getattr(result, "query", None)  # text queries: the words understood and ignored
     if query is not None:
         document["query"] = query.to_dict()
@@ -89,7 +106,7 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
     table.add_column("preset")
     table.add_column("category")
     table.add_column("tags")
-    table.add_column("distance", justify="right")
+    table.add_column("distance (lower is closer)", justify="right")
     for match in result.matches:
         preset = match.preset
         table.add_row(str(match.rank), preset.synth, f"{preset.name}  [dim]{match.preset_id}[/dim]",
@@ -100,9 +117,21 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
 
 
 def _distance_cell(match: Match) -> str:
+    label = confidence_label(match.distance)
     if match.refinement is None:
-        return f"{match.distance:.3f}"
-    return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f}"
+        return f"{match.distance:.3f} {label}"
+    return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f} {label}"
+
+
+def rough_warning(result: MatchResult) -> str | None:
+    """One line when even the best answer of an audio match is rough (None otherwise)."""
+    if result.analysis is None or not result.matches:
+        return None
+    best = min(m.distance for m in result.matches)
+    if confidence_label(best) != "rough":
+        return None
+    return (f"no close match: the best answer is rough (distance {best:.2f}); "
+            "treat it as a starting point, not as the sound")
 
 
 def print_settings(console: Console, match: Match, exported: ExportedFiles | None = None) -> None:

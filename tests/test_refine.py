@@ -16,7 +16,7 @@ from patchpilot.audio.io import Audio
 from patchpilot.cli import app
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.distance import PerceptualDistance
-from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
+from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.library.bank import load_factory_bank
 from patchpilot.refine import RefineOptions, Refiner, SearchSpace, StartPoint, fit_notes_for
 from patchpilot.synths import RenderPool, get_engine
@@ -117,8 +117,8 @@ def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_ind
     engine = get_engine("dexed")
     (loaded,) = engine.read_presets(exports[1].preset_file)
     audio, _ = soundfile.read(exports[1].audio_file, dtype="float32")
-    again = engine.render(loaded, first.render.note, first.render.velocity, EXPORT_NOTE_SECONDS,
-                          EXPORT_RENDER_SECONDS, sample_rate=44100)
+    again = engine.render(loaded, first.render.note, first.render.velocity, first.render.note_seconds,
+                          first.render.total_seconds + EXPORT_TAIL_SECONDS, sample_rate=44100)
     assert np.array_equal(audio, again)
 
 

@@ -33,7 +33,7 @@ def test_a_reused_vital_voice_forgets_the_previous_render() -> None:
     plain = engine.make_preset("plain", {"osc_1_wavetable": "Square", "filter_1_on": True, "filter_1_cutoff": 1500})
     long_tail = engine.make_preset("tail", {"env_1_release": 4.0, "reverb_on": True, "reverb_dry_wet": 50,
                                             "delay_on": True})
-    reference = engine.render(plain, 60, 100, 0.5, 0.7)
+    reference = engine.new_voice().render(plain, 60, 100, 0.5, 0.7)
     voice = engine.new_voice()
     voice.render(long_tail, 48, 127, 0.5, 0.6)  # leaves a long release and FX tails behind
     again = voice.render(plain, 60, 100, 0.5, 0.7)

@@ -1,8 +1,9 @@
 """Exporting matches: a native preset file the real synth loads, and a WAV of the match.
 
-The WAV is rendered on a fresh synth instance at 44.1 kHz at the input's pitch, with the
-note held EXPORT_NOTE_SECONDS and EXPORT_RENDER_SECONDS long in all, so loading the
-preset file and playing that note gives exactly the same audio.
+The WAV is the written preset file loaded in a fresh synth instance and played at 44.1 kHz
+(:meth:`SynthEngine.render`): the note, velocity and hold of the match, then
+EXPORT_TAIL_SECONDS for the release. Loading the file and playing that note gives the same
+audio, sample for sample.
 """
 
 from __future__ import annotations
@@ -16,8 +17,11 @@ from patchpilot.errors import UsageError
 from patchpilot.library.bank import slug
 from patchpilot.synths import Preset, get_engine
 
+#: Note and render length of exports that have no input to follow (text queries, ``render``).
 EXPORT_NOTE_SECONDS = 1.5
 EXPORT_RENDER_SECONDS = 3.0
+#: Seconds the WAV of a match runs past the stretch it was compared on (its release).
+EXPORT_TAIL_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -33,14 +37,16 @@ def prepare_directory(directory: Path) -> Path:
     return directory
 
 
-def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velocity: int) -> ExportedFiles:
-    """Write ``<stem>.<suffix>`` (the preset) and ``<stem>.wav`` (it played at ``note``)."""
+def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velocity: int,
+                  note_seconds: float = EXPORT_NOTE_SECONDS, total_seconds: float = EXPORT_RENDER_SECONDS
+                  ) -> ExportedFiles:
+    """Write ``<stem>.<suffix>`` (the preset) and ``<stem>.wav`` (that file played at ``note``)."""
     engine = get_engine(preset.synth)
     base = directory / slug(stem)
     preset_file = base.with_suffix(engine.preset_suffix)
     audio_file = base.with_suffix(".wav")
-    engine.write_preset(preset, preset_file)
-    audio = engine.render(preset, note, velocity, EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS,
-                          sample_rate=EXPORT_SAMPLE_RATE_HZ)
+    data = engine.preset_bytes(preset)
+    preset_file.write_bytes(data)
+    audio = engine.play_file(data, note, velocity, note_seconds, total_seconds, sample_rate=EXPORT_SAMPLE_RATE_HZ)
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
     return ExportedFiles(preset_file, audio_file)

@@ -99,12 +99,17 @@ class Voice(ABC):
 
     def _at_voice_rate(self, audio: np.ndarray, total_seconds: float) -> np.ndarray:
         """Resample native-rate audio (time on the first axis) to the voice's rate."""
-        if self.sample_rate == NATIVE_SAMPLE_RATE_HZ:
-            return audio
-        import soxr
+        return from_native_rate(audio, self.sample_rate, total_seconds)
 
-        resampled = soxr.resample(audio, NATIVE_SAMPLE_RATE_HZ, self.sample_rate, quality="HQ")
-        return np.ascontiguousarray(resampled[: int(total_seconds * self.sample_rate)], dtype=np.float32)
+
+def from_native_rate(audio: np.ndarray, sample_rate: int, total_seconds: float) -> np.ndarray:
+    """Resample audio at NATIVE_SAMPLE_RATE_HZ (time on the first axis) to ``sample_rate``."""
+    if sample_rate == NATIVE_SAMPLE_RATE_HZ:
+        return audio
+    import soxr
+
+    resampled = soxr.resample(audio, NATIVE_SAMPLE_RATE_HZ, sample_rate, quality="HQ")
+    return np.ascontiguousarray(resampled[: int(total_seconds * sample_rate)], dtype=np.float32)
 
 
 class SynthEngine(ABC):
@@ -126,8 +131,18 @@ class SynthEngine(ABC):
         """A fresh synth instance."""
 
     @abstractmethod
+    def preset_bytes(self, preset: Preset) -> bytes:
+        """The content of the native preset file the real synth loads."""
+
     def write_preset(self, preset: Preset, path: Path) -> None:
         """Write a native preset file the real synth loads."""
+        path.write_bytes(self.preset_bytes(preset))
+
+    @abstractmethod
+    def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
+                          total_seconds: float) -> np.ndarray:
+        """Load a preset file's bytes in a fresh synth instance, as a user does, and play one
+        note on it: mono float32 at NATIVE_SAMPLE_RATE_HZ."""
 
     @abstractmethod
     def read_presets(self, path: Path) -> list[Preset]:
@@ -170,8 +185,17 @@ class SynthEngine(ABC):
         total_seconds: float,
         sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ,
     ) -> np.ndarray:
-        """Render once on a fresh instance: the reproducible reference render."""
-        return self.new_voice(sample_rate).render(preset, note, velocity, note_seconds, total_seconds)
+        """What a user hears: the preset's exported file loaded in a fresh synth instance and
+        one note played on it. This reference render is reproducible; exported WAVs and the
+        distances a match reports are made of it."""
+        return self.play_file(self.preset_bytes(preset), note, velocity, note_seconds, total_seconds, sample_rate)
+
+    def play_file(self, data: bytes, note: int, velocity: int, note_seconds: float, total_seconds: float,
+                  sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:
+        """A preset file's bytes loaded in a fresh instance and one note played: mono float32."""
+        check_render_args(note, velocity, note_seconds, total_seconds)
+        audio = self._play_file_native(data, note, velocity, note_seconds, total_seconds)
+        return from_native_rate(np.asarray(audio, dtype=np.float32), sample_rate, total_seconds)
 
 
 def check_render_args(note: int, velocity: int, note_seconds: float, total_seconds: float) -> None:

@@ -236,10 +236,22 @@ class DexedEngine(SynthEngine):
                 names.append(name)
         return names
 
-    def write_preset(self, preset: Preset, path: Path) -> None:
+    def preset_bytes(self, preset: Preset) -> bytes:
         """A single-voice DX7 sysex dump, as Dexed and hardware DX7s load it."""
         vced = values_to_vced(self._params.complete(preset.values), preset.name)
-        path.write_bytes(_VOICE_HEADER + vced + bytes([_checksum(vced), 0xF7]))
+        return _VOICE_HEADER + vced + bytes([_checksum(vced), 0xF7])
+
+    def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
+                          total_seconds: float) -> np.ndarray:
+        dexed = _import_dexed()
+        if not (len(data) >= 6 + _VOICE_BYTES + 2 and data[:6] == _VOICE_HEADER):
+            raise PresetError("not a single-voice DX7 sysex file")
+        vced = data[6 : 6 + _VOICE_BYTES]
+        synth = dexed.DexedSynth(sample_rate=float(NATIVE_SAMPLE_RATE_HZ))
+        # from_sysex takes the bare voice; the framed file would load a wrong voice silently
+        synth.load_patch(dexed.Patch.from_sysex(vced + b"\x3f"))
+        return np.asarray(synth.render(int(note), int(velocity), float(note_seconds), float(total_seconds)),
+                          dtype=np.float32)
 
     def read_presets(self, path: Path) -> list[Preset]:
         try:

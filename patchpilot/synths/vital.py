@@ -525,8 +525,20 @@ class VitalEngine(SynthEngine):
                 names.append(name)
         return names
 
-    def write_preset(self, preset: Preset, path: Path) -> None:
-        path.write_text(self.to_json(preset), encoding="utf-8")
+    def preset_bytes(self, preset: Preset) -> bytes:
+        return self.to_json(preset).encode("utf-8")
+
+    def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
+                          total_seconds: float) -> np.ndarray:
+        # A fresh Synth with every oscillator's random phase off (the file says so) renders
+        # bit-identical audio; no warm-up note: the user's first note is this one.
+        synth = _import_vita().Synth()
+        synth.set_sample_rate(float(NATIVE_SAMPLE_RATE_HZ))
+        if not synth.load_json(data.decode("utf-8", errors="replace")):
+            raise SynthError("vita could not load the preset file")
+        stereo = np.asarray(synth.render(int(note), velocity / 127.0, float(note_seconds), float(total_seconds)),
+                            dtype=np.float32)
+        return 0.5 * (stereo[0] + stereo[1])
 
     def read_presets(self, path: Path) -> list[Preset]:
         try:
