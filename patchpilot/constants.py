@@ -34,8 +34,14 @@ DEFAULT_RERANK_CANDIDATES = 24
 #: Evaluations (parameter vectors scored) a ``match --refine`` spends by default.
 DEFAULT_REFINE_BUDGET = 500
 
-#: Shortest note the matcher accepts, after trimming silence.
-MIN_NOTE_SECONDS = 0.15
+#: Shortest sound the matcher accepts, after trimming silence: a synth kick or a zap of
+#: 30-60 ms is a note; below 25 ms (a click) too little of a synth's sound is heard to tell
+#: presets apart.
+MIN_NOTE_SECONDS = 0.025
+
+#: Shortest note taken from a track (a song or a stem): shorter ones there are drum hits and
+#: fragments, not notes worth matching.
+TRACK_MIN_NOTE_SECONDS = 0.15
 
 #: Longest stretch of a note that the re-ranker renders and compares.
 MAX_COMPARE_SECONDS = 3.0

@@ -32,7 +32,7 @@ from patchpilot.audio.analysis import (
 from patchpilot.audio.dsp import hann
 from patchpilot.audio.io import Audio
 from patchpilot.audio.pitch import DEFAULT_FMIN_HZ, YIN_THRESHOLD, frame_f0
-from patchpilot.constants import MIN_NOTE_SECONDS, SILENT_CLIP_DBFS
+from patchpilot.constants import SILENT_CLIP_DBFS, TRACK_MIN_NOTE_SECONDS
 from patchpilot.errors import InputAudioError
 
 #: A track is analysed in blocks of this length (seconds), so that memory stays bounded and
@@ -188,7 +188,7 @@ def _block_notes(x: np.ndarray, sr: int) -> list[Note]:
         quiet = np.flatnonzero(~active[start:stop])
         quiet = quiet[quiet > _ONSET_LEAD_FRAMES]
         end = start + int(quiet[0]) if quiet.size else stop
-        if (end - start) / frames_per_second < MIN_NOTE_SECONDS:
+        if (end - start) / frames_per_second < TRACK_MIN_NOTE_SECONDS:
             continue
         samples = x[start * ENVELOPE_HOP : min(x.size, end * ENVELOPE_HOP + ENVELOPE_FRAME // 2)]
         release = estimate_release(env_db[start:end], sr)
