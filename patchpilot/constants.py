@@ -58,9 +58,16 @@ DEFAULT_INDEX_NAME = "default"
 #: Synths with a built-in engine. VST3 instruments come through pedalboard where installed.
 BUILTIN_SYNTHS = ("vital", "dexed")
 
-#: Inputs longer than this (seconds) are tracks, not clips: ``match`` separates them with
-#: Demucs unless told otherwise and looks for a few clean notes among many.
+#: Inputs up to this long (seconds) are clips: their notes come from the clip analysis.
+#: Longer ones are tracks (``match`` separates them with Demucs unless told otherwise and
+#: looks for a few clean notes among many) when their content says so: drums or many notes
+#: (``audio/content.py``). One sound with a long release stays a clip up to
+#: SINGLE_SOUND_MAX_SECONDS.
 TRACK_MIN_SECONDS = 10.0
+
+#: Longest input (seconds) that can still be one sound (a tubular bell, a pad's release);
+#: anything longer is a track whatever it holds.
+SINGLE_SOUND_MAX_SECONDS = 30.0
 
 #: Demucs model that separates tracks (Demucs' own default: hybrid transformer, four stems).
 DEFAULT_DEMUCS_MODEL = "htdemucs"
