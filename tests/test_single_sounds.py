@@ -181,7 +181,8 @@ def test_a_20_s_note_matches_as_one_sound_without_demucs(tiny_index: Path, long_
             result = pilot.match(long_pad_wav, top_k=2)
     assert result.matches[0].preset_id.startswith("vital:test-pad")
     assert len(result.analysis.notes) == 1 and result.analysis.best.duration > 10.0
-    cli = runner.invoke(app, ["match", str(long_pad_wav), "--index", str(tiny_index), "--json", "--top-k", "2"])
+    cli = runner.invoke(app, ["match", str(long_pad_wav), "--index", str(tiny_index), "--json", "--top-k", "1",
+                              "--candidates", "4"])
     assert cli.exit_code == 0, cli.stderr
     assert json.loads(cli.stdout)["matches"][0]["preset_id"] == result.matches[0].preset_id
     assert "warning" not in cli.stderr
@@ -212,7 +213,7 @@ def test_a_song_without_demucs_is_matched_from_the_mix_with_one_warning_line(
 
     monkeypatch.setattr(patchpilot.api, "select_track_notes", spy)
     with PatchPilot(tiny_index) as pilot, pytest.warns(PatchPilotWarning, match="sounds like a song"):
-        assert pilot.match(song_wav, top_k=1).matches
+        assert pilot.match(song_wav, top_k=1, candidates=4).matches
     assert [a.duration for a in selected] == [pytest.approx(12.0)]  # the whole mix, by the track analysis
 
     # asked for explicitly, separation without demucs stays an error
