@@ -12,26 +12,22 @@
 from __future__ import annotations
 
 import re
+import warnings
 from contextlib import ExitStack
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
+from patchpilot.audio.content import looks_like_song
 from patchpilot.audio.fetch import fetched_audio, is_url
 from patchpilot.audio.io import load_audio
 from patchpilot.audio.segment import select_track_notes
-from patchpilot.audio.separate import Progress, SeparationOptions, StemSeparator
-from patchpilot.constants import (
-    ANALYSIS_SAMPLE_RATE_HZ,
-    DEFAULT_DEMUCS_MODEL,
-    DEFAULT_RERANK_CANDIDATES,
-    DEFAULT_TOP_K,
-    TRACK_MIN_SECONDS,
-)
+from patchpilot.audio.separate import DemucsNotInstalledError, Progress, SeparationOptions, StemSeparator
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_DEMUCS_MODEL, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
-from patchpilot.errors import PresetError
+from patchpilot.errors import PatchPilotWarning, PresetError
 from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, prepare_directory
 from patchpilot.index.index import PresetIndex
 from patchpilot.match import Matcher, MatchResult
@@ -90,8 +86,10 @@ class PatchPilot:
               separation: SeparationOptions | None = None, progress: Progress | None = None) -> MatchResult:
         """Match an audio file (path), a link (http/https) or the bytes of a file.
 
-        A track (longer than ``TRACK_MIN_SECONDS``) is split with Demucs first, unless
-        ``separation`` says otherwise, and a few clean notes are picked from it.
+        A song (``content.looks_like_song``: drums or many notes, not a long single note)
+        is split with Demucs first, unless ``separation`` says otherwise, and a few clean
+        notes are picked from it. Without Demucs installed, a song that was not explicitly
+        asked to be separated is searched as it is, with a :class:`PatchPilotWarning`.
         """
         options = separation or SeparationOptions()
         label = name or (str(source) if not isinstance(source, bytes) else None)
@@ -99,11 +97,20 @@ class PatchPilot:
             if is_url(source):
                 source = stack.enter_context(fetched_audio(str(source)))
             audio = load_audio(source, ANALYSIS_SAMPLE_RATE_HZ, name=label)
-            separate = options.wanted_for(audio)
+            song = looks_like_song(audio)
+            separate = options.wanted_for(song)
             if separate:
-                separator = self.separator(options.model, options.repo)
-                audio = separator.stem_audio(source, options.stem, name=audio.name, progress=progress)
-        analysis = select_track_notes(audio) if separate or audio.duration > TRACK_MIN_SECONDS else None
+                try:
+                    separator = self.separator(options.model, options.repo)
+                    audio = separator.stem_audio(source, options.stem, name=audio.name, progress=progress)
+                except DemucsNotInstalledError:
+                    if options.separate:  # asked for: say what is missing
+                        raise
+                    warnings.warn(f"{audio.name} sounds like a song, but Demucs is not installed "
+                                  "(pip install 'patchpilot[separate]'): matching clean notes of the whole mix",
+                                  PatchPilotWarning, stacklevel=2)
+                    separate = False
+        analysis = select_track_notes(audio) if separate or song else None
         return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates, analysis=analysis)
 
     def separator(self, model: str = DEFAULT_DEMUCS_MODEL, repo: Path | None = None) -> StemSeparator:

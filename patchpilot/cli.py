@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
@@ -33,7 +34,7 @@ from patchpilot.constants import (  # noqa: E402
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
 )
-from patchpilot.errors import PatchPilotError, UsageError  # noqa: E402
+from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError  # noqa: E402
 
 app = typer.Typer(
     name="patchpilot",
@@ -98,6 +99,24 @@ def _errors_to_exit() -> Iterator[None]:
         raise typer.Exit(70) from None
 
 
+@contextmanager
+def _warnings_to_stderr() -> Iterator[None]:
+    """The library's :class:`PatchPilotWarning` s become one ``warning:`` line each on
+    stderr (after any spinner inside has stopped); other warnings are shown as usual."""
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PatchPilotWarning)
+            yield
+    finally:  # also before the error line when the work fails afterwards
+        for w in caught:
+            if issubclass(w.category, PatchPilotWarning):
+                stderr.print(f"[yellow]warning:[/yellow] {escape(' '.join(str(w.message).split()))}",
+                             highlight=False, soft_wrap=True)
+            else:
+                warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+
+
 def _check_synth(synth: str | None) -> str | None:
     if synth is None:
         return None
@@ -149,7 +168,7 @@ def match(
     embedder: EmbedderOption = None,
     clap_checkpoint: ClapCheckpointOption = None,
     separate: Annotated[Optional[bool], typer.Option(
-        "--separate/--no-separate", show_default="separate tracks longer than 10 s",
+        "--separate/--no-separate", show_default="separate songs: over 10 s with drums or many notes",
         help="Split the input with Demucs and match one stem.")] = None,
     stem: Annotated[str, typer.Option("--stem", help="Stem to match: other (synths, keys), bass, vocals or drums.",
                                       case_sensitive=False)] = DEFAULT_STEM,
@@ -190,7 +209,7 @@ def match(
             for item in inputs:
                 try:
                     source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
-                    with _status(f"matching {item}") as progress:
+                    with _warnings_to_stderr(), _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,
                                              progress=progress)

@@ -34,8 +34,14 @@ DEFAULT_RERANK_CANDIDATES = 24
 #: Evaluations (parameter vectors scored) a ``match --refine`` spends by default.
 DEFAULT_REFINE_BUDGET = 500
 
-#: Shortest note the matcher accepts, after trimming silence.
-MIN_NOTE_SECONDS = 0.15
+#: Shortest sound the matcher accepts, after trimming silence: a synth kick or a zap of
+#: 30-60 ms is a note; below 25 ms (a click) too little of a synth's sound is heard to tell
+#: presets apart.
+MIN_NOTE_SECONDS = 0.025
+
+#: Shortest note taken from a track (a song or a stem): shorter ones there are drum hits and
+#: fragments, not notes worth matching.
+TRACK_MIN_NOTE_SECONDS = 0.15
 
 #: Longest stretch of a note that the re-ranker renders and compares.
 MAX_COMPARE_SECONDS = 3.0
@@ -52,9 +58,16 @@ DEFAULT_INDEX_NAME = "default"
 #: Synths with a built-in engine. VST3 instruments come through pedalboard where installed.
 BUILTIN_SYNTHS = ("vital", "dexed")
 
-#: Inputs longer than this (seconds) are tracks, not clips: ``match`` separates them with
-#: Demucs unless told otherwise and looks for a few clean notes among many.
+#: Inputs up to this long (seconds) are clips: their notes come from the clip analysis.
+#: Longer ones are tracks (``match`` separates them with Demucs unless told otherwise and
+#: looks for a few clean notes among many) when their content says so: drums or many notes
+#: (``audio/content.py``). One sound with a long release stays a clip up to
+#: SINGLE_SOUND_MAX_SECONDS.
 TRACK_MIN_SECONDS = 10.0
+
+#: Longest input (seconds) that can still be one sound (a tubular bell, a pad's release);
+#: anything longer is a track whatever it holds.
+SINGLE_SOUND_MAX_SECONDS = 30.0
 
 #: Demucs model that separates tracks (Demucs' own default: hybrid transformer, four stems).
 DEFAULT_DEMUCS_MODEL = "htdemucs"

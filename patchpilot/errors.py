@@ -1,7 +1,9 @@
-"""Errors that reach the user as one line on stderr.
+"""Errors and warnings that reach the user as one line on stderr.
 
-Library code raises these; the CLI turns them into a message and an exit code, never a
-traceback. Anything else escaping the library is a bug.
+Library code raises these errors; the CLI turns them into a message and an exit code, never
+a traceback. Anything else escaping the library is a bug. Library code never prints: what
+the user should know but that does not stop the work is a :class:`PatchPilotWarning`
+(``warnings.warn``), which the CLI prints as one line.
 """
 
 from __future__ import annotations
@@ -58,3 +60,8 @@ class UsageError(PatchPilotError):
     """Options that do not fit together."""
 
     exit_code = 2
+
+
+class PatchPilotWarning(UserWarning):
+    """The work went on, differently than asked or usual (say, a song matched without
+    separation because Demucs is not installed)."""

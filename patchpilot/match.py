@@ -44,6 +44,15 @@ RELEASE_MIN_GAP_SECONDS = 0.03
 #: The best re-ranked candidates scored again on what the user will hear (their preset
 #: file loaded in a fresh synth): the distances reported are these.
 CONFIRM_CANDIDATES = 6
+#: Inputs compared over less than this (one-shots: kicks, zaps, short plucks) also try the
+#: note-offs of EARLY_NOTE_OFFS_SECONDS: the held-render comparison (``note_off``) skips
+#: the first 50 ms and needs 40 ms of divergence, so it cannot see a release before ~0.09 s.
+SHORT_WINDOW_SECONDS = 0.5
+#: Early note-offs tried for short inputs (seconds; about 1.4x apart: a DX7 tine released
+#: at 20 instead of 30 ms is as far from itself as another preset) ...
+EARLY_NOTE_OFFS_SECONDS = (0.015, 0.02, 0.03, 0.04, 0.055, 0.075, 0.1)
+#: ... then the best one times these factors.
+EARLY_NOTE_OFF_STEPS = (0.85, 1.15)
 
 
 @dataclass(frozen=True)
@@ -235,13 +244,33 @@ class Matcher:
             if position in finalists and note_off < window - RELEASE_MIN_GAP_SECONDS:
                 released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
                 releases[candidates[position][0].preset.synth].append((position, released))
-        for synth, synth_jobs in releases.items():
-            renders = self.pool(synth).render(
-                [RenderRequest(candidates[p][0].preset, s.note, s.velocity, s.note_seconds, s.total_seconds)
-                 for p, s in synth_jobs])
-            for (position, settings), score in zip(synth_jobs, self.distance.score(target, renders)):
-                if score < final[position][0]:
-                    final[position] = (float(score), settings)
+
+        def render_released(jobs: dict[str, list[tuple[int, RenderSettings]]]) -> None:
+            for synth, synth_jobs in jobs.items():
+                renders = self.pool(synth).render(
+                    [RenderRequest(candidates[p][0].preset, s.note, s.velocity, s.note_seconds, s.total_seconds)
+                     for p, s in synth_jobs])
+                for (position, settings), score in zip(synth_jobs, self.distance.score(target, renders)):
+                    if score < final[position][0]:
+                        final[position] = (float(score), settings)
+
+        early = [off for off in EARLY_NOTE_OFFS_SECONDS if off < window]
+        if window < SHORT_WINDOW_SECONDS and early:
+            # A one-shot may be released before the held comparison can see it (its attack
+            # is skipped): try early note-offs on a grid, then either side of the best.
+            for position in finalists:
+                _, play_note, velocity, _, _ = held[position]
+                releases[candidates[position][0].preset.synth] += [
+                    (position, RenderSettings(play_note, velocity, off, total)) for off in early]
+            render_released(releases)
+            releases = defaultdict(list)
+            for position in finalists:
+                best = final[position][1]
+                if best.note_seconds in early:
+                    releases[candidates[position][0].preset.synth] += [
+                        (position, replace(best, note_seconds=best.note_seconds * factor))
+                        for factor in EARLY_NOTE_OFF_STEPS]
+        render_released(releases)
         ranked = sorted(final, key=lambda pos: final[pos][0])
         return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
 

@@ -93,14 +93,16 @@ def frame_f0(x: np.ndarray, sample_rate: int, hop: int = 256,
     return f0[: level.size], aperiodicity[: level.size], level
 
 
-def estimate_pitch(x: np.ndarray, sample_rate: int, max_seconds: float = 1.5) -> PitchEstimate:
-    """One pitch for a note: the loudness-weighted median f0 over its periodic frames."""
+def estimate_pitch(x: np.ndarray, sample_rate: int, max_seconds: float = 1.5, *, min_seconds: float = 0.05,
+                   threshold: float = YIN_THRESHOLD) -> PitchEstimate:
+    """One pitch for a note: the loudness-weighted median f0 over its periodic frames
+    (aperiodicity under ``threshold``); unpitched when ``x`` is shorter than ``min_seconds``."""
     x = np.asarray(x[: int(max_seconds * sample_rate)], dtype=np.float64)
-    if x.size < sample_rate // 20:
+    if x.size < int(min_seconds * sample_rate):
         return PitchEstimate(None, 0.0)
     f0, aperiodicity, level = frame_f0(x, sample_rate)
     loud = level > level.max() * 10 ** (-30 / 20)
-    periodic = loud & (aperiodicity < YIN_THRESHOLD)
+    periodic = loud & (aperiodicity < threshold)
     if loud.sum() == 0 or periodic.sum() < max(2, 0.2 * loud.sum()):
         return PitchEstimate(None, float(periodic.sum() / max(loud.sum(), 1)))
     weights = level[periodic]

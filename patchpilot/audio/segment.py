@@ -32,7 +32,7 @@ from patchpilot.audio.analysis import (
 from patchpilot.audio.dsp import hann
 from patchpilot.audio.io import Audio
 from patchpilot.audio.pitch import DEFAULT_FMIN_HZ, YIN_THRESHOLD, frame_f0
-from patchpilot.constants import MIN_NOTE_SECONDS, SILENT_CLIP_DBFS
+from patchpilot.constants import SILENT_CLIP_DBFS, TRACK_MIN_NOTE_SECONDS
 from patchpilot.errors import InputAudioError
 
 #: A track is analysed in blocks of this length (seconds), so that memory stays bounded and
@@ -164,6 +164,15 @@ def _candidates(audio: Audio) -> Iterator[_Candidate]:
             yield _Candidate(piece, attacked)
 
 
+def track_onsets(env_db: np.ndarray, threshold_db: float, sample_rate: int) -> list[int]:
+    """Onsets (envelope frames) judged against the loudest sound within LOCAL_PEAK_SECONDS,
+    so that a quiet note next to a loud drum hit still has one."""
+    reach = int(LOCAL_PEAK_SECONDS * sample_rate / ENVELOPE_HOP)
+    padded = np.pad(env_db, reach, mode="edge")
+    local_peak = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1).max(axis=1)
+    return find_onsets(env_db, threshold_db, sample_rate, reference_db=local_peak - ONSET_LOCAL_RELIEF_DB)
+
+
 def _block_notes(x: np.ndarray, sr: int) -> list[Note]:
     """Every stretch of a block from one onset to the next onset or silence.
 
@@ -177,10 +186,7 @@ def _block_notes(x: np.ndarray, sr: int) -> list[Note]:
     if env_db.max() < SILENT_CLIP_DBFS:
         return []
     threshold = activity_threshold_db(env_db)
-    reach = int(LOCAL_PEAK_SECONDS * sr / ENVELOPE_HOP)
-    padded = np.pad(env_db, reach, mode="edge")
-    local_peak = np.lib.stride_tricks.sliding_window_view(padded, 2 * reach + 1).max(axis=1)
-    onsets = find_onsets(env_db, threshold, sr, reference_db=local_peak - ONSET_LOCAL_RELIEF_DB)
+    onsets = track_onsets(env_db, threshold, sr)
     active = env_db > threshold
     frames_per_second = sr / ENVELOPE_HOP
     notes = []
@@ -188,7 +194,7 @@ def _block_notes(x: np.ndarray, sr: int) -> list[Note]:
         quiet = np.flatnonzero(~active[start:stop])
         quiet = quiet[quiet > _ONSET_LEAD_FRAMES]
         end = start + int(quiet[0]) if quiet.size else stop
-        if (end - start) / frames_per_second < MIN_NOTE_SECONDS:
+        if (end - start) / frames_per_second < TRACK_MIN_NOTE_SECONDS:
             continue
         samples = x[start * ENVELOPE_HOP : min(x.size, end * ENVELOPE_HOP + ENVELOPE_FRAME // 2)]
         release = estimate_release(env_db[start:end], sr)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from patchpilot.audio.io import Audio, load_stereo
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_DEMUCS_MODEL, DEFAULT_STEM, TRACK_MIN_SECONDS
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_DEMUCS_MODEL, DEFAULT_STEM
 from patchpilot.errors import ModelUnavailableError, UsageError
 
 if TYPE_CHECKING:
@@ -49,12 +49,16 @@ class DemucsModelMissingError(ModelUnavailableError):
     """The Demucs model's weights are neither in demucs' caches nor in the local folder."""
 
 
+class DemucsNotInstalledError(ModelUnavailableError):
+    """demucs (or torch) is not installed: the core install has no separation."""
+
+
 @dataclass(frozen=True)
 class SeparationOptions:
     """How ``match`` treats a song: whether to separate, which stem, which model from where.
 
-    ``separate=None`` decides from the input: tracks longer than ``TRACK_MIN_SECONDS``
-    are separated, short clips are not.
+    ``separate=None`` decides from the input: what sounds like a song (drums, many notes:
+    ``content.looks_like_song``) is separated, one sound is not, however long it rings.
     """
 
     separate: bool | None = None
@@ -62,10 +66,9 @@ class SeparationOptions:
     model: str = DEFAULT_DEMUCS_MODEL
     repo: Path | None = None
 
-    def wanted_for(self, audio: Audio) -> bool:
-        if self.separate is not None:
-            return self.separate
-        return audio.duration > TRACK_MIN_SECONDS
+    def wanted_for(self, song: bool) -> bool:
+        """Whether to separate an input that is (``song``) or is not a song."""
+        return self.separate if self.separate is not None else song
 
 
 def demucs_repo(repo: Path | str | None = None) -> Path | None:
@@ -191,7 +194,7 @@ def _load_model(name: str, folder: Path | None) -> Any:
         from demucs.pretrained import get_model
         from demucs.repo import LocalRepo
     except ImportError as exc:
-        raise ModelUnavailableError(
+        raise DemucsNotInstalledError(
             f"separating a song needs demucs and torch ({exc}): pip install 'patchpilot[separate]', "
             "or match without separation (--no-separate)") from None
 
