@@ -89,6 +89,8 @@ class MatchResult:
     input_name: str
     matches: tuple[Match, ...]
     analysis: ClipAnalysis | None = field(default=None, repr=False)  # None for text queries
+    #: The notes matched were picked from a song: what key they were is the song's melody.
+    from_track: bool = False
 
     @property
     def stem(self) -> str:
@@ -131,6 +133,7 @@ class Matcher:
         if synth is not None and synth not in self.index.manifest.synths:
             raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
                              f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
+        from_track = analysis is not None
         if analysis is None:
             analysis = analyse_clip(audio)
         note = analysis.best
@@ -144,7 +147,7 @@ class Matcher:
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp)
             for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
         )
-        return MatchResult(audio.name, matches, analysis)
+        return MatchResult(audio.name, matches, analysis, from_track)
 
     def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> MatchResult:

@@ -33,7 +33,11 @@ GROUP_TITLES = {
 }
 
 
-def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
+def match_to_dict(match: Match, exported: ExportedFiles | None = None, *, audition: bool = True,
+                  confidence: bool = True) -> dict:
+    """One match as JSON. ``audition`` adds how to hear what was scored (the key, velocity and
+    hold): never for a song, where that key would be a note of its melody. ``confidence``
+    labels an audio match's distance (text queries have a distance of another kind)."""
     preset = match.preset
     engine = get_engine(preset.synth)
     params = engine.params
@@ -45,18 +49,19 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
         "category": preset.category,
         "tags": list(preset.tags),
         "distance": round(match.distance, 4),
-        "confidence": confidence_label(match.distance),
         "origin": preset.origin,
         "params": engine.native_values(preset),
         "units": {name: p.unit for name, p in params.items() if p.unit},
         "preset_file": str(exported.preset_file) if exported else None,
         "audio_file": str(exported.audio_file) if exported else None,
         "refined": match.refined,
-        # How to hear what was scored: load the preset file, play this key this hard and
-        # this long (the distance is of exactly that, on a freshly loaded synth).
-        "audition": {"note": match.render.note, "note_name": note_name(match.render.note),
-                     "velocity": match.render.velocity, "hold_seconds": round(match.render.note_seconds, 3)},
     }
+    if confidence:
+        document["confidence"] = confidence_label(match.distance)
+    if audition:
+        # load the preset file, play this key this hard and this long: the distance is of exactly that
+        document["audition"] = {"note": match.render.note, "note_name": note_name(match.render.note),
+                                "velocity": match.render.velocity, "hold_seconds": round(match.render.note_seconds, 3)}
     if match.refinement is not None:
         outcome = match.refinement
         document.update({
@@ -71,7 +76,9 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None) -> dict:
 def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None) -> dict:
     exports = exports or {}
     document: dict = {"input": result.input_name,
-                      "matches": [match_to_dict(m, exports.get(m.rank)) for m in result.matches]}
+                      "matches": [match_to_dict(m, exports.get(m.rank), audition=not result.from_track,
+                                                confidence=result.analysis is not None)
+                                  for m in result.matches]}
     warning = rough_warning(result)
     if warning:
         document["warning"] = warning
@@ -110,17 +117,17 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
     for match in result.matches:
         preset = match.preset
         table.add_row(str(match.rank), preset.synth, f"{preset.name}  [dim]{match.preset_id}[/dim]",
-                      preset.category, ", ".join(preset.tags), _distance_cell(match))
+                      preset.category, ", ".join(preset.tags), _distance_cell(match, result.analysis is not None))
     console.print(table)
     for match in result.matches[:detail]:
         print_settings(console, match, exports.get(match.rank))
 
 
-def _distance_cell(match: Match) -> str:
-    label = confidence_label(match.distance)
+def _distance_cell(match: Match, labelled: bool) -> str:
+    label = confidence_label(match.distance) if labelled else ""
     if match.refinement is None:
-        return f"{match.distance:.3f} {label}"
-    return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f} {label}"
+        return f"{match.distance:.3f} {label}".strip()
+    return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f} {label}".strip()
 
 
 def rough_warning(result: MatchResult) -> str | None:
