@@ -41,13 +41,15 @@ class PatchPilot:
     """Matching, rendering and export against one index."""
 
     def __init__(self, index: Path | str | None = None, *, workers: int = 2, embedder: str | None = None,
-                 clap_checkpoint: Path | str | None = None) -> None:
+                 clap_checkpoint: Path | str | None = None, proposals: bool = False) -> None:
         """``embedder`` ("timbre" or "clap") must be the one the index was built with; by
-        default audio uses the built-in embedder and text the index's own path."""
+        default audio uses the built-in embedder and text the index's own path.
+        ``proposals``: the neural proposals join the retrieval candidates (``proposal.py``)."""
         self.index_path = Path(index) if index is not None else default_index_dir()
         self.workers = workers
         self.embedder_name = embedder
         self.clap_checkpoint = clap_checkpoint
+        self.proposals = proposals
         self._separators: dict[tuple[str, Path | None], StemSeparator] = {}
 
     @cached_property
@@ -57,7 +59,7 @@ class PatchPilot:
     @cached_property
     def matcher(self) -> Matcher:
         embedder = get_embedder(self.embedder_name or DEFAULT_EMBEDDER, clap_checkpoint=self.clap_checkpoint)
-        return Matcher(self.index, embedder=embedder, workers=self.workers)
+        return Matcher(self.index, embedder=embedder, workers=self.workers, proposals=self.proposals)
 
     @cached_property
     def text_matcher(self) -> TextMatcher:

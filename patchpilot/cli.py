@@ -159,6 +159,10 @@ def match(
                                             help="Presets re-rendered and re-ranked per input.")] = DEFAULT_RERANK_CANDIDATES,
     detail: Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")] = 1,
     workers: WorkersOption = 2,
+    proposals: Annotated[bool, typer.Option(
+        "--proposals/--no-proposals",
+        help="Add the neural network's proposed presets to the candidates (off by default: on the "
+             "benchmarks they have not sounded closer than the library's presets).")] = False,
     refine: Annotated[bool, typer.Option("--refine", help="Optimise the best matches' parameters against the "
                                          "input (CMA-ES); the refined preset is listed first.")] = False,
     budget: Annotated[int, typer.Option("--budget", min=1, max=100_000,
@@ -204,7 +208,8 @@ def match(
         if inputs.count("-") > 1:
             raise UsageError("stdin (-) can be given once")
         separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
-        pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint)
+        pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
+                           proposals=proposals)
         try:
             for item in inputs:
                 try:

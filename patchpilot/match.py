@@ -9,9 +9,11 @@
 
 from __future__ import annotations
 
+import warnings
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +23,10 @@ from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
 from patchpilot.distance import PerceptualDistance, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
-from patchpilot.errors import UsageError
-from patchpilot.index.index import PresetIndex
+from patchpilot.errors import PatchPilotWarning, UsageError
+from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
 from patchpilot.index.store import StoredPreset
+from patchpilot.proposal import ProposalNet, proposal_nets
 from patchpilot.refine import Refiner, RefineOptions, RefineOutcome, RefineProgress, StartPoint, fit_notes_for
 from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine
 
@@ -101,8 +104,11 @@ class MatchResult:
 class Matcher:
     """Loads the embedder and synth pools once; serves many queries against one index."""
 
-    def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2) -> None:
+    def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2,
+                 proposals: bool = False) -> None:
+        """``proposals``: add the neural proposals (``proposal.py``) to the re-ranker's candidates."""
         self.index = index
+        self.use_proposals = proposals
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         index.check_embedder(self.embedder.identity)
         self.workers = workers
@@ -141,13 +147,41 @@ class Matcher:
         vector = self.index.transform.apply(raw)[0]
         found = self.index.search(vector, note.pitch.midi, synth=synth, k=max(candidates, top_k))
         stored = self.index.presets([c.row for c in found])
-        scored = self.rerank(note, [(stored[c.row], c.notes, c.distance) for c in found if c.row in stored])
+        pool: list[tuple[StoredPreset, Sequence[int], float | None]] = [
+            (stored[c.row], c.notes, c.distance) for c in found if c.row in stored]
+        pool += self.proposals(vector, note, synth)
+        scored = self.rerank(note, pool)
         scored = self.confirm(note, scored, max(top_k, CONFIRM_CANDIDATES))
         matches = tuple(
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp)
             for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
         )
         return MatchResult(audio.name, matches, analysis, from_track)
+
+    def proposals(self, vector: np.ndarray, note: Note, synth: str | None
+                  ) -> list[tuple[StoredPreset, Sequence[int], float | None]]:
+        """The proposal networks' presets for this note, as re-ranking candidates (played at
+        the note's key; no retrieval distance)."""
+        if not self.use_proposals:
+            return []
+        if not self._proposal_nets:
+            warnings.warn(f"no proposal network fits the index at {self.index.path} (they are trained on the "
+                          "shipped index; scripts/train_proposals.py trains them for another): matching without",
+                          PatchPilotWarning, stacklevel=2)
+            self.use_proposals = False
+            return []
+        key = int(np.clip(round(note.pitch.midi), 0, 127)) if note.pitch.midi is not None else 60
+        out: list[tuple[StoredPreset, Sequence[int], float | None]] = []
+        for name, net in self._proposal_nets.items():
+            if synth is not None and name != synth:
+                continue
+            for number, preset in enumerate(net.propose(vector, key), start=1):
+                out.append((StoredPreset(-number, f"{name}:proposed-{number}", preset, 0.0), (key,), None))
+        return out
+
+    @cached_property
+    def _proposal_nets(self) -> dict[str, ProposalNet]:
+        return proposal_nets(self.index.path / TRANSFORM_NAME, tuple(self.index.manifest.synths))
 
     def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> MatchResult:
@@ -182,8 +216,8 @@ class Matcher:
         others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
         return replace(result, matches=(first, *others))
 
-    def rerank(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float]]
-               ) -> list[tuple[StoredPreset, float, float, RenderSettings]]:
+    def rerank(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
+               ) -> list[tuple[StoredPreset, float, float | None, RenderSettings]]:
         """Render each candidate like the input note and sort by perceptual distance.
 
         Stage 1 renders every candidate with the note held through the whole window, at each
@@ -278,8 +312,8 @@ class Matcher:
         return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
 
 
-    def confirm(self, note: Note, scored: Sequence[tuple[StoredPreset, float, float, RenderSettings]], count: int
-                ) -> list[tuple[StoredPreset, float, float, RenderSettings]]:
+    def confirm(self, note: Note, scored: Sequence[tuple[StoredPreset, float, float | None, RenderSettings]],
+                count: int) -> list[tuple[StoredPreset, float, float | None, RenderSettings]]:
         """Score the ``count`` best candidates again as their exported files play on a fresh
         synth instance, and rank them by that. The pooled renders of the re-ranker reuse
         synth instances whose effect LFOs run on and whose controls glide from the previous
@@ -291,7 +325,7 @@ class Matcher:
         _, window_seconds = compare_window(note)
         target = self.distance.prepare_target(note.samples[: int(window_seconds * sr)])
 
-        def play(_voice: object, item: tuple[StoredPreset, float, float, RenderSettings]) -> np.ndarray:
+        def play(_voice: object, item: tuple[StoredPreset, float, float | None, RenderSettings]) -> np.ndarray:
             stored, _, _, settings = item
             return get_engine(stored.preset.synth).render(stored.preset, settings.note, settings.velocity,
                                                           settings.note_seconds, settings.total_seconds, sr)
