@@ -17,6 +17,7 @@ Writes the ``heldout`` section of docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import sys
@@ -94,7 +95,7 @@ def preset_blocks(text: str) -> tuple[str, list[str]]:
     if not starts:
         return text, []
     bounds = [*starts, len(lines)]
-    return "".join(lines[: starts[0]]), ["".join(lines[a:b]) for a, b in zip(bounds, bounds[1:])]
+    return "".join(lines[: starts[0]]), ["".join(lines[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
 def write_pruned_banks(source: Path, target: Path, held: dict[str, list[Preset]]) -> None:
@@ -119,7 +120,8 @@ def write_pruned_banks(source: Path, target: Path, held: dict[str, list[Preset]]
         expected = [p.name for p in load_factory_bank(synth, source) if p.name not in names]
         remaining = [p.name for p in load_factory_bank(synth, target)]
         if removed != names or remaining != expected:
-            raise SystemExit(f"{synth}: pruning the banks went wrong (removed {sorted(removed)}, wanted {sorted(names)})")
+            raise SystemExit(f"{synth}: pruning the banks went wrong "
+                             f"(removed {sorted(removed)}, wanted {sorted(names)})")
 
 
 # ---- the index ------------------------------------------------------------------------------
@@ -247,9 +249,9 @@ def precision_at(row: dict, k: int) -> float:
 def section(rows: list[dict], draw: dict, command: str, build_note: str, index: Path) -> str:
     """The BENCHMARKS.md section: a table per synth, the targets, per-preset detail."""
     verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
-    lines = ["| synth | held-out presets | refused | top-1 MR-STFT | init | random | top-1 / init | top-1 MSS (dB) | "
-             "init | random | top-1 / init (MSS) | category P@1 | category P@5 | top-5 holds the category | "
-             "our distance (median) | match time (median) |",
+    lines = [("| synth | held-out presets | refused | top-1 MR-STFT | init | random | top-1 / init | "
+              "top-1 MSS (dB) | init | random | top-1 / init (MSS) | category P@1 | category P@5 | "
+              "top-5 holds the category | our distance (median) | match time (median) |"),
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     targets = []
     for synth in SYNTHS:
@@ -270,8 +272,8 @@ def section(rows: list[dict], draw: dict, command: str, build_note: str, index: 
         target, stretch = TARGETS[synth]
         targets.append(f"{synth} {ratio:.2f} <= {target:.2f} ({verdict(ratio <= target)}; stretch {stretch:.2f}: "
                        f"{verdict(ratio <= stretch)})")
-    detail = ["| synth | held-out preset | category | note | top-1 | top-1 category | our distance | "
-              "MR-STFT top-1 / init / random | MSS top-1 / init / random | top-5 categories | match time |",
+    detail = [("| synth | held-out preset | category | note | top-1 | top-1 category | our distance | "
+               "MR-STFT top-1 / init / random | MSS top-1 / init / random | top-5 categories | match time |"),
               "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "refused" in r:
@@ -342,7 +344,8 @@ def main() -> None:
         print(f"  matched and scored {len(rows)} presets in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if args.rows_out:
         args.rows_out.write_text(json.dumps(rows, indent=1))
-    command = (f"python scripts/bench_heldout.py --seed {args.seed} --fraction {args.fraction} --size {draw['size_per_synth']} "
+    command = (f"python scripts/bench_heldout.py --seed {args.seed} --fraction {args.fraction} "
+               f"--size {draw['size_per_synth']} "
                f"--workers {args.workers} --keep DIR" + (" --describe" if args.describe else ""))
     write_section("heldout", section(rows, draw, command, build_note, index))
     print(f"updated {bench_match.REPORT}", file=sys.stderr)
