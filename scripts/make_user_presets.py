@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write a set of our own ``.vital`` presets that use what the factory banks do not.
 
-    python scripts/make_user_presets.py OUT_DIR [--count 48] [--seed 0]
+    python scripts/make_user_presets.py OUT_DIR [--count 48] [--seed 0] [--dx7 BANK.syx]
 
 Every preset starts from vita's init JSON and adds what a sound designer would: wavetables
 made here (additive spectra, formant-like frames, sweeps between shapes, sparse bell
@@ -12,13 +12,15 @@ Oscillator random phase is left as Vital leaves it (on).
 
 Each file is loaded in a fresh ``vita.Synth`` and one note rendered; a preset that does not
 load or renders silent is not written and is reported. The output is deterministic for a
-seed (file names, wavetables, settings).
+seed (file names, wavetables, settings). ``--dx7`` also writes a 32-voice DX7 bank of
+random but musical voices (bass, keys, bell, brass, pluck, pad, organ, lead) with dexed-py.
 """
 
 from __future__ import annotations
 
 import argparse
 import base64
+import itertools
 import json
 import sys
 from collections.abc import Callable
@@ -306,7 +308,7 @@ def design(kind: str, number: int, seed: int, template: dict[str, Any], sources:
         d.modulate("lfo_4", "osc_1_spectral_morph_amount", u(r, 0.1, 0.4), bipolar=True)
         s(osc_1_spectral_morph_type=float(r.choice([2, 3, 5, 7])))
     elif kind == "pluck":
-        s(env_1_attack=env_raw(u(r, 0.0, 0.003)), env_1_decay=env_raw(u(r, 0.15, 0.6)), env_1_sustain=u(r, 0.0, 0.1),
+        s(env_1_attack=env_raw(u(r, 0.0, 0.003)), env_1_decay=env_raw(u(r, 0.4, 1.0)), env_1_sustain=u(r, 0.0, 0.1),
           env_1_release=env_raw(u(r, 0.1, 0.4)), filter_1_cutoff=u(r, 45, 75),
           env_2_decay=env_raw(u(r, 0.05, 0.3)), env_2_sustain=0.0)
         d.modulate("env_2", "filter_1_cutoff", u(r, 0.3, 0.6))
@@ -410,7 +412,7 @@ def band_profile(audio: np.ndarray, bands: int = 48) -> np.ndarray:
     """A coarse log spectrum (log-spaced bands), for telling the presets apart."""
     spectrum = np.abs(np.fft.rfft(audio * np.hanning(audio.size))) ** 2
     edges = np.unique(np.geomspace(4, spectrum.size - 1, bands + 1).astype(int))
-    power = np.array([spectrum[a:b].sum() for a, b in zip(edges[:-1], edges[1:])])
+    power = np.array([spectrum[a:b].sum() for a, b in itertools.pairwise(edges)])
     profile = np.log10(power + 1e-12)
     return profile - profile.mean()
 
@@ -461,12 +463,108 @@ def make_presets(out: Path, count: int = 48, seed: int = 0, verbose: bool = True
     return written, failed
 
 
+# ---- a DX7 bank --------------------------------------------------------------------------
+DX7_TYPES = ("bass", "keys", "bell", "brass", "pluck", "pad", "organ", "lead")
+
+
+def dx7_voice(kind: str, number: int, seed: int, attempt: int = 0) -> Any:
+    """A random but musical DX7 voice of a sound type (a ``dexed.Patch``)."""
+    import dexed
+
+    r = np.random.default_rng([seed, 100 + DX7_TYPES.index(kind), number, attempt])
+    patch = dexed.Patch()
+    patch.name = f"{kind[:5].upper()} {number + 1:02d}"
+    patch.algorithm = 31 if kind == "organ" else int(r.integers(0, 32))
+    patch.feedback = int(r.integers(4, 8)) if kind in ("lead", "brass") else int(r.integers(0, 6))
+    patch.transpose = 24
+    patch.osc_key_sync = bool(r.integers(0, 2))
+    carriers = set(dexed.algorithms[patch.algorithm].carriers)
+    ir = lambda low, high: int(r.integers(low, high + 1))
+    for index, op in enumerate(patch.op):
+        carrier = index in carriers
+        op.frequency_mode = 0
+        if kind == "organ":
+            op.frequency_coarse = [0, 1, 2, 3, 4, 6][index]
+            op.output_level = ir(70, 95) if index < 3 else ir(40, 80)
+        elif carrier:
+            op.frequency_coarse = int(r.choice([1, 1, 1, 2, 0])) if kind != "bass" else int(r.choice([0, 1]))
+            op.output_level = ir(88, 99) if index == min(carriers) else ir(70, 92)
+        else:
+            ratios = [1, 2, 3, 4, 5, 7, 9, 11, 14] if kind in ("bell", "keys") else [1, 1, 2, 2, 3, 4, 5]
+            op.frequency_coarse = int(r.choice(ratios))
+            op.output_level = ir(45, 85) if kind != "pad" else ir(35, 70)
+        op.frequency_fine = ir(0, 60) if kind == "bell" and not carrier else (ir(0, 3) if r.random() < 0.3 else 0)
+        op.detune = ir(4, 10)
+        op.velocity_sensitivity = ir(0, 3) if carrier else ir(1, 6)
+        op.rate_scaling = ir(0, 4)
+        op.amp_mod_sensitivity = 0
+        decay = {"bass": (45, 70), "keys": (25, 45), "bell": (18, 35), "brass": (35, 60), "pluck": (38, 55),
+                 "pad": (20, 40), "organ": (99, 99), "lead": (30, 55)}[kind]
+        attack = {"brass": (55, 75), "pad": (25, 45)}.get(kind, (90, 99))
+        sustain = {"bass": (70, 92), "keys": (0, 55), "bell": (0, 0), "brass": (82, 95), "pluck": (0, 30),
+                   "pad": (85, 99), "organ": (99, 99), "lead": (85, 99)}[kind]
+        release = {"pad": (25, 45), "bell": (30, 50)}.get(kind, (50, 75))
+        if not carrier and kind not in ("organ", "pad"):  # modulators close faster: the tone darkens
+            decay = (min(decay[0] + 10, 99), min(decay[1] + 15, 99))
+            sustain = (0, max(sustain[1] - 20, 0))
+        op.envelope.rates = [ir(*attack), ir(*decay), ir(max(decay[0] - 15, 1), decay[1]), ir(*release)]
+        high = ir(*sustain)
+        op.envelope.levels = [99, ir(max(high, 60), 99) if kind != "bell" else ir(70, 95), high, 0]
+    if kind in ("pad", "lead", "organ"):  # a gentle vibrato
+        patch.lfo.speed, patch.lfo.delay = ir(30, 40), ir(20, 60)
+        patch.lfo.pitch_mod_depth, patch.pitch_mod_sensitivity = ir(3, 8), ir(1, 3)
+        patch.lfo.wave = "triangle"
+    return patch
+
+
+def dx7_check(patch: Any) -> tuple[bool, str]:
+    """A voice plays a non-silent, finite note in a fresh DexedSynth."""
+    import dexed
+
+    synth = dexed.DexedSynth(sample_rate=44100)
+    synth.load_patch(patch)
+    audio = np.asarray(synth.render(60, 100, 1.0, 1.6), dtype=np.float32)
+    if not np.all(np.isfinite(audio)):
+        return False, "non-finite samples"
+    level = float(np.sqrt(np.mean(audio**2)))
+    return (level >= _SILENT_RMS, f"silent (rms {level:.2e})")
+
+
+def make_dx7_bank(path: Path, seed: int = 0, verbose: bool = True) -> tuple[list[str], list[str]]:
+    """Write a 32-voice DX7 bank (``Patch.save_to_bank``); returns the voice types in bank
+    order and a line for each draw that failed its check and was drawn again."""
+    import dexed
+
+    patches, kinds, failed = [], [], []
+    for i in range(32):
+        kind = DX7_TYPES[i % len(DX7_TYPES)]
+        for attempt in range(10):
+            patch = dx7_voice(kind, i // len(DX7_TYPES), seed, attempt)
+            ok, reason = dx7_check(patch)
+            if ok:
+                break
+            failed.append(f"{patch.name.strip()} (draw {attempt + 1}): {reason}")
+        else:
+            raise RuntimeError(f"no playable {kind} voice in 10 draws")
+        patches.append(patch)
+        kinds.append(kind)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    dexed.Patch.save_to_bank(str(path), patches)
+    if verbose:
+        print(f"wrote a 32-voice DX7 bank to {path}" + (f"; {len(failed)} draws redrawn" if failed else ""),
+              file=sys.stderr)
+    return kinds, failed
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path, help="folder to write the .vital files into")
     parser.add_argument("--count", type=int, default=48)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dx7", type=Path, default=None, help="also write a 32-voice DX7 bank (.syx) here")
     args = parser.parse_args()
+    if args.dx7 is not None:
+        make_dx7_bank(args.dx7, args.seed)
     written, _ = make_presets(args.out, args.count, args.seed)
     sys.exit(0 if written else 1)
 
