@@ -68,6 +68,9 @@ ABLATIONS = {"phase off": (True, False), "second note": (False, True), "second n
 #: Length of the note played before a "second note" (that of the pooled voices' warm-up).
 WARMUP_SECONDS = 0.1
 KINDS_SHOWN = ("bass", "bell", "keys", "lead", "pad", "pluck")
+NOT_REPRODUCIBLE = ("The Vital figures move between runs of the same command: the queries are not reproducible "
+                    "(the random phase the files leave on), and neither are the index vectors of imported Vital "
+                    "presets (the render pool's voices carry state from one preset to the next during the build).")
 
 
 @dataclass
@@ -330,7 +333,7 @@ def report(queries: list[Query], index: Path, counts: dict[str, int], import_sec
             f"{NOISE_DB:.0f} dB RMS of the mono mix, written as a 44.1 kHz WAV (stereo for Vital) and matched with "
             f"`PatchPilot(index).match(path, top_k={TOP_K})`. MRR counts ranks past {TOP_K} as 0. Match time: the "
             f"whole `match` call, WAV decoding included (median {statistics.median(times):.2f} s; the first query, "
-            f"{times[0]:.2f} s, starts the render pools).\n\n"
+            f"{times[0]:.2f} s, starts the render pools). {NOT_REPRODUCIBLE}\n\n"
             + "\n".join(lines) + "\n\nTargets: " + "; ".join(verdicts) + ".\n")
     if len(ablations) > 0:
         text += ("\nWhy Vital misses, ablations: the same Vital queries (same notes, velocities, lengths; their own "
