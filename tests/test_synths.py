@@ -74,6 +74,29 @@ def test_vital_preset_file_loads_in_vita_and_round_trips(tmp_path: Path) -> None
     assert np.array_equal(engine.render(loaded, 60, 100, 0.5, 0.7), engine.render(preset, 60, 100, 0.5, 0.7))
 
 
+def test_an_imported_vital_file_keeps_values_the_space_cannot_express(tmp_path: Path) -> None:
+    import json
+
+    import vita
+
+    # oscillator 1 routed to REVERB alone (silent in vita), oscillator 2 audible: the space
+    # only offers destinations up to DIRECT OUT, and clipping to it would make osc 1 sound
+    doc = json.loads(vita.Synth().to_json())
+    doc["settings"].update({"osc_1_destination": 13.0, "osc_2_on": 1.0, "osc_2_transpose": 7.0,
+                            **{f"osc_{n}_random_phase": 0.0 for n in (1, 2, 3)}})
+    path = tmp_path / "routed.vital"
+    path.write_text(json.dumps(doc))
+    engine = get_engine("vital")
+    (loaded,) = engine.read_presets(path)
+    assert json.loads(engine.to_json(loaded))["settings"]["osc_1_destination"] == 13.0
+    plain = vita.Synth()
+    assert plain.load_json(path.read_text())
+    expected = np.asarray(plain.render(60, 100 / 127, 0.2, 0.3)).mean(axis=0)
+    assert np.allclose(engine.render(loaded, 60, 100, 0.2, 0.3, sample_rate=44100), expected, atol=1e-6)
+    moved = loaded.with_values({"osc_1_destination": 0.0})  # a search that moves it writes its own value
+    assert json.loads(engine.to_json(moved))["settings"]["osc_1_destination"] == 0.0
+
+
 def test_vital_rejects_a_broken_preset_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.vital"
     path.write_text("{not json")

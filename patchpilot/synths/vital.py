@@ -422,6 +422,13 @@ class VitalEngine(SynthEngine):
         base = self._base(preset)
         values = self.params.complete(preset.values)
         controls = {n: v for n, v in values.items() if n in base.numeric}
+        for name, value in controls.items():
+            # An imported file may hold a value the space cannot express (an oscillator
+            # routed to a single effect, a filter style past Vital's names): read_presets
+            # clipped it; until something moves the parameter, the file's own value plays.
+            own, param = base.numeric[name], self.params[name]
+            if not param.low <= own <= param.high and abs(value - param.clip(own)) < 1e-6:
+                controls[name] = own
         for (src, dst), slot in zip(MOD_ROUTES, base.route_slots):
             if slot:
                 controls[f"modulation_{slot}_amount"] = values[mod_param_name(src, dst)]
