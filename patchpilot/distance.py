@@ -41,6 +41,10 @@ DIVERGENCE_START_DB = 1.0
 ALIGN_SECONDS = 0.5
 ALIGN_FLOOR_DB = -40.0
 ALIGN_SEARCH_FRAMES = 30
+#: Cost (dB of mean envelope mismatch) of a lag at the edge of the search, growing linearly
+#: from the threshold-based start: on flat or steadily rising envelopes (held pads, slow
+#: swells) every lag fits about as well, and a tie must not shift a render by 150 ms.
+ALIGN_SHIFT_COST_DB = 1.0
 #: Weights of the terms; each term is about 1 for clearly different sounds.
 WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
 #: Refinement adds a linear-frequency log-magnitude term (the resolution below): the mel
@@ -142,6 +146,7 @@ class PerceptualDistance:
         windows = windows - windows.max(axis=1, keepdims=True)
         floor = max(float(reference.min()), ALIGN_FLOOR_DB)
         cost = np.abs(np.maximum(windows, floor) - np.maximum(reference, floor)).mean(axis=1)
+        cost += ALIGN_SHIFT_COST_DB * np.abs(lags - first) / ALIGN_SEARCH_FRAMES
         return int(lags[int(np.argmin(cost))]) * ENVELOPE_HOP
 
     def _spectra(self, batch: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:

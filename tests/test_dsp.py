@@ -54,3 +54,17 @@ def test_yin_agrees_with_librosa_on_synth_notes(note: int) -> None:
 def test_pitch_of_noise_is_none() -> None:
     noise = np.random.default_rng(3).normal(size=SR).astype(np.float32) * 0.1
     assert estimate_pitch(noise, SR).hz is None
+
+
+def test_a_render_identical_to_a_slow_swell_is_not_shifted_by_the_alignment() -> None:
+    """A level that rises steadily fits about as well at any lag: ties must keep the
+    renders where their attacks are, not shift them 150 ms."""
+    from patchpilot.distance import PerceptualDistance
+
+    rate = 22050
+    t = np.arange(int(2.0 * rate)) / rate
+    swell = np.sin(2 * np.pi * 220 * t) * 10 ** ((np.minimum(t, 1.5) / 1.5 * 50 - 50) / 20)
+    swell += 0.3 * np.sin(2 * np.pi * 440 * t) * 10 ** ((np.minimum(t, 1.5) / 1.5 * 50 - 50) / 20)
+    render = swell.astype(np.float32)
+    target = (render + np.random.default_rng(0).normal(0, 1e-4, render.size)).astype(np.float32)
+    assert float(PerceptualDistance(rate)(target, [render])[0]) < 0.05
