@@ -1,20 +1,20 @@
 """How far to trust a match: a label calibrated on the benchmark's distances.
 
-The thresholds come from ``scripts/bench_match.py --only calibrate`` (see
-docs/BENCHMARKS.md, "Confidence labels"): the re-ranker's distance of matches whose
-independent MR-STFT distance to the input was measured.
+The thresholds come from ``scripts/bench_match.py --only ood --only calibrate`` (see
+docs/BENCHMARKS.md, "Confidence labels"): the re-ranker's distance of recovered presets, and
+of answers to real-instrument notes whose MSS against the note was measured.
 
 * ``close``: as close as the same preset played at another note and velocity usually is;
   the answer is the sound, or a sibling of it.
 * ``similar``: clearly nearer the input than the synth's init patch; the right family.
-* ``rough``: not much nearer than a preset drawn at random; a starting point only.
+* ``rough``: its MSS is typically within a quarter of a random preset's; a starting point only.
 """
 
 from __future__ import annotations
 
 #: Largest distance labelled ``close`` and ``similar``.
-CLOSE_MAX_DISTANCE = 0.45
-SIMILAR_MAX_DISTANCE = 1.5
+CLOSE_MAX_DISTANCE = 0.38
+SIMILAR_MAX_DISTANCE = 1.52
 
 LABELS = ("close", "similar", "rough")
 
