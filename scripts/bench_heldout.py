@@ -31,7 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import numpy as np  # noqa: E402
 
 import bench_match  # noqa: E402  (sets OMP_NUM_THREADS before numpy's first use)
-from bench_match import both_metrics, gm_target, header, write_section  # noqa: E402
+from bench_match import gm_target, header, score_answer, timed_match, write_section  # noqa: E402
 from patchpilot.api import PatchPilot  # noqa: E402
 from patchpilot.audio.io import write_wav  # noqa: E402
 from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH, EXPORT_SAMPLE_RATE_HZ, INDEX_NOTES  # noqa: E402
@@ -207,29 +207,12 @@ def heldout_rows(index: Path, held: dict[str, list[Preset]], seed: int, workers:
                                              sample_rate=EXPORT_SAMPLE_RATE_HZ), EXPORT_SAMPLE_RATE_HZ)
                 target, rate = gm_target(wav)  # the file as written, mono (2.0 s: nothing cut)
                 row: dict = {"synth": synth, "preset": preset.name, "category": preset.category, "note": note}
-                try:
-                    started = time.perf_counter()
-                    result = pilot.match(wav, top_k=5, synth=synth)
-                    row["seconds"] = time.perf_counter() - started
-                except Exception as error:  # noqa: BLE001 - a refused query is a result too
-                    row["refused"] = str(error)
+                result = timed_match(pilot, wav, row, preset_id, top_k=5, synth=synth)
+                if result is None:
                     rows.append(row)
-                    print(f"  {preset_id}: refused: {error}", file=sys.stderr)
                     continue
                 best = result.matches[0]
-                velocity = best.render.velocity
-                pitch = best.render.note + ((best.stored.pitch_offset or 0.0) if best.stored else 0.0)
-                random_row = int(rng.choice(rows_by_synth[synth]))
-                random_sp = pilot.index.presets([random_row])[random_row]
-                played = {
-                    "top1": (best.preset, best.render.note),
-                    "init": (engine.init_preset(), int(round(pitch))),
-                    "random": (random_sp.preset, int(np.clip(round(pitch - (random_sp.pitch_offset or 0.0)), 0, 127))),
-                }
-                for key, (candidate, key_note) in played.items():
-                    audio = engine.render(candidate, key_note, velocity, QUERY_HOLD_SECONDS, target.size / rate,
-                                          sample_rate=rate)
-                    row[key] = both_metrics(target, audio)
+                row.update(score_answer(pilot, best, target, rate, QUERY_HOLD_SECONDS, rng, rows_by_synth))
                 categories = [m.preset.category for m in result.matches[:5]]
                 row.update(top1_id=best.preset_id, top1_category=categories[0], distance=best.distance,
                            top5_categories=categories, top5_ids=[m.preset_id for m in result.matches[:5]])

@@ -301,6 +301,40 @@ def ood_soundfonts() -> list[str]:
     return fonts
 
 
+def timed_match(pilot: PatchPilot, wav: Path, row: dict, label: str, **options: object):  # noqa: ANN201
+    """``pilot.match`` with its wall time in ``row["seconds"]``; a refused input (one line of
+    error, as the CLI prints it) goes to ``row["refused"]`` and gives None: it is a result too."""
+    try:
+        started = time.perf_counter()
+        result = pilot.match(wav, **options)
+        row["seconds"] = time.perf_counter() - started
+        return result
+    except Exception as error:  # noqa: BLE001
+        row["refused"] = str(error)
+        print(f"  {label}: refused: {error}", file=sys.stderr)
+        return None
+
+
+def score_answer(pilot: PatchPilot, best, target: np.ndarray, rate: int, hold: float,  # noqa: ANN001
+                 rng: np.random.Generator, rows_by_synth: dict[str, list[int]]) -> dict[str, tuple[float, float]]:
+    """(MR-STFT, MSS) of a match's top-1 and of two baselines treated exactly like it: the
+    synth's init patch and a random preset of the index, each played from its file on a fresh
+    synth at the pitch the top-1 sounds at (a preset's pitch offset moves its key), with the
+    top-1's velocity, ``hold`` and the target's length."""
+    engine = get_engine(best.preset.synth)
+    pitch = best.render.note + ((best.stored.pitch_offset or 0.0) if best.stored else 0.0)
+    random_row = int(rng.choice(rows_by_synth[best.preset.synth]))
+    random_sp = pilot.index.presets([random_row])[random_row]
+    played = {
+        "top1": (best.preset, best.render.note),
+        "init": (engine.init_preset(), int(round(pitch))),
+        "random": (random_sp.preset, int(np.clip(round(pitch - (random_sp.pitch_offset or 0.0)), 0, 127))),
+    }
+    return {key: both_metrics(target, engine.render(preset, key_note, best.render.velocity, hold,
+                                                    target.size / rate, sample_rate=rate))
+            for key, (preset, key_note) in played.items()}
+
+
 def ood_rows(index: Path, seed: int, soundfonts: list[str]) -> list[dict]:
     """Match every General MIDI note with the default ``match`` (both synths) and score the
     top-1 and two baselines, each rendered from its preset file on a fresh synth at the
@@ -315,35 +349,14 @@ def ood_rows(index: Path, seed: int, soundfonts: list[str]) -> list[dict]:
         for soundfont in soundfonts:
             for label, wav in gm_notes(Path(tmp), soundfont):
                 target, rate = gm_target(wav)
-                total = target.size / rate
                 row: dict = {"soundfont": Path(soundfont).name, "note": label}
-                try:
-                    started = time.perf_counter()
-                    result = pilot.match(wav, top_k=1)
-                    row["seconds"] = time.perf_counter() - started
-                except Exception as error:  # noqa: BLE001 - a refused note is a result too
-                    row["refused"] = str(error)
-                    rows.append(row)
-                    print(f"  {label}: refused: {error}", file=sys.stderr)
+                result = timed_match(pilot, wav, row, label, top_k=1)
+                rows.append(row)
+                if result is None:
                     continue
                 best = result.matches[0]
-                engine = get_engine(best.preset.synth)
-                velocity = best.render.velocity
-                # the baselines sound at the pitch the top-1 sounds at (a preset's pitch offset:
-                # how far above the key it plays sounds)
-                pitch = best.render.note + ((best.stored.pitch_offset or 0.0) if best.stored else 0.0)
-                random_row = int(rng.choice(rows_by_synth[best.preset.synth]))
-                random_sp = pilot.index.presets([random_row])[random_row]
-                played = {
-                    "top1": (best.preset, best.render.note),
-                    "init": (engine.init_preset(), int(round(pitch))),
-                    "random": (random_sp.preset, int(np.clip(round(pitch - (random_sp.pitch_offset or 0.0)), 0, 127))),
-                }
-                for key, (preset, key_note) in played.items():
-                    audio = engine.render(preset, key_note, velocity, GM_NOTE_SECONDS, total, sample_rate=rate)
-                    row[key] = both_metrics(target, audio)
+                row.update(score_answer(pilot, best, target, rate, GM_NOTE_SECONDS, rng, rows_by_synth))
                 row.update(synth=best.preset.synth, preset=best.preset.name, distance=best.distance)
-                rows.append(row)
                 print(f"  {row['soundfont']} {label}: {best.preset_id} d={best.distance:.2f} "
                       f"MR-STFT {row['top1'][0]:.2f}/{row['init'][0]:.2f} MSS {row['top1'][1]:.1f}/{row['init'][1]:.1f}",
                       file=sys.stderr)
