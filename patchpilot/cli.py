@@ -99,6 +99,11 @@ def _errors_to_exit() -> Iterator[None]:
         raise typer.Exit(70) from None
 
 
+def _print_warning(text: str) -> None:
+    """One ``warning:`` line on stderr."""
+    stderr.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def _warnings_to_stderr() -> Iterator[None]:
     """The library's :class:`PatchPilotWarning` s become one ``warning:`` line each on
@@ -111,8 +116,7 @@ def _warnings_to_stderr() -> Iterator[None]:
     finally:  # also before the error line when the work fails afterwards
         for w in caught:
             if issubclass(w.category, PatchPilotWarning):
-                stderr.print(f"[yellow]warning:[/yellow] {escape(' '.join(str(w.message).split()))}",
-                             highlight=False, soft_wrap=True)
+                _print_warning(" ".join(str(w.message).split()))
             else:
                 warnings.showwarning(w.message, w.category, w.filename, w.lineno)
 
@@ -231,8 +235,7 @@ def match(
                     continue
                 warning = rough_warning(result)
                 if warning:
-                    stderr.print(f"[yellow]warning:[/yellow] {escape(item)}: {escape(warning)}",
-                                 highlight=False, soft_wrap=True)
+                    _print_warning(f"{item}: {warning}")
                 if json_output:
                     documents.append(result_to_dict(result, exports))
                 else:

@@ -21,7 +21,7 @@ import numpy as np
 from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.distance import PerceptualDistance, attack_start
+from patchpilot.distance import PerceptualDistance, Target, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
@@ -150,8 +150,9 @@ class Matcher:
         pool: list[tuple[StoredPreset, Sequence[int], float | None]] = [
             (stored[c.row], c.notes, c.distance) for c in found if c.row in stored]
         pool += self.proposals(vector, note, synth)
-        scored = self.rerank(note, pool)
-        scored = self.confirm(note, scored, max(top_k, CONFIRM_CANDIDATES))
+        target = self.target_of(note)
+        scored = self.rerank(note, target, pool)
+        scored = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES))
         matches = tuple(
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp)
             for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
@@ -216,7 +217,13 @@ class Matcher:
         others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
         return replace(result, matches=(first, *others))
 
-    def rerank(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
+    def target_of(self, note: Note) -> Target:
+        """The input note as every candidate is compared with it: its compare window, prepared."""
+        _, window_seconds = compare_window(note)
+        return self.distance.prepare_target(note.samples[: int(window_seconds * ANALYSIS_SAMPLE_RATE_HZ)])
+
+    def rerank(self, note: Note, target: Target,
+               candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
                ) -> list[tuple[StoredPreset, float, float | None, RenderSettings]]:
         """Render each candidate like the input note and sort by perceptual distance.
 
@@ -227,7 +234,6 @@ class Matcher:
         """
         sr = ANALYSIS_SAMPLE_RATE_HZ
         _, window_seconds = compare_window(note)
-        target = self.distance.prepare_target(note.samples[: int(window_seconds * sr)])
         window = target.length / sr
         # Renders start at note-on; the input may start later (a slow attack hidden in noise),
         # so they run a little longer than the input to cover it after alignment.
@@ -311,8 +317,7 @@ class Matcher:
         ranked = sorted(final, key=lambda pos: final[pos][0])
         return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
 
-
-    def confirm(self, note: Note, scored: Sequence[tuple[StoredPreset, float, float | None, RenderSettings]],
+    def confirm(self, target: Target, scored: Sequence[tuple[StoredPreset, float, float | None, RenderSettings]],
                 count: int) -> list[tuple[StoredPreset, float, float | None, RenderSettings]]:
         """Score the ``count`` best candidates again as their exported files play on a fresh
         synth instance, and rank them by that. The pooled renders of the re-ranker reuse
@@ -322,8 +327,6 @@ class Matcher:
         if not head:
             return head
         sr = ANALYSIS_SAMPLE_RATE_HZ
-        _, window_seconds = compare_window(note)
-        target = self.distance.prepare_target(note.samples[: int(window_seconds * sr)])
 
         def play(_voice: object, item: tuple[StoredPreset, float, float | None, RenderSettings]) -> np.ndarray:
             stored, _, _, settings = item

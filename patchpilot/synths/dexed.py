@@ -158,6 +158,13 @@ def _segment_moves(values: dict[str, float], prefix: str, stage: int) -> bool:
     return start != values[f"{prefix}level_{stage}"]
 
 
+def _single_voice(data: bytes) -> bytes | None:
+    """The voice data (VCED) of a framed single-voice sysex dump, None for anything else."""
+    if len(data) >= 6 + _VOICE_BYTES + 2 and data[:6] == _VOICE_HEADER:
+        return data[6 : 6 + _VOICE_BYTES]
+    return None
+
+
 def _checksum(data: bytes) -> int:
     return (-sum(data)) & 0x7F
 
@@ -244,9 +251,9 @@ class DexedEngine(SynthEngine):
     def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
                           total_seconds: float) -> np.ndarray:
         dexed = _import_dexed()
-        if not (len(data) >= 6 + _VOICE_BYTES + 2 and data[:6] == _VOICE_HEADER):
+        vced = _single_voice(data)
+        if vced is None:
             raise PresetError("not a single-voice DX7 sysex file")
-        vced = data[6 : 6 + _VOICE_BYTES]
         synth = dexed.DexedSynth(sample_rate=float(NATIVE_SAMPLE_RATE_HZ))
         # from_sysex takes the bare voice; the framed file would load a wrong voice silently
         synth.load_patch(dexed.Patch.from_sysex(vced + b"\x3f"))
@@ -267,8 +274,9 @@ class DexedEngine(SynthEngine):
         return presets
 
     def _parse_syx(self, data: bytes, path: Path) -> list[bytes]:
-        if len(data) >= 6 + _VOICE_BYTES + 2 and data[:6] == _VOICE_HEADER:
-            return [data[6 : 6 + _VOICE_BYTES]]
+        voice = _single_voice(data)
+        if voice is not None:
+            return [voice]
         dexed = _import_dexed()
         if len(data) >= 4096:
             try:
