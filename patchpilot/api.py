@@ -7,6 +7,7 @@
     for m in result.matches:
         print(m.preset.name, m.distance)
     pilot.match_text("dark evolving pad")       # text queries (same result shape)
+    pilot.build_index(BuildRequest(presets=(Path("my_banks"),)))  # add your presets
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import re
 import warnings
 from contextlib import ExitStack
+from dataclasses import replace
 from functools import cached_property
 from pathlib import Path
 
@@ -29,7 +31,9 @@ from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PatchPilotWarning, PresetError
 from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, prepare_directory
+from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
+from patchpilot.index.manage import BuildRequest, ProgressCallback, build_index, describe_index
 from patchpilot.match import Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineOptions, RefineProgress
@@ -45,7 +49,8 @@ class PatchPilot:
         """``embedder`` ("timbre" or "clap") must be the one the index was built with; by
         default audio uses the built-in embedder and text the index's own path.
         ``proposals``: the neural proposals join the retrieval candidates (``proposal.py``)."""
-        self.index_path = Path(index) if index is not None else default_index_dir()
+        self.explicit_index = Path(index) if index is not None else None
+        self.index_path = self.explicit_index if self.explicit_index is not None else default_index_dir()
         self.workers = workers
         self.embedder_name = embedder
         self.clap_checkpoint = clap_checkpoint
@@ -75,6 +80,8 @@ class PatchPilot:
             self.matcher.close()
         if "index" in self.__dict__:
             self.index.close()
+        for name in ("matcher", "text_matcher", "index"):
+            self.__dict__.pop(name, None)
 
     def __enter__(self) -> PatchPilot:
         return self
@@ -170,5 +177,25 @@ class PatchPilot:
                sample_rate: int) -> np.ndarray:
         return get_engine(preset.synth).render(preset, note, velocity, seconds, seconds + tail, sample_rate=sample_rate)
 
-    def list_presets(self, synth: str | None = None, category: str | None = None) -> list[dict]:
-        return self.index.store.listing(synth, category)
+    def list_presets(self, synth: str | None = None, category: str | None = None, *, user: bool = False) -> list[dict]:
+        """Presets of the index; ``user``: only those from the user's files, with their source."""
+        return self.index.store.listing(synth, category, user=user)
+
+    # ---- index management ---------------------------------------------------------------
+    def build_index(self, request: BuildRequest, progress: ProgressCallback | None = None) -> tuple[BuildReport, bool]:
+        """Build an index, or add presets to one (``index/manage.py``). The request's index
+        defaults to this object's explicit index, else the user's own. Returns the report and
+        whether presets were added to an existing index. Later queries see the new version."""
+        if request.index is None and self.explicit_index is not None:
+            request = replace(request, index=self.explicit_index)
+        result = build_index(request, progress)
+        self.close()  # the next query opens the published version
+        self.index_path = self.explicit_index if self.explicit_index is not None else default_index_dir()
+        return result
+
+    def describe_index(self, progress: ProgressCallback | None = None) -> int:
+        """Add the sound descriptors text queries need to this object's index; returns how
+        many presets were described."""
+        described = describe_index(self.index_path, workers=self.workers, progress=progress)
+        self.close()
+        return described

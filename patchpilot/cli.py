@@ -319,6 +319,8 @@ def build_index(
     size: Annotated[int, typer.Option("--size", min=1, help="Designed + variant presets per synth.")] = DEFAULT_INDEX_SIZE_PER_SYNTH,
     factory: Annotated[bool, typer.Option("--factory/--no-factory", help="Include the factory banks and their variants.")] = True,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="With --presets: rebuild everything instead of adding to the index.")] = False,
+    drop_user_presets: Annotated[bool, typer.Option(
+        "--drop-user-presets", help="Leave out the presets you added before (a rebuild keeps them).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the preset variants.")] = 0,
     workers: WorkersOption = 2,
     embedder: EmbedderOption = None,
@@ -328,40 +330,44 @@ def build_index(
 ) -> None:
     """Render presets into an index of timbre vectors and their full parameters.
 
-    With --presets and an existing index, the presets are added to it. An interrupted
-    build resumes when the same command runs again; the old index stays usable until the
-    new one is complete.
+    With --presets and an existing index, the presets are added to it. A rebuild keeps the
+    presets you added before (see `presets list --user`) unless --drop-user-presets. An
+    interrupted build resumes when the same command runs again; the old index stays usable
+    until the new one is published.
     """
-    from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
-    from patchpilot.index.builder import BuildPlan, IndexBuilder, add_descriptors, seed_user_index
-    from patchpilot.paths import MANIFEST_NAME, default_index_dir, user_index_dir
+    from patchpilot.api import PatchPilot
+    from patchpilot.embed import DEFAULT_EMBEDDER
+    from patchpilot.index.manage import BuildRequest
 
     if describe:
-        with _errors_to_exit(), _progress() as progress:
-            target = index if index is not None else default_index_dir()
-            count = add_descriptors(target, workers=workers, progress=progress)
+        with _errors_to_exit(), _warnings_to_stderr(), _progress() as progress, PatchPilot(index, workers=workers) as pilot:
+            count = pilot.describe_index(progress)
+            target = pilot.index_path
         stderr.print(f"described {count} presets in {target}" if count else f"{target} already has descriptors")
         return
     with _errors_to_exit():
-        target = index if index is not None else user_index_dir()
         chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
-        user_paths = tuple(presets or ())
-        if user_paths and index is None and not rebuild and not (target / MANIFEST_NAME).exists():
-            seed_user_index(target)  # your presets join a copy of the shipped index
-        append = bool(user_paths) and not rebuild and (target / MANIFEST_NAME).exists()
-        if not append and not factory and not user_paths:
-            raise UsageError("--no-factory needs --presets")
-        name = embedder or DEFAULT_EMBEDDER
-        plan = BuildPlan(output=target, synths=chosen, factory=factory, user_paths=user_paths, size_per_synth=size,
-                         seed=seed, embedder=name)
-        chosen_embedder = get_embedder(name, clap_checkpoint=clap_checkpoint)
-        with _progress() as progress:
-            report = IndexBuilder(plan, workers=workers, progress=progress, append=append,
-                                  embedder=chosen_embedder).build()
+        request = BuildRequest(index=index, synths=chosen, presets=tuple(presets or ()), factory=factory,
+                               size_per_synth=size, seed=seed, embedder=embedder or DEFAULT_EMBEDDER,
+                               clap_checkpoint=clap_checkpoint, rebuild=rebuild, drop_user_presets=drop_user_presets,
+                               workers=workers)
+        with _warnings_to_stderr(), _progress() as progress, PatchPilot(index, workers=workers) as pilot:
+            report, appended = pilot.build_index(request, progress)
+    for path, why in report.unreadable:
+        _print_warning(f"skipped {path}: {why}")
+    for preset_id, why in report.failed:
+        _print_warning(f"skipped {preset_id}: the synth could not play it ({why})")
     counts = ", ".join(f"{n} {s}" for s, n in report.presets.items())
-    what = f"added {report.appended} presets to" if append else "built"
-    stderr.print(f"{what} {report.path}: {counts} presets"
-                 + (f" ({len(report.skipped)} skipped: silent or duplicate)" if report.skipped else ""))
+    what = f"added {report.appended} presets to" if appended else "built"
+    notes = []
+    if report.skipped:
+        notes.append(f"{len(report.skipped)} skipped: silent or duplicate")
+    if report.unreadable or report.failed:
+        notes.append(f"{len(report.unreadable)} unreadable files and {len(report.failed)} unplayable presets skipped")
+    if report.kept_user:
+        notes.append(f"kept your {report.kept_user} presets")
+    stderr.print(f"{what} {report.path}: {counts} presets" + (f" ({'; '.join(notes)})" if notes else ""),
+                 highlight=False, soft_wrap=True)
 
 
 @contextmanager
@@ -417,6 +423,7 @@ def presets_list(
     synth: SynthOption = None,
     category: Annotated[Optional[str], typer.Option("--category", help="Only this category (bass, pad, ...).")] = None,
     designed: Annotated[bool, typer.Option("--designed", help="Only designed presets, not their variants.")] = False,
+    user: Annotated[bool, typer.Option("--user", help="Only the presets you added, with the file each came from.")] = False,
     index: IndexOption = None,
     json_output: JsonOption = False,
 ) -> None:
@@ -426,13 +433,13 @@ def presets_list(
 
     with _errors_to_exit():
         with PatchPilot(index) as pilot:
-            rows = pilot.list_presets(_check_synth(synth), category.lower() if category else None)
+            rows = pilot.list_presets(_check_synth(synth), category.lower() if category else None, user=user)
     if designed:
         rows = [r for r in rows if "~" not in r["preset_id"]]
     if json_output:
         sys.stdout.write(json.dumps(rows, indent=2) + "\n")
     else:
-        print_preset_list(stdout, rows)
+        print_preset_list(stdout, rows, sources=user)
 
 
 def main() -> None:

@@ -182,7 +182,7 @@ class Matcher:
 
     @cached_property
     def _proposal_nets(self) -> dict[str, ProposalNet]:
-        return proposal_nets(self.index.path / TRANSFORM_NAME, tuple(self.index.manifest.synths))
+        return proposal_nets(self.index.files / TRANSFORM_NAME, tuple(self.index.manifest.synths))
 
     def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> MatchResult:

@@ -13,6 +13,13 @@ _PACKAGE = Path(__file__).resolve().parent
 _DATA_CANDIDATES = (_PACKAGE / "_data", _PACKAGE.parent)
 
 MANIFEST_NAME = "manifest.json"
+#: In an index folder: the name of its published version (``index/layout.py``).
+CURRENT_NAME = "current"
+
+
+def holds_index(folder: Path) -> bool:
+    """Whether ``folder`` has a published index (versioned or a flat legacy one)."""
+    return (folder / CURRENT_NAME).is_file() or (folder / MANIFEST_NAME).exists()
 
 
 def _first_existing(relative: str) -> Path | None:
@@ -31,8 +38,10 @@ def factory_presets_dir() -> Path:
 
 def shipped_index_dir() -> Path:
     """The default index that ships with Patch Pilot."""
-    found = _first_existing(f"indexes/{DEFAULT_INDEX_NAME}/{MANIFEST_NAME}")
-    return found.parent if found is not None else _PACKAGE.parent / "indexes" / DEFAULT_INDEX_NAME
+    for root in _DATA_CANDIDATES:
+        if holds_index(root / "indexes" / DEFAULT_INDEX_NAME):
+            return root / "indexes" / DEFAULT_INDEX_NAME
+    return _PACKAGE.parent / "indexes" / DEFAULT_INDEX_NAME
 
 
 def data_home() -> Path:
@@ -56,6 +65,6 @@ def default_index_dir() -> Path:
     if explicit:
         return Path(explicit).expanduser()
     user = user_index_dir()
-    if (user / MANIFEST_NAME).exists():
+    if holds_index(user):
         return user
     return shipped_index_dir()

@@ -160,10 +160,13 @@ def print_settings(console: Console, match: Match, exported: ExportedFiles | Non
         console.print(f"  audio:       {exported.audio_file}")
 
 
-def print_preset_list(console: Console, rows: Sequence[dict]) -> None:
+def print_preset_list(console: Console, rows: Sequence[dict], *, sources: bool = False) -> None:
+    """The presets of an index; ``sources``: with the file each user preset came from."""
     table = Table(show_edge=False)
-    for column in ("preset_id", "synth", "name", "category", "tags"):
+    columns = ("preset_id", "synth", "name", "category", "tags") + (("source",) if sources else ())
+    for column in columns:
         table.add_column(column)
     for row in rows:
-        table.add_row(row["preset_id"], row["synth"], row["name"], row["category"], ", ".join(row["tags"]))
+        cells = [row["preset_id"], row["synth"], row["name"], row["category"], ", ".join(row["tags"])]
+        table.add_row(*cells, *([row.get("source", row["origin"])] if sources else []))
     console.print(table)

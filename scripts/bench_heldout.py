@@ -36,6 +36,7 @@ from patchpilot.api import PatchPilot  # noqa: E402
 from patchpilot.audio.io import write_wav  # noqa: E402
 from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH, EXPORT_SAMPLE_RATE_HZ, INDEX_NOTES  # noqa: E402
 from patchpilot.index.index import STORE_NAME  # noqa: E402
+from patchpilot.index.layout import resolve_index  # noqa: E402
 from patchpilot.index.store import PresetStore  # noqa: E402
 from patchpilot.library.bank import factory_preset_id, load_factory_bank  # noqa: E402
 from patchpilot.paths import factory_presets_dir  # noqa: E402
@@ -168,7 +169,7 @@ def check_index(index: Path, draw: dict) -> None:
     else:
         print(f"  warning: {index} has no {HELDOUT_FILE}; checking its presets only", file=sys.stderr)
     families = {pid for ids in draw["heldout"].values() for pid in ids}
-    with PresetStore(index / STORE_NAME, readonly=True) as store:
+    with PresetStore(resolve_index(index) / STORE_NAME, readonly=True) as store:
         ids = store.preset_ids(store.rows()).values()
     leaked = sorted(pid for pid in ids if pid.split("~")[0] in families)
     if leaked:

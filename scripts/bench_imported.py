@@ -50,7 +50,7 @@ from patchpilot.audio.io import write_wav
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
 from patchpilot.distance import PerceptualDistance
 from patchpilot.errors import PatchPilotError
-from patchpilot.index.builder import user_presets
+from patchpilot.index.gather import user_presets
 from patchpilot.synths import get_engine
 
 #: Query notes 3-6 semitones from every indexed note (36, 48, 60, 72, 84), by register.
@@ -390,7 +390,7 @@ def main() -> None:
         shutil.copytree(index, copy)
         import_seconds = import_presets(copy, [vital_dir, bank], args.workers)
         # the ids the index builder gives these files (origin user:<file>, user:<bank>#<n>)
-        ids = {p.origin.split(":", 1)[1]: pid for pid, p in user_presets([vital_dir, bank])}
+        ids = {p.origin.split(":", 1)[1]: pid for pid, p, _ in user_presets([vital_dir, bank]).items}
         queries = make_queries(work, vital_files, bank, dx7_kinds, ids, args.seed, not args.no_ablation)
         diagnoses: dict[str, str] = {}
         with PatchPilot(copy, workers=args.workers) as pilot:

@@ -871,9 +871,9 @@ def speed(index: Path, workers: int) -> str:
 
 
 def load_factory_bank_count(synth: str, plan) -> list:  # noqa: ANN001
-    from patchpilot.index.builder import designed_and_variants
+    from patchpilot.index.gather import designed_and_variants
 
-    return designed_and_variants(synth, plan)
+    return designed_and_variants(synth, plan.factory_root, plan.size_per_synth, plan.seed)
 
 
 def raw_render_rate(synth: str, count: int = 60) -> float:

@@ -149,7 +149,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
     args = parser.parse_args()
     index = PresetIndex.open(args.index or default_index_dir())
-    digest = transform_digest(index.path / TRANSFORM_NAME)
+    digest = transform_digest(index.files / TRANSFORM_NAME)
     args.out.mkdir(parents=True, exist_ok=True)
     for synth in args.synth or ["dexed", "vital"]:
         started = time.perf_counter()

@@ -219,3 +219,18 @@ def track_wav(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Pat
     path = tmp_path_factory.mktemp("audio") / "song.wav"
     write_wav(path, np.stack([track, track]).T, EXPORT_SAMPLE_RATE_HZ)
     return path
+
+
+def index_files(index: Path) -> Path:
+    """The folder holding an index's files: its current version (``index/layout.py``)."""
+    from patchpilot.index.layout import resolve_index
+
+    return resolve_index(index)
+
+
+def copy_index(source: Path, target: Path) -> Path:
+    """Copy an index folder (every version) and return the copy's current version folder."""
+    import shutil
+
+    shutil.copytree(source, target)
+    return index_files(target)

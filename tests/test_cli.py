@@ -16,6 +16,8 @@ from typer.testing import CliRunner
 from patchpilot.cli import app
 from patchpilot.paths import MANIFEST_NAME
 
+from conftest import copy_index, index_files
+
 runner = CliRunner()
 
 
@@ -98,14 +100,14 @@ def test_m4a_without_a_decoder_names_what_is_missing(tiny_index: Path, tmp_path:
 def test_bad_indexes_give_one_line_and_a_nonzero_exit(tiny_index: Path, pluck_wav: Path, tmp_path: Path) -> None:
     _one_line_error(_run("match", str(pluck_wav), "--index", str(tmp_path / "none")), 3, "no index")
     foreign = tmp_path / "foreign"
-    shutil.copytree(tiny_index, foreign)
-    manifest = json.loads((foreign / MANIFEST_NAME).read_text())
+    foreign_files = copy_index(tiny_index, foreign)
+    manifest = json.loads((foreign_files / MANIFEST_NAME).read_text())
     manifest["embedder"] = "clap/1"
-    (foreign / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (foreign_files / MANIFEST_NAME).write_text(json.dumps(manifest))
     _one_line_error(_run("match", str(pluck_wav), "--index", str(foreign)), 3, "embedder")
     unreadable = tmp_path / "unreadable"
-    shutil.copytree(tiny_index, unreadable)
-    (unreadable / "presets.sqlite").write_bytes(b"garbage" * 100)
+    unreadable_files = copy_index(tiny_index, unreadable)
+    (unreadable_files / "presets.sqlite").write_bytes(b"garbage" * 100)
     _one_line_error(_run("match", str(pluck_wav), "--index", str(unreadable)), 3, "presets.sqlite")
 
 
@@ -165,19 +167,19 @@ def test_shipped_index_and_example_work_through_the_installed_command(tmp_path: 
 
 def test_build_index_with_presets_starts_from_a_copy_of_the_shipped_index(tiny_index: Path, tmp_path: Path,
                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from patchpilot.index import builder
+    from patchpilot.index import manage
     from patchpilot.synths import get_engine
 
     monkeypatch.setenv("PATCHPILOT_HOME", str(tmp_path / "home"))
-    monkeypatch.setattr(builder, "shipped_index_dir", lambda: tiny_index)
+    monkeypatch.setattr(manage, "shipped_index_dir", lambda: tiny_index)
     engine = get_engine("dexed")
     engine.write_preset(engine.make_preset("MY KEYS", {"algorithm": "5", "op2_output_level": 70}), tmp_path / "k.syx")
     result = _run("build-index", "--presets", str(tmp_path / "k.syx"))
     assert result.exit_code == 0, result.stderr
     user_index = tmp_path / "home" / "indexes" / "default"
-    manifest = json.loads((user_index / MANIFEST_NAME).read_text())
+    manifest = json.loads((index_files(user_index) / MANIFEST_NAME).read_text())
     assert manifest["synths"] == {"dexed": 9, "vital": 8}
-    assert json.loads((tiny_index / MANIFEST_NAME).read_text())["synths"] == {"dexed": 8, "vital": 8}  # untouched
+    assert json.loads((index_files(tiny_index) / MANIFEST_NAME).read_text())["synths"] == {"dexed": 8, "vital": 8}
 
 
 def test_match_text_json_has_the_audio_shape_and_the_words(tiny_index: Path, tmp_path: Path) -> None:
@@ -207,8 +209,8 @@ def test_build_index_describe_adds_descriptors_to_an_old_index(tiny_index: Path,
     import sqlite3
 
     old = tmp_path / "old"
-    shutil.copytree(tiny_index, old)
-    with sqlite3.connect(old / "presets.sqlite") as db:
+    old_files = copy_index(tiny_index, old)
+    with sqlite3.connect(old_files / "presets.sqlite") as db:
         db.execute("DROP TABLE descriptors")
     _one_line_error(_run("match", "--text", "dark pad", "--index", str(old)), 3, "--describe")
     result = _run("build-index", "--index", str(old), "--describe", "--workers", "1")

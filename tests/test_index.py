@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import TEST_NOTES
+from conftest import TEST_NOTES, copy_index, index_files
 from patchpilot.errors import EmbedderMismatchError, IndexLoadError
 from patchpilot.index.builder import BuildPlan, IndexBuilder
 from patchpilot.index.index import PresetIndex
@@ -50,20 +50,20 @@ def test_missing_incomplete_and_foreign_indexes_are_clear_errors(tiny_index: Pat
     with pytest.raises(IndexLoadError, match="no index"):
         PresetIndex.open(tmp_path / "nowhere")
     broken = tmp_path / "broken"
-    shutil.copytree(tiny_index, broken)
-    (broken / "vectors.faiss").unlink()
+    broken_files = copy_index(tiny_index, broken)
+    (broken_files / "vectors.faiss").unlink()
     with pytest.raises(IndexLoadError, match="incomplete index"):
         PresetIndex.open(broken)
     foreign = tmp_path / "foreign"
-    shutil.copytree(tiny_index, foreign)
-    manifest = json.loads((foreign / MANIFEST_NAME).read_text())
+    foreign_files = copy_index(tiny_index, foreign)
+    manifest = json.loads((foreign_files / MANIFEST_NAME).read_text())
     manifest["embedder"] = "clap/1"
-    (foreign / MANIFEST_NAME).write_text(json.dumps(manifest))
+    (foreign_files / MANIFEST_NAME).write_text(json.dumps(manifest))
     with pytest.raises(EmbedderMismatchError, match="clap"):
         PresetIndex.open(foreign, "timbre")
     garbage = tmp_path / "garbage"
-    shutil.copytree(tiny_index, garbage)
-    (garbage / "vectors.faiss").write_bytes(b"not faiss")
+    garbage_files = copy_index(tiny_index, garbage)
+    (garbage_files / "vectors.faiss").write_bytes(b"not faiss")
     with pytest.raises(IndexLoadError, match="unreadable"):
         PresetIndex.open(garbage).search(np.zeros(8, np.float32), 60.0)
 
@@ -76,7 +76,7 @@ def test_an_interrupted_build_resumes_and_keeps_the_old_index(tiny_banks: Path, 
     out = tmp_path / "idx"
     plan = BuildPlan(output=out, synths=("dexed",), factory_root=tiny_banks, size_per_synth=8, notes=TEST_NOTES)
     IndexBuilder(plan).build()
-    before = (out / "vectors.faiss").read_bytes()
+    before = (index_files(out) / "vectors.faiss").read_bytes()
 
     bigger = BuildPlan(output=out, synths=("dexed",), factory_root=tiny_banks, size_per_synth=140, notes=TEST_NOTES)
     calls = []
@@ -88,21 +88,21 @@ def test_an_interrupted_build_resumes_and_keeps_the_old_index(tiny_banks: Path, 
 
     with pytest.raises(_Stop):
         IndexBuilder(bigger, progress=interrupt).build()
-    assert (out / "vectors.faiss").read_bytes() == before  # the old index is untouched
+    assert (index_files(out) / "vectors.faiss").read_bytes() == before  # the old index is untouched
     assert PresetIndex.open(out).manifest.synths == {"dexed": 8}
 
     resumed: list[int] = []
     IndexBuilder(bigger, progress=lambda s, d, t: resumed.append(d) if s == "render" else None).build()
     assert resumed[0] >= 64  # it started where the interrupted build stopped
     assert PresetIndex.open(out).manifest.synths["dexed"] > 100
-    assert not (tmp_path / ".idx.partial").exists()
+    assert not (out / "build").exists()
 
 
 def test_user_presets_are_added_to_an_existing_index(tiny_index: Path, tmp_path: Path) -> None:
     import dexed
 
     out = tmp_path / "mine"
-    shutil.copytree(tiny_index, out)
+    copy_index(tiny_index, out)
     bank = tmp_path / "mybank.syx"
     patches = []
     for i in range(32):

@@ -35,7 +35,7 @@ def tiny_nets(tiny_index: Path, tmp_path_factory: pytest.TempPathFactory) -> tup
     train = trainer()
     folder = tmp_path_factory.mktemp("models")
     index = PresetIndex.open(tiny_index)
-    digest = transform_digest(tiny_index / TRANSFORM_NAME)
+    digest = transform_digest(index.files / TRANSFORM_NAME)
     models = {}
     for synth in ("dexed", "vital"):
         inputs, targets_c, targets_d, _, _, continuous, discrete, sizes = train.training_data(index, synth)

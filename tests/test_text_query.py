@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import sqlite3
 from pathlib import Path
 
@@ -13,9 +12,11 @@ from patchpilot.describe.descriptors import DESCRIPTORS
 from patchpilot.describe.query import TextQuery, one_per_family, parse_query, percentile_ranks
 from patchpilot.describe.vocabulary import ADJECTIVES, CATEGORY_WORDS, SYNONYMS, opposite_tags
 from patchpilot.errors import IndexLoadError, UsageError
-from patchpilot.index.builder import add_descriptors
+from patchpilot.index.manage import describe_index
 from patchpilot.index.index import PresetIndex
 from patchpilot.text_match import TextMatcher
+
+from conftest import copy_index
 
 
 def test_the_issue_example_reads_category_and_adjective() -> None:
@@ -101,15 +102,15 @@ def test_descriptor_directions_hold_for_the_best_match(tiny_index: Path) -> None
 
 def test_an_index_without_descriptors_says_how_to_add_them(tiny_index: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
-    shutil.copytree(tiny_index, old)
-    with sqlite3.connect(old / "presets.sqlite") as db:
+    old_files = copy_index(tiny_index, old)
+    with sqlite3.connect(old_files / "presets.sqlite") as db:
         db.execute("DROP TABLE descriptors")
     index = PresetIndex.open(old)
     with pytest.raises(IndexLoadError, match="build-index --index .* --describe"):
         TextMatcher(index).match_text("bright pad")
     index.close()
-    assert add_descriptors(old, workers=1) == 16
-    assert add_descriptors(old, workers=1) == 0
+    assert describe_index(old, workers=1) == 16
+    assert describe_index(old, workers=1) == 0
     index = PresetIndex.open(old)
     assert TextMatcher(index).match_text("bright pad", top_k=1).matches[0].preset.category == "pad"
     index.close()

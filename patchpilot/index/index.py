@@ -18,6 +18,7 @@ import numpy as np
 
 from patchpilot.embed.transform import FeatureTransform
 from patchpilot.errors import EmbedderMismatchError, IndexLoadError
+from patchpilot.index.layout import VersionLease, open_version
 from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.paths import MANIFEST_NAME
 
@@ -95,27 +96,43 @@ def read_manifest(path: Path) -> Manifest:
     return manifest
 
 
-class PresetIndex:
-    """An opened index. Cheap to open; vectors load on the first search."""
+def _check_embedder_name(path: Path, manifest: Manifest, embedder: str | None) -> None:
+    """``embedder`` ("name" or "name/version") must be the one that built the index."""
+    if embedder is None:
+        return
+    wanted_name = embedder.split("/")[0]
+    built_name = manifest.embedder.split("/")[0]
+    if wanted_name != built_name or ("/" in embedder and embedder != manifest.embedder):
+        raise EmbedderMismatchError(
+            f"{path} was built with the {manifest.embedder!r} embedder, not {embedder!r}; "
+            f"use --embedder {built_name} or rebuild the index with --embedder {wanted_name}"
+        )
 
-    def __init__(self, path: Path, manifest: Manifest) -> None:
+
+class PresetIndex:
+    """An opened index: one version of it for the object's whole life (a build publishing a
+    new version meanwhile changes nothing here). Cheap to open; vectors load on the first
+    search. ``path`` is the index folder as given, ``files`` the version folder read."""
+
+    def __init__(self, path: Path, manifest: Manifest, files: Path | None = None,
+                 lease: VersionLease | None = None) -> None:
         self.path = path
+        self.files = files if files is not None else path
         self.manifest = manifest
-        self.store = PresetStore(path / STORE_NAME, readonly=True)
+        self._lease = lease
+        self.store = PresetStore(self.files / STORE_NAME, readonly=True)
 
     @classmethod
     def open(cls, path: Path, embedder: str | None = None) -> PresetIndex:
         """Open an index; ``embedder`` ("name" or "name/version") must match the one that built it."""
-        manifest = read_manifest(path)
-        if embedder is not None:
-            wanted_name = embedder.split("/")[0]
-            built_name = manifest.embedder.split("/")[0]
-            if wanted_name != built_name or ("/" in embedder and embedder != manifest.embedder):
-                raise EmbedderMismatchError(
-                    f"{path} was built with the {manifest.embedder!r} embedder, not {embedder!r}; "
-                    f"use --embedder {built_name} or rebuild the index with --embedder {wanted_name}"
-                )
-        return cls(path, manifest)
+        files, lease = open_version(path)
+        try:
+            manifest = read_manifest(files)
+            _check_embedder_name(path, manifest, embedder)
+            return cls(Path(path), manifest, files, lease)
+        except BaseException:
+            lease.release()
+            raise
 
     def check_embedder(self, identity: str) -> None:
         """Raise unless the index was built by this embedder (name and version)."""
@@ -128,7 +145,7 @@ class PresetIndex:
     @cached_property
     def transform(self) -> FeatureTransform:
         try:
-            return FeatureTransform.load(self.path / TRANSFORM_NAME)
+            return FeatureTransform.load(self.files / TRANSFORM_NAME)
         except (OSError, ValueError, KeyError) as exc:
             raise IndexLoadError(f"{self.path}: unreadable feature transform ({exc})") from None
 
@@ -136,7 +153,7 @@ class PresetIndex:
     def _vectors(self) -> dict[str, Any]:
         faiss = import_faiss()
         try:
-            index = faiss.read_index(str(self.path / VECTORS_NAME))
+            index = faiss.read_index(str(self.files / VECTORS_NAME))
         except RuntimeError as exc:
             raise IndexLoadError(f"{self.path}: unreadable vector file ({' '.join(str(exc).split())[:160]})") from None
         ids = faiss.vector_to_array(index.id_map).astype(np.int64)
@@ -241,6 +258,14 @@ class PresetIndex:
 
     def close(self) -> None:
         self.store.close()
+        if self._lease is not None:
+            self._lease.release()
+
+    def __enter__(self) -> PresetIndex:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def import_faiss() -> Any:

@@ -2,7 +2,8 @@
 
 SQLite, one row per preset. Parameter values are a float32 blob in the synth's parameter
 order (recorded in ``meta`` so an index outlives a change of the order); imported presets
-also keep their own base state (a ``.vital`` file's JSON), zlib-compressed.
+also keep their own base state (a ``.vital`` file's JSON), zlib-compressed, and in
+``sources`` the file they came from (path, SHA-1, when it was added).
 """
 
 from __future__ import annotations
@@ -36,6 +37,12 @@ CREATE TABLE IF NOT EXISTS presets (
 );
 CREATE INDEX IF NOT EXISTS presets_synth ON presets (synth);
 CREATE TABLE IF NOT EXISTS descriptors (row INTEGER PRIMARY KEY, vals BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS sources (
+    preset_id TEXT PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha1 TEXT NOT NULL,
+    added TEXT NOT NULL
+);
 """
 #: ``meta`` key naming the descriptors (and their version) the ``descriptors`` table holds.
 DESCRIPTORS_META = "descriptors"
@@ -115,6 +122,19 @@ class PresetStore:
                 added += cursor.rowcount
         return added
 
+    def set_sources(self, items: Iterable[tuple[str, str, str, str]]) -> None:
+        """Record ``(preset_id, path, sha1, added)`` for user presets (kept when present)."""
+        with self._db:
+            self._db.executemany("INSERT OR IGNORE INTO sources (preset_id, path, sha1, added) VALUES (?, ?, ?, ?)",
+                                 list(items))
+
+    def sources(self) -> dict[str, tuple[str, str, str]]:
+        """``preset_id -> (path, sha1, added)`` of user presets (empty for older stores)."""
+        if not self._has_table("sources"):
+            return {}
+        query = "SELECT s.preset_id, s.path, s.sha1, s.added FROM sources s JOIN presets p ON p.preset_id = s.preset_id"
+        return {pid: (path, sha1, added) for pid, path, sha1, added in self._db.execute(query)}
+
     def set_pitch_offsets(self, offsets: Iterable[tuple[int, float | None]]) -> None:
         with self._db:
             self._db.executemany("UPDATE presets SET pitch_offset = ? WHERE row = ?", [(o, r) for r, o in offsets])
@@ -136,20 +156,20 @@ class PresetStore:
             self._db.executemany("INSERT OR REPLACE INTO descriptors (row, vals) VALUES (?, ?)",
                                  [(int(r), np.asarray(v, dtype=np.float32).tobytes()) for r, v in items])
 
-    def _has_descriptors_table(self) -> bool:
-        found = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'descriptors'")
+    def _has_table(self, name: str) -> bool:
+        found = self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
         return found.fetchone() is not None
 
     def rows_without_descriptors(self, schema: str) -> list[int]:
         """Rows with no descriptors of this schema (all rows of an index built before them)."""
-        if not self._has_descriptors_table() or self.get_meta(DESCRIPTORS_META) != schema:
+        if not self._has_table("descriptors") or self.get_meta(DESCRIPTORS_META) != schema:
             return self.rows()
         query = "SELECT row FROM presets WHERE row NOT IN (SELECT row FROM descriptors) ORDER BY row"
         return [r for (r,) in self._db.execute(query)]
 
     def descriptors(self, schema: str) -> tuple[np.ndarray, np.ndarray]:
         """``(rows, values)`` of every preset described with this schema (values ``(n, d)``)."""
-        if not self._has_descriptors_table() or self.get_meta(DESCRIPTORS_META) != schema:
+        if not self._has_table("descriptors") or self.get_meta(DESCRIPTORS_META) != schema:
             return np.zeros(0, np.int64), np.zeros((0, 0), np.float32)
         records = self._db.execute("SELECT d.row, d.vals FROM descriptors d JOIN presets p ON p.row = d.row"
                                    " ORDER BY d.row").fetchall()
@@ -177,6 +197,9 @@ class PresetStore:
         if synth is not None:
             query, args = query + " WHERE synth = ?", (synth,)
         return [r for (r,) in self._db.execute(query + " ORDER BY row", args)]
+
+    def preset_id_set(self) -> set[str]:
+        return {pid for (pid,) in self._db.execute("SELECT preset_id FROM presets")}
 
     def fingerprints(self) -> set[str]:
         return {f for (f,) in self._db.execute("SELECT fingerprint FROM presets")}
@@ -230,8 +253,9 @@ class PresetStore:
                 if row in chunk:
                     yield chunk[row]
 
-    def listing(self, synth: str | None = None, category: str | None = None) -> list[dict]:
-        """Lightweight rows for ``presets list``: no parameter decoding."""
+    def listing(self, synth: str | None = None, category: str | None = None, *, user: bool = False) -> list[dict]:
+        """Lightweight rows for ``presets list``: no parameter decoding. ``user``: only
+        presets imported from the user's files, with the file each came from."""
         query = "SELECT preset_id, synth, name, category, tags, origin FROM presets WHERE 1=1"
         args: list[str] = []
         if synth:
@@ -240,10 +264,26 @@ class PresetStore:
         if category:
             query += " AND category = ?"
             args.append(category)
-        return [
-            {"preset_id": pid, "synth": s, "name": n, "category": c, "tags": json.loads(t), "origin": o}
-            for pid, s, n, c, t, o in self._db.execute(query + " ORDER BY row", args)
-        ]
+        if user:
+            query += " AND origin LIKE 'user:%'"
+        sources = self.sources()
+        rows = []
+        for pid, s, n, c, t, o in self._db.execute(query + " ORDER BY row", args):
+            row = {"preset_id": pid, "synth": s, "name": n, "category": c, "tags": json.loads(t), "origin": o}
+            if pid in sources:
+                row["source"], row["source_sha1"], row["added"] = sources[pid]
+            rows.append(row)
+        return rows
 
     def vacuum(self) -> None:
         self._db.execute("VACUUM")
+
+    def copy_to(self, path: Path) -> None:
+        """A consistent copy of the whole store in a new file (SQLite's online backup)."""
+        path.unlink(missing_ok=True)
+        target = sqlite3.connect(str(path))
+        try:
+            self._db.commit()
+            self._db.backup(target)
+        finally:
+            target.close()

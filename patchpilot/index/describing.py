@@ -1,0 +1,46 @@
+"""Sound descriptors (what text queries search) for the presets of a store."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA, describe_preset
+from patchpilot.index.store import PresetStore
+from patchpilot.synths import Preset, RenderPool, Voice, get_engine
+
+#: Presets rendered and committed together (what an interrupt can lose at most).
+CHUNK_PRESETS = 64
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+def describe_missing(store: PresetStore, *, workers: int = 2, progress: ProgressCallback | None = None) -> int:
+    """Render and describe (``describe/descriptors.py``) every preset of ``store`` that has no
+    descriptors yet, committing each chunk (an interrupted run resumes). Returns how many."""
+    progress = progress or (lambda stage, done, total: None)
+    pending = store.rows_without_descriptors(DESCRIPTOR_SCHEMA)
+    total = store.count()
+    done = total - len(pending)
+    progress("describe", done, total)
+    synth_of = store.synth_by_row()
+    for synth in sorted({synth_of[r] for r in pending}):
+        rows = [r for r in pending if synth_of[r] == synth]
+        with RenderPool(get_engine(synth), workers) as pool:
+            for start in range(0, len(rows), CHUNK_PRESETS):
+                presets = store.get_rows(rows[start : start + CHUNK_PRESETS])
+                chunk = [presets[r] for r in rows[start : start + CHUNK_PRESETS] if r in presets]
+                values = pool.map(lambda voice, stored: _describe_or_none(voice, stored.preset), chunk)
+                store.set_descriptors(DESCRIPTOR_SCHEMA, ((sp.row, v) for sp, v in zip(chunk, values) if v is not None))
+                done += len(chunk)
+                progress("describe", done, total)
+    return len(pending)
+
+
+def _describe_or_none(voice: Voice, preset: Preset) -> np.ndarray | None:
+    """Descriptors, or None for a preset the synth cannot play (the build leaves it out)."""
+    try:
+        return describe_preset(voice, preset)
+    except Exception:  # noqa: BLE001 - a bad imported preset must not stop the build
+        return None

@@ -1,0 +1,149 @@
+"""Rendering presets into raw features, saved in chunks that a resumed build trusts.
+
+A chunk is written under a temporary name that starts with a dot, flushed, and renamed to
+``chunk-<first row>.npz``; only those final names are ever read. On resume every chunk is
+read back whole: a chunk that cannot be read is deleted and its presets rendered again.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from patchpilot.audio.analysis import note_pitch
+from patchpilot.audio.dsp import rms
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS
+from patchpilot.embed import Embedder
+from patchpilot.errors import PatchPilotError, PatchPilotWarning
+from patchpilot.index.layout import checkpoint
+from patchpilot.synths import Preset, Voice
+
+#: A render quieter than this (RMS) counts as silent.
+SILENT_RMS = 1e-5
+_PREFIX = "chunk-"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One preset's features at the indexed notes, or why it has none."""
+
+    row: int
+    features: np.ndarray | None  # (slots, dim); None when silent or failed
+    pitch_offset: float | None
+    #: Why the preset could not be rendered ("" when it rendered, silent or not).
+    failure: str = ""
+
+
+def analyse_preset(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embedder: Embedder) -> Analysis:
+    """Render a preset at every indexed note and describe it. A preset the synth rejects
+    (an imported file's values out of what the synth takes) is reported, not raised."""
+    row, preset, notes = job
+    try:
+        renders = [voice.render(preset, note, DEFAULT_VELOCITY, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS)
+                   for note in notes]
+    except Exception as error:  # noqa: BLE001 - one preset the synth cannot play must not stop the build
+        text = str(error) if isinstance(error, PatchPilotError) else f"{type(error).__name__}: {error}"
+        return Analysis(row, None, None, " ".join(text.split()) or type(error).__name__)
+    loud = [bool(np.isfinite(r).all()) and rms(r) > SILENT_RMS for r in renders]
+    if not any(loud):
+        return Analysis(row, None, None)
+    features = embedder.features(renders)
+    for slot, ok in enumerate(loud):  # a slot silent at its note borrows its nearest audible neighbour
+        if not ok:
+            nearest = min((s for s, good in enumerate(loud) if good), key=lambda s: abs(s - slot))
+            features[slot] = features[nearest]
+    centre = min(range(len(notes)), key=lambda s: (not loud[s], abs(notes[s] - 60)))
+    pitch = note_pitch(renders[centre], ANALYSIS_SAMPLE_RATE_HZ)
+    offset = None if pitch.midi is None else float(np.round(pitch.midi - notes[centre], 2))
+    return Analysis(row, features, offset)
+
+
+@dataclass
+class LoadedFeatures:
+    """Every chunk of a build, concatenated."""
+
+    rows: np.ndarray  # (n,)
+    features: np.ndarray  # (n, slots, dim)
+    offsets: np.ndarray  # (n,) NaN when unpitched
+    skipped: list[int]  # silent or failed rows
+    failures: dict[int, str]  # row -> why it could not be rendered
+
+
+class FeatureChunks:
+    """The ``features/`` folder of a build."""
+
+    def __init__(self, folder: Path, slots: int) -> None:
+        self.folder = folder
+        self.slots = slots
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def _final(self) -> list[Path]:
+        return sorted(self.folder.glob(f"{_PREFIX}*.npz"))
+
+    def save(self, results: list[Analysis]) -> None:
+        good = [r for r in results if r.features is not None]
+        rows = np.array([r.row for r in good], dtype=np.int64)
+        features = (np.stack([r.features for r in good]) if good
+                    else np.zeros((0, self.slots, 1), np.float32))
+        offsets = np.array([np.nan if r.pitch_offset is None else r.pitch_offset for r in good], dtype=np.float64)
+        bad = [r for r in results if r.features is None]
+        name = f"{_PREFIX}{results[0].row:09d}.npz"
+        temporary = self.folder / f".{name}.{os.getpid()}.tmp"
+        with open(temporary, "wb") as handle:
+            np.savez(handle, rows=rows, features=features, offsets=offsets,
+                     skipped=np.array([r.row for r in bad], dtype=np.int64),
+                     failures=np.array([r.failure for r in bad], dtype=str))
+            handle.flush()
+            checkpoint("chunk-write")
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.folder / name)
+
+    def _read(self, path: Path) -> dict[str, np.ndarray] | None:
+        try:
+            with np.load(path) as data:
+                chunk = {key: data[key] for key in ("rows", "features", "offsets", "skipped")}
+                chunk["failures"] = data["failures"] if "failures" in data else np.zeros(0, dtype=str)
+        except Exception:  # noqa: BLE001 - any damage (truncation, bad zip, bad header) means "redo it"
+            return None
+        if chunk["features"].ndim != 3 or not len(chunk["rows"]) == len(chunk["features"]) == len(chunk["offsets"]):
+            return None
+        return chunk
+
+    def validate(self) -> set[int]:
+        """Drop temporary files and damaged chunks (a note on stderr for each damaged one);
+        returns the rows the remaining chunks cover."""
+        for leftover in self.folder.glob(".*.tmp"):
+            leftover.unlink(missing_ok=True)
+        done: set[int] = set()
+        for path in self._final():
+            chunk = self._read(path)
+            if chunk is None:
+                warnings.warn(f"{path.name} of the interrupted build is damaged; rendering its presets again",
+                              PatchPilotWarning, stacklevel=2)
+                path.unlink(missing_ok=True)
+                continue
+            done.update(int(r) for r in chunk["rows"])
+            done.update(int(r) for r in chunk["skipped"])
+        return done
+
+    def load(self) -> LoadedFeatures:
+        rows, features, offsets, skipped = [], [], [], []
+        failures: dict[int, str] = {}
+        for path in self._final():
+            chunk = self._read(path)
+            if chunk is None:
+                raise PatchPilotError(f"{path}: damaged feature chunk; run the build again to redo it")
+            if chunk["rows"].size:
+                rows.append(chunk["rows"])
+                features.append(chunk["features"])
+                offsets.append(chunk["offsets"])
+            skipped += [int(r) for r in chunk["skipped"]]
+            failures.update((int(r), str(f)) for r, f in zip(chunk["skipped"], chunk["failures"]) if str(f))
+        if not rows:
+            return LoadedFeatures(np.zeros(0, np.int64), np.zeros((0, self.slots, 0)), np.zeros(0), skipped, failures)
+        joined = np.nan_to_num(np.concatenate(features), nan=0.0, posinf=0.0, neginf=0.0)
+        return LoadedFeatures(np.concatenate(rows), joined, np.concatenate(offsets), skipped, failures)

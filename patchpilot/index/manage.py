@@ -1,0 +1,124 @@
+"""Index management behind ``build-index``: which index to build, whether to add to it or
+rebuild it, starting a user's index from the shipped one, and adding descriptors to an old
+index. Every change publishes a new version under the index's lock (``layout.py``)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH
+from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA
+from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+from patchpilot.index.builder import BuildPlan, BuildReport, IndexBuilder
+from patchpilot.index.describing import describe_missing
+from patchpilot.index.index import INDEX_FILES, STORE_NAME, PresetIndex
+from patchpilot.index.layout import BuildLock, IndexFolder
+from patchpilot.index.store import PresetStore
+from patchpilot.index.workdir import Workdir
+from patchpilot.paths import shipped_index_dir, user_index_dir
+
+ProgressCallback = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class BuildRequest:
+    """What ``build-index`` was asked for."""
+
+    #: The index folder (None: the user's own index).
+    index: Path | None = None
+    synths: tuple[str, ...] = ("vital", "dexed")
+    #: The user's preset files and folders to add.
+    presets: tuple[Path, ...] = ()
+    factory: bool = True
+    size_per_synth: int = DEFAULT_INDEX_SIZE_PER_SYNTH
+    seed: int = 0
+    embedder: str = DEFAULT_EMBEDDER
+    clap_checkpoint: Path | None = None
+    #: With ``presets``: rebuild everything instead of adding them to the index.
+    rebuild: bool = False
+    #: Leave out the user presets the index holds (kept by default on a rebuild).
+    drop_user_presets: bool = False
+    workers: int = 2
+
+    @property
+    def target(self) -> Path:
+        return self.index if self.index is not None else user_index_dir()
+
+
+def build_index(request: BuildRequest, progress: ProgressCallback | None = None) -> tuple[BuildReport, bool]:
+    """Build (or add presets to) an index. Returns the report and whether presets were
+    added to an existing index rather than a new one built.
+
+    Presets given to the user's own index that does not exist yet join a copy of the shipped
+    index. Given presets are added to an existing index unless ``rebuild``; any other build
+    keeps the user presets the index held unless ``drop_user_presets``."""
+    target = request.target
+    folder = IndexFolder(target)
+    if request.presets and request.index is None and not request.rebuild and not folder.exists():
+        seed_user_index(target)
+    append = bool(request.presets) and not request.rebuild and folder.exists()
+    plan = BuildPlan(output=target, synths=request.synths, factory=request.factory, user_paths=request.presets,
+                     size_per_synth=request.size_per_synth, seed=request.seed, embedder=request.embedder)
+    embedder = get_embedder(request.embedder, clap_checkpoint=request.clap_checkpoint)
+    builder = IndexBuilder(plan, workers=request.workers, progress=progress, append=append, embedder=embedder,
+                           keep_user_presets=not request.drop_user_presets)
+    return builder.build(), append
+
+
+def seed_user_index(target: Path) -> bool:
+    """Start the user's own index as a copy of the shipped one (when there is one)."""
+    shipped = IndexFolder(shipped_index_dir()).readable()
+    if shipped is None:
+        return False
+    folder = IndexFolder(target)
+    with BuildLock(folder):
+        if folder.exists():  # another process seeded it meanwhile
+            return False
+        work = Workdir(folder)
+        state = work.start("seed")
+        if not state.finished:
+            shutil.rmtree(work.version_dir, ignore_errors=True)
+            work.version_dir.mkdir()
+            for name in INDEX_FILES:
+                shutil.copy2(shipped / name, work.version_dir / name)
+            work.finish({})
+        work.publish_finished()
+    return True
+
+
+def describe_index(index: Path, *, workers: int = 2, progress: ProgressCallback | None = None) -> int:
+    """Give an index the sound descriptors text queries need (indexes built before them lack
+    them), as a new version with everything else unchanged. Resumes when interrupted.
+    Returns how many presets were described."""
+    folder = IndexFolder(index)
+    with BuildLock(folder), PresetIndex.open(index) as base:
+        work = Workdir(folder)
+        key = f"describe:{base.files.name}"
+        if not base.store.rows_without_descriptors(DESCRIPTOR_SCHEMA) and not _pending(work, key):
+            return 0
+        state = work.start(key)
+        if not state.finished:
+            if not state.prepared:
+                shutil.rmtree(work.version_dir, ignore_errors=True)
+                work.version_dir.mkdir()
+                for name in INDEX_FILES:
+                    if name != STORE_NAME:
+                        shutil.copy2(base.files / name, work.version_dir / name)
+                base.store.copy_to(work.version_dir / STORE_NAME)
+                state.prepared = True
+                work.save()
+            with PresetStore(work.version_dir / STORE_NAME) as store:
+                described = describe_missing(store, workers=workers, progress=progress)
+                store.vacuum()
+            work.finish({"described": described})
+        work.publish_finished()
+        return int(work.state.report.get("described", 0))
+
+
+def _pending(work: Workdir, key: str) -> bool:
+    """Whether the work folder holds this describe run, interrupted."""
+    state = work.read_state()
+    return state is not None and state.key == key
