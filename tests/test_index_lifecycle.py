@@ -20,6 +20,7 @@ from patchpilot.errors import PatchPilotWarning
 from patchpilot.index.builder import BuildPlan, IndexBuilder
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.layout import BuildLock, IndexFolder
+from patchpilot.index.store import PresetStore
 from patchpilot.paths import MANIFEST_NAME
 from patchpilot.synths import get_engine
 
@@ -111,6 +112,25 @@ def test_a_build_killed_anywhere_resumes_to_the_index_an_uninterrupted_build_mak
         assert [v.name for v in (target / "versions").iterdir()] == [index_files(target).name]  # old ones collected
         if point != "publish":  # switch back to the small index so that the next kill has a different one to keep
             IndexBuilder(_plan(target, tiny_banks, SMALL)).build()
+
+
+def test_a_finished_build_left_unpublished_is_published_before_the_next_change(
+        tiny_banks: Path, tmp_path: Path) -> None:
+    target = tmp_path / "idx"
+    IndexBuilder(_plan(target, tiny_banks, SMALL)).build()
+    before = set(_contents(target))
+    assert _build_in_subprocess(target, tiny_banks, SMALL + 4, kill_at="publish").returncode == -9
+    assert set(_contents(target)) == before  # readers still get the small one
+    finished = json.loads((target / "build" / "state.json").read_text())["version"]
+    with PresetStore(target / "versions" / finished / "presets.sqlite", readonly=True) as store:
+        killed_build = set(store.preset_ids(store.rows()).values())
+    assert killed_build - before
+    engine = get_engine("dexed")
+    engine.write_preset(engine.make_preset("MY BASS", {"algorithm": "1", "op2_output_level": 80}), tmp_path / "b.syx")
+    plan = BuildPlan(output=target, synths=("dexed",), user_paths=(tmp_path / "b.syx",))
+    report = IndexBuilder(plan, append=True).build()
+    assert report.appended == 1
+    assert set(_contents(target)) == killed_build | {"dexed:user:b"}  # added to the killed build's index
 
 
 def test_a_reader_keeps_its_version_while_a_build_publishes_another(tiny_banks: Path, tmp_path: Path) -> None:
@@ -225,3 +245,31 @@ def test_an_index_from_before_versions_is_upgraded_by_its_next_build(tiny_index:
     assert not (flat / MANIFEST_NAME).exists() and (flat / "current").is_file()
     with PresetIndex.open(flat) as index:
         assert index.manifest.synths == {"dexed": 9, "vital": 8}
+
+
+def test_readers_during_builds_always_see_one_whole_version(tiny_banks: Path, tmp_path: Path) -> None:
+    import threading
+
+    target = tmp_path / "idx"
+    IndexBuilder(_plan(target, tiny_banks, SMALL)).build()
+    errors: list[BaseException] = []
+
+    def rebuild() -> None:
+        try:
+            for size in (SMALL + 6, SMALL + 2, SMALL + 10):
+                IndexBuilder(_plan(target, tiny_banks, size), workers=1).build()
+        except BaseException as error:  # noqa: BLE001 - reported by the test below
+            errors.append(error)
+
+    builder = threading.Thread(target=rebuild)
+    builder.start()
+    seen = set()
+    while builder.is_alive():
+        with PresetIndex.open(target) as index:
+            rows = set(index.store.rows())
+            assert set(index._vectors["rows"].tolist()) == rows
+            assert sum(index.manifest.synths.values()) == len(rows)
+            seen.add(index.files.name)
+    builder.join()
+    assert not errors
+    assert len(seen) >= 2  # the readers did run across publishes

@@ -122,16 +122,18 @@ class IndexBuilder:
     def build(self) -> BuildReport:
         self.embedder.load()  # a missing model fails before any work
         with BuildLock(self.folder):
-            base = self._open_base()
-            try:
-                if base is not None and self.append:
-                    # new presets are rendered at the notes the index already uses
-                    self.plan = replace(self.plan, notes=base.manifest.notes)
-                    base.check_embedder(self.embedder.identity)
-                report = self._build_locked(base)
-            finally:
-                if base is not None:
-                    base.close()
+            report = None
+            while report is None:  # again when a finished build left by a killed run was published first
+                base = self._open_base()
+                try:
+                    if base is not None and self.append:
+                        # new presets are rendered at the notes the index already uses
+                        self.plan = replace(self.plan, notes=base.manifest.notes)
+                        base.check_embedder(self.embedder.identity)
+                    report = self._build_locked(base)
+                finally:
+                    if base is not None:
+                        base.close()
             self.folder.collect_garbage()  # the version this build read is free now
             return report
 
@@ -146,15 +148,18 @@ class IndexBuilder:
             return None
         return PresetIndex.open(self.plan.output)
 
-    def _build_locked(self, base: PresetIndex | None) -> BuildReport:
+    def _build_locked(self, base: PresetIndex | None) -> BuildReport | None:
+        """The build, once the lock is held. None when the index changed first (a finished
+        build of another run was published): the caller starts again from that version."""
         kept = [] if self.append or base is None else kept_user_presets(base.store)
         taken = base.store.preset_id_set() if self.append and base is not None else {pid for pid, *_ in kept}
-        gathered = self._gather(kept, taken)
+        key = self._key(base, kept)
         work = Workdir(self.folder)
-        state = work.start(self._key(base, kept))
-        if state.finished:  # the same build finished before the process died: publish it
-            work.publish_finished()
-            return BuildReport.from_state(state.report)
+        left = work.recover()
+        if left is not None:  # a finished build the process died before publishing: now published
+            return BuildReport.from_state(left.report) if left.key == key else None
+        gathered = self._gather(kept, taken)
+        state = work.start(key)
         chunks = FeatureChunks(work.path / "features", len(self.plan.notes))
         if not state.prepared:
             self._prepare_store(work.path / STORE_NAME, gathered, base)

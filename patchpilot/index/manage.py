@@ -75,16 +75,16 @@ def seed_user_index(target: Path) -> bool:
         return False
     folder = IndexFolder(target)
     with BuildLock(folder):
+        work = Workdir(folder)
+        work.recover()
         if folder.exists():  # another process seeded it meanwhile
             return False
-        work = Workdir(folder)
-        state = work.start("seed")
-        if not state.finished:
-            shutil.rmtree(work.version_dir, ignore_errors=True)
-            work.version_dir.mkdir()
-            for name in INDEX_FILES:
-                shutil.copy2(shipped / name, work.version_dir / name)
-            work.finish({})
+        work.start("seed")
+        shutil.rmtree(work.version_dir, ignore_errors=True)
+        work.version_dir.mkdir()
+        for name in INDEX_FILES:
+            shutil.copy2(shipped / name, work.version_dir / name)
+        work.finish({})
         work.publish_finished()
     return True
 
@@ -94,28 +94,33 @@ def describe_index(index: Path, *, workers: int = 2, progress: ProgressCallback 
     them), as a new version with everything else unchanged. Resumes when interrupted.
     Returns how many presets were described."""
     folder = IndexFolder(index)
-    with BuildLock(folder), PresetIndex.open(index) as base:
+    with BuildLock(folder):
+        Workdir(folder).recover()  # a finished build comes first: describe what it published
+        return _describe_locked(folder, index, workers, progress)
+
+
+def _describe_locked(folder: IndexFolder, index: Path, workers: int, progress: ProgressCallback | None) -> int:
+    with PresetIndex.open(index) as base:
         work = Workdir(folder)
         key = f"describe:{base.files.name}"
         if not base.store.rows_without_descriptors(DESCRIPTOR_SCHEMA) and not _pending(work, key):
             return 0
         state = work.start(key)
-        if not state.finished:
-            if not state.prepared:
-                shutil.rmtree(work.version_dir, ignore_errors=True)
-                work.version_dir.mkdir()
-                for name in INDEX_FILES:
-                    if name != STORE_NAME:
-                        shutil.copy2(base.files / name, work.version_dir / name)
-                base.store.copy_to(work.version_dir / STORE_NAME)
-                state.prepared = True
-                work.save()
-            with PresetStore(work.version_dir / STORE_NAME) as store:
-                described = describe_missing(store, workers=workers, progress=progress)
-                store.vacuum()
-            work.finish({"described": described})
+        if not state.prepared:
+            shutil.rmtree(work.version_dir, ignore_errors=True)
+            work.version_dir.mkdir()
+            for name in INDEX_FILES:
+                if name != STORE_NAME:
+                    shutil.copy2(base.files / name, work.version_dir / name)
+            base.store.copy_to(work.version_dir / STORE_NAME)
+            state.prepared = True
+            work.save()
+        with PresetStore(work.version_dir / STORE_NAME) as store:
+            described = describe_missing(store, workers=workers, progress=progress)
+            store.vacuum()
+        work.finish({"described": described})
         work.publish_finished()
-        return int(work.state.report.get("described", 0))
+        return described
 
 
 def _pending(work: Workdir, key: str) -> bool:

@@ -66,6 +66,14 @@ class Workdir:
         self.state = state
         return state
 
+    def recover(self) -> WorkState | None:
+        """Publish a finished version an interrupted run left; returns its state, if any."""
+        state = self.read_state()
+        if state is None or not state.finished:
+            return None
+        self.publish_finished(state)
+        return state
+
     def save(self) -> None:
         self._write(self.state)
 
