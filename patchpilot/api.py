@@ -30,6 +30,7 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_DEMUCS_MODEL, 
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PatchPilotWarning, PresetError
+from patchpilot.fx import FxChain
 from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, prepare_directory
 from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
@@ -45,16 +46,18 @@ class PatchPilot:
     """Matching, rendering and export against one index."""
 
     def __init__(self, index: Path | str | None = None, *, workers: int = 2, embedder: str | None = None,
-                 clap_checkpoint: Path | str | None = None, proposals: bool = False) -> None:
+                 clap_checkpoint: Path | str | None = None, proposals: bool = False, fx: bool = True) -> None:
         """``embedder`` ("timbre" or "clap") must be the one the index was built with; by
         default audio uses the built-in embedder and text the index's own path.
-        ``proposals``: the neural proposals join the retrieval candidates (``proposal.py``)."""
+        ``proposals``: the neural proposals join the retrieval candidates (``proposal.py``).
+        ``fx``: the best answers get the effect chain that brings them closest (``fx/``)."""
         self.explicit_index = Path(index) if index is not None else None
         self.index_path = self.explicit_index if self.explicit_index is not None else default_index_dir()
         self.workers = workers
         self.embedder_name = embedder
         self.clap_checkpoint = clap_checkpoint
         self.proposals = proposals
+        self.fx = fx
         self._separators: dict[tuple[str, Path | None], StemSeparator] = {}
 
     @cached_property
@@ -64,7 +67,7 @@ class PatchPilot:
     @cached_property
     def matcher(self) -> Matcher:
         embedder = get_embedder(self.embedder_name or DEFAULT_EMBEDDER, clap_checkpoint=self.clap_checkpoint)
-        return Matcher(self.index, embedder=embedder, workers=self.workers, proposals=self.proposals)
+        return Matcher(self.index, embedder=embedder, workers=self.workers, proposals=self.proposals, fx=self.fx)
 
     @cached_property
     def text_matcher(self) -> TextMatcher:
@@ -148,7 +151,7 @@ class PatchPilot:
             m.rank: export_preset(m.preset, directory, f"{stem}-{m.rank:02d}-{m.preset.name}",
                                   note=m.render.note, velocity=m.render.velocity,
                                   note_seconds=m.render.note_seconds,
-                                  total_seconds=m.render.total_seconds + EXPORT_TAIL_SECONDS)
+                                  total_seconds=m.render.total_seconds + EXPORT_TAIL_SECONDS, fx=m.fx)
             for m in result.matches
         }
 
@@ -174,8 +177,10 @@ class PatchPilot:
         return stored.preset
 
     def render(self, preset: Preset, *, note: int, velocity: int, seconds: float, tail: float,
-               sample_rate: int) -> np.ndarray:
-        return get_engine(preset.synth).render(preset, note, velocity, seconds, seconds + tail, sample_rate=sample_rate)
+               sample_rate: int, fx: FxChain = FxChain()) -> np.ndarray:
+        """One note of a preset (as its file plays in a fresh synth), through ``fx``."""
+        audio = get_engine(preset.synth).render(preset, note, velocity, seconds, seconds + tail, sample_rate=sample_rate)
+        return fx.apply(audio, sample_rate)
 
     def list_presets(self, synth: str | None = None, category: str | None = None, *, user: bool = False) -> list[dict]:
         """Presets of the index; ``user``: only those from the user's files, with their source."""

@@ -167,6 +167,9 @@ def match(
         "--proposals/--no-proposals",
         help="Add the neural network's proposed presets to the candidates (off by default: on the "
              "benchmarks they have not sounded closer than the library's presets).")] = False,
+    fx: Annotated[bool, typer.Option(
+        "--fx/--no-fx", help="Search an effect chain (reverb, delay, chorus, compressor, drive, EQ) for the best "
+                             "matches; an effect that does not bring a match closer stays off.")] = True,
     refine: Annotated[bool, typer.Option("--refine", help="Optimise the best matches' parameters against the "
                                          "input (CMA-ES); the refined preset is listed first.")] = False,
     budget: Annotated[int, typer.Option("--budget", min=1, max=100_000,
@@ -213,7 +216,7 @@ def match(
             raise UsageError("stdin (-) can be given once")
         separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
         pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
-                           proposals=proposals)
+                           proposals=proposals, fx=fx)
         try:
             for item in inputs:
                 try:
@@ -399,17 +402,20 @@ def render(
     velocity: Annotated[int, typer.Option("--velocity", min=1, max=127, help="MIDI velocity.")] = DEFAULT_VELOCITY,
     seconds: Annotated[float, typer.Option("--seconds", min=0.01, max=60.0, help="How long the note is held.")] = 1.5,
     tail: Annotated[float, typer.Option("--tail", min=0.0, max=30.0, help="Seconds rendered after the release.")] = 1.5,
+    fx: Annotated[Optional[Path], typer.Option(
+        "--fx", help="An effect chain to play the note through (the .fx.json that match --export writes).")] = None,
     index: IndexOption = None,
 ) -> None:
     """Play one note of a preset into a WAV file (44.1 kHz, 32-bit float)."""
     from patchpilot.api import PatchPilot
     from patchpilot.audio.io import write_wav
+    from patchpilot.fx import FxChain
 
     with _errors_to_exit():
         with PatchPilot(index) as pilot:
             chosen = pilot.preset(preset)
             audio = pilot.render(chosen, note=note, velocity=velocity, seconds=seconds, tail=tail,
-                                 sample_rate=EXPORT_SAMPLE_RATE_HZ)
+                                 sample_rate=EXPORT_SAMPLE_RATE_HZ, fx=FxChain.load(fx) if fx else FxChain())
         try:
             write_wav(output, audio, EXPORT_SAMPLE_RATE_HZ)
         except (OSError, RuntimeError) as exc:

@@ -107,10 +107,15 @@ class Target:
 class PerceptualDistance:
     """Scores candidate renders against a prepared target."""
 
-    def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, weights: dict[str, float] | None = None) -> None:
+    def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, weights: dict[str, float] | None = None,
+                 resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS) -> None:
+        """``resolutions``: (n_fft, hop, n_mels) of the mel terms; fewer make a cheaper
+        proxy (the effect search's). The MFCC come from the one with 64 mels."""
         self.sample_rate = sample_rate
         self.weights = dict(WEIGHTS if weights is None else weights)
-        self._linear = self.weights.get("log_stft", 0.0) > 0
+        self.resolutions = resolutions
+        self._mfcc_resolution = next(i for i, r in enumerate(resolutions) if r[2] == RESOLUTIONS[1][2])
+        self._linear = self.weights.get("log_stft", 0.0) > 0 and LINEAR_RESOLUTION in {r[:2] for r in resolutions}
 
     def _batch(self, signals: Sequence[np.ndarray], length: int,
                align_to: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -153,7 +158,7 @@ class PerceptualDistance:
         """Mel powers at every resolution, and the linear power spectrogram at
         LINEAR_RESOLUTION when the log_stft term is on (one of the same STFTs)."""
         mels, linear = [], None
-        for n_fft, hop, n_mels in RESOLUTIONS:
+        for n_fft, hop, n_mels in self.resolutions:
             power = power_spectrogram(batch, n_fft, hop)
             if self._linear and (n_fft, hop) == LINEAR_RESOLUTION:
                 linear = power
@@ -168,7 +173,7 @@ class PerceptualDistance:
             floored = np.maximum(power, floor)
             mels.append(np.sqrt(floored))
             log_mels.append(np.log(floored))
-        mfcc = log_mels[1] @ dct_matrix(RESOLUTIONS[1][2], N_MFCC + 1)[:, 1:]
+        mfcc = log_mels[self._mfcc_resolution] @ dct_matrix(RESOLUTIONS[1][2], N_MFCC + 1)[:, 1:]
         envelope = np.maximum(amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP)), envelope_floor_db)
         log_spec = np.log(np.maximum(linear, linear_floor)) if linear is not None else None
         return Features(tuple(log_mels), tuple(mels), mfcc, envelope, silent, log_spec)
@@ -212,7 +217,7 @@ class PerceptualDistance:
         batch = candidates.silent.size
         log_mel = np.zeros(batch)
         convergence = np.zeros(batch)
-        for (_, hop, _), t_log, c_log, t_mel, c_mel in zip(RESOLUTIONS, t.log_mels, candidates.log_mels, t.mels,
+        for (_, hop, _), t_log, c_log, t_mel, c_mel in zip(self.resolutions, t.log_mels, candidates.log_mels, t.mels,
                                                            candidates.mels):
             mask = self._frame_mask(c_log.shape[1], hop, until, batch)
             count = mask.sum(axis=1)
@@ -220,8 +225,8 @@ class PerceptualDistance:
             error = (((c_mel - t_mel[0]) ** 2).sum(axis=2) * mask).sum(axis=1)
             reference = ((t_mel[0] ** 2).sum(axis=1)[None, :] * mask).sum(axis=1)
             convergence += np.sqrt(error) / (np.sqrt(reference) + EPS)
-        n = len(RESOLUTIONS)
-        mask = self._frame_mask(candidates.mfcc.shape[1], RESOLUTIONS[1][1], until, batch)
+        n = len(self.resolutions)
+        mask = self._frame_mask(candidates.mfcc.shape[1], self.resolutions[self._mfcc_resolution][1], until, batch)
         mfcc = (np.abs(candidates.mfcc - t.mfcc[0]).mean(axis=2) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
         mask = self._frame_mask(candidates.envelope_db.shape[1], ENVELOPE_HOP, until, batch)
         envelope = (np.abs(candidates.envelope_db - t.envelope_db[0]) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0

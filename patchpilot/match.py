@@ -24,11 +24,13 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDA
 from patchpilot.distance import PerceptualDistance, Target, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, UsageError
+from patchpilot.fx import ChainSearch, FxChain
 from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
 from patchpilot.index.store import StoredPreset
 from patchpilot.proposal import ProposalNet, proposal_nets
 from patchpilot.refine import Refiner, RefineOptions, RefineOutcome, RefineProgress, StartPoint, fit_notes_for
 from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
 #: Velocities tried for presets whose sound depends on velocity, among the
 #: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
@@ -47,6 +49,8 @@ RELEASE_MIN_GAP_SECONDS = 0.03
 #: The best re-ranked candidates scored again on what the user will hear (their preset
 #: file loaded in a fresh synth): the distances reported are these.
 CONFIRM_CANDIDATES = 6
+#: The best confirmed candidates whose effect chain is searched (``fx/search.py``).
+FX_CANDIDATES = 2
 #: Inputs compared over less than this (one-shots: kicks, zaps, short plucks) also try the
 #: note-offs of EARLY_NOTE_OFFS_SECONDS: the held-render comparison (``note_off``) skips
 #: the first 50 ms and needs 40 ms of divergence, so it cannot see a release before ~0.09 s.
@@ -81,6 +85,8 @@ class Match:
     refinement: RefineOutcome | None = field(default=None, repr=False)
     #: The index entry the preset came from (None for a refined preset).
     stored: StoredPreset | None = field(default=None, repr=False)
+    #: Effects after the synth that are part of the answer (empty: the dry preset).
+    fx: FxChain = FxChain()
 
     @property
     def refined(self) -> bool:
@@ -105,10 +111,12 @@ class Matcher:
     """Loads the embedder and synth pools once; serves many queries against one index."""
 
     def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2,
-                 proposals: bool = False) -> None:
-        """``proposals``: add the neural proposals (``proposal.py``) to the re-ranker's candidates."""
+                 proposals: bool = False, fx: bool = True) -> None:
+        """``proposals``: add the neural proposals (``proposal.py``) to the re-ranker's
+        candidates. ``fx``: search an effect chain for the best answers (``fx/``)."""
         self.index = index
         self.use_proposals = proposals
+        self.use_fx = fx
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         index.check_embedder(self.embedder.identity)
         self.workers = workers
@@ -152,10 +160,11 @@ class Matcher:
         pool += self.proposals(vector, note, synth)
         target = self.target_of(note)
         scored = self.rerank(note, target, pool)
-        scored = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES))
+        chains = ChainSearch(self.distance, self.target_signal(note), target.length) if self.use_fx else None
+        confirmed = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES), chains)
         matches = tuple(
-            Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp)
-            for rank, (sp, distance, retrieval, settings) in enumerate(scored[:top_k], start=1)
+            Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp, fx=fx)
+            for rank, (sp, distance, retrieval, settings, fx) in enumerate(confirmed[:top_k], start=1)
         )
         return MatchResult(audio.name, matches, analysis, from_track)
 
@@ -217,10 +226,14 @@ class Matcher:
         others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
         return replace(result, matches=(first, *others))
 
+    def target_signal(self, note: Note) -> np.ndarray:
+        """The stretch of the input note every candidate is compared with."""
+        _, window_seconds = compare_window(note)
+        return note.samples[: int(window_seconds * ANALYSIS_SAMPLE_RATE_HZ)]
+
     def target_of(self, note: Note) -> Target:
         """The input note as every candidate is compared with it: its compare window, prepared."""
-        _, window_seconds = compare_window(note)
-        return self.distance.prepare_target(note.samples[: int(window_seconds * ANALYSIS_SAMPLE_RATE_HZ)])
+        return self.distance.prepare_target(self.target_signal(note))
 
     def rerank(self, note: Note, target: Target,
                candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
@@ -318,28 +331,41 @@ class Matcher:
         return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
 
     def confirm(self, target: Target, scored: Sequence[tuple[StoredPreset, float, float | None, RenderSettings]],
-                count: int) -> list[tuple[StoredPreset, float, float | None, RenderSettings]]:
+                count: int, chains: ChainSearch | None = None
+                ) -> list[tuple[StoredPreset, float, float | None, RenderSettings, FxChain]]:
         """Score the ``count`` best candidates again as their exported files play on a fresh
         synth instance, and rank them by that. The pooled renders of the re-ranker reuse
         synth instances whose effect LFOs run on and whose controls glide from the previous
-        preset; the user's first note after loading a preset does neither."""
+        preset; the user's first note after loading a preset does neither. With ``chains``,
+        the FX_CANDIDATES best get the effect chain that brings them closest (the distance
+        is then that of the preset through its chain)."""
         head = list(scored[:count])
+        rest = [(*item, FxChain()) for item in scored[count:]]
         if not head:
-            return head
+            return rest
         sr = ANALYSIS_SAMPLE_RATE_HZ
 
         def play(_voice: object, item: tuple[StoredPreset, float, float | None, RenderSettings]) -> np.ndarray:
             stored, _, _, settings = item
             return get_engine(stored.preset.synth).render(stored.preset, settings.note, settings.velocity,
-                                                          settings.note_seconds, settings.total_seconds, sr)
+                                                          settings.note_seconds, settings.total_seconds,
+                                                          NATIVE_SAMPLE_RATE_HZ)
 
-        # the pool's threads (one synth per thread is not needed: every render is fresh)
+        # the pool's threads (one synth per thread is not needed: every render is fresh);
+        # at the native rate, which the effect chain runs at
         renders = list(self.pool(head[0][0].preset.synth).map(play, head))
-        distances = self.distance.score(target, renders)
-        confirmed = [(stored, float(d), retrieval, settings)
-                     for (stored, _, retrieval, settings), d in zip(head, distances)]
+        distances = self.distance.score(target, [from_native_rate(r, sr, s.total_seconds)
+                                                 for r, (_, _, _, s) in zip(renders, head)])
+        order = np.argsort(distances, kind="stable")
+        confirmed = []
+        for rank, i in enumerate(order):
+            stored, _, retrieval, settings = head[i]
+            distance, chain = float(distances[i]), FxChain()
+            if chains is not None and rank < FX_CANDIDATES:
+                chain, distance = chains.search(target, renders[i], distance)
+            confirmed.append((stored, distance, retrieval, settings, chain))
         confirmed.sort(key=lambda item: item[1])
-        return confirmed + list(scored[count:])
+        return confirmed + rest
 
 
 def distance_to(audio: np.ndarray, renders: Sequence[np.ndarray], sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:

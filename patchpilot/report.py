@@ -52,10 +52,13 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None, *, auditi
         "origin": preset.origin,
         "params": engine.native_values(preset),
         "units": {name: p.unit for name, p in params.items() if p.unit},
+        "fx": match.fx.to_list(),
         "preset_file": str(exported.preset_file) if exported else None,
         "audio_file": str(exported.audio_file) if exported else None,
         "refined": match.refined,
     }
+    if exported and exported.fx_file is not None:
+        document["fx_file"] = str(exported.fx_file)
     if confidence:
         document["confidence"] = confidence_label(match.distance)
     if audition:
@@ -155,8 +158,12 @@ def print_settings(console: Console, match: Match, exported: ExportedFiles | Non
         for i, (name, value) in enumerate(items):
             table.add_row(GROUP_TITLES[group] if i == 0 else "", name, value)
     console.print(table)
+    if match.fx:
+        console.print(f"  [bold]then through[/bold] {match.fx.describe()}", highlight=False)
     if exported:
         console.print(f"  preset file: {exported.preset_file}")
+        if exported.fx_file is not None:
+            console.print(f"  effects:     {exported.fx_file} (patchpilot render --fx loads it)")
         console.print(f"  audio:       {exported.audio_file}")
 
 

@@ -72,10 +72,13 @@ def test_exported_dx7_voice_loaded_fresh_plays_the_exported_wav(tmp_path: Path) 
 
 
 def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_wav: Path, tmp_path: Path) -> None:
-    """The distance of each match is the re-ranker's distance of the fresh file render."""
+    """The distance of each match is the re-ranker's distance of the fresh file render through
+    the exported effect chain."""
     from patchpilot.audio.analysis import compare_window
     from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
     from patchpilot.distance import PerceptualDistance
+    from patchpilot.fx import FxChain
+    from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
     with PatchPilot(tiny_index) as pilot:
         result = pilot.match(pluck_wav, top_k=3)
@@ -87,7 +90,10 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
         engine = get_engine(match.preset.synth)
         data = exports[match.rank].preset_file.read_bytes()
         played = engine.play_file(data, match.render.note, match.render.velocity, match.render.note_seconds,
-                                  match.render.total_seconds)
+                                  match.render.total_seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ)
+        fx_file = exports[match.rank].fx_file  # the effect chain, as the user loads it
+        played = (FxChain.load(fx_file) if fx_file else FxChain()).apply(played, NATIVE_SAMPLE_RATE_HZ)
+        played = from_native_rate(played, ANALYSIS_SAMPLE_RATE_HZ, match.render.total_seconds)
         target = note.samples[: int(window * ANALYSIS_SAMPLE_RATE_HZ)]
         assert float(distance(target, [played])[0]) == pytest.approx(match.distance, abs=1e-4)
     assert [m.distance for m in result.matches] == sorted(m.distance for m in result.matches)

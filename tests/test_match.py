@@ -9,6 +9,7 @@ import pytest
 import soundfile
 
 from patchpilot.api import PatchPilot
+from patchpilot.fx import FxChain
 from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.report import result_to_dict
 from patchpilot.synths import get_engine
@@ -63,7 +64,9 @@ def test_exported_presets_reload_and_render_the_exported_audio(tiny_index: Path,
                 assert rate == 44100
                 again = engine.render(loaded, match.render.note, match.render.velocity, match.render.note_seconds,
                                       match.render.total_seconds + EXPORT_TAIL_SECONDS, sample_rate=44100)
-                assert np.array_equal(audio, again)
+                chain = FxChain.load(files.fx_file) if files.fx_file else FxChain()
+                assert chain == match.fx
+                assert np.array_equal(audio, chain.apply(again, 44100))
                 if match.preset_id.endswith(("test-pluck", "test-organ")):
                     assert match.render.note == note
 
@@ -82,3 +85,26 @@ def test_exported_vital_file_loads_in_plain_vita(tiny_index: Path, pluck_wav: Pa
     exported, _ = soundfile.read(exports[1].audio_file, dtype="float32")
     # the WAV (32-bit float) is what plain vita plays from the file
     assert np.abs(exported - 0.5 * (stereo[0] + stereo[1])).max() < 1e-6
+
+
+def test_a_note_in_a_room_gets_a_reverb_and_a_dry_note_none(tiny_index: Path, tiny_banks: Path, pluck_wav: Path,
+                                                            tmp_path: Path) -> None:
+    from conftest import render_note
+
+    from patchpilot.audio.io import write_wav
+    from patchpilot.fx import Effect
+
+    room = FxChain((Effect("Reverb", (("room_size", 0.85), ("damping", 0.3), ("wet_level", 0.6))),))
+    dry = render_note("dexed", "Test Bell", tiny_banks, 62, sample_rate=44100)
+    wet = tmp_path / "bell-in-a-room.wav"
+    write_wav(wet, room.apply(np.concatenate([dry, np.zeros(22050, np.float32)]), 44100), 44100)
+    with PatchPilot(tiny_index) as with_fx, PatchPilot(tiny_index, fx=False) as without:
+        best = with_fx.match(wet, top_k=1).matches[0]
+        plain = without.match(wet, top_k=1).matches[0]
+        assert "Reverb" in [e.kind for e in best.fx.effects]
+        assert best.distance < 0.8 * plain.distance
+        assert plain.fx == FxChain()
+        exact = with_fx.match(pluck_wav, top_k=1).matches[0]
+        assert exact.fx == FxChain() and exact.preset_id == "vital:test-pluck"
+    document = result_to_dict(with_fx_result := PatchPilot(tiny_index).match(wet, top_k=1))
+    assert document["matches"][0]["fx"][0]["effect"] in {e.kind for e in with_fx_result.matches[0].fx.effects}

@@ -2,8 +2,9 @@
 
 The WAV is the written preset file loaded in a fresh synth instance and played at 44.1 kHz
 (:meth:`SynthEngine.render`): the note, velocity and hold of the match, then
-EXPORT_TAIL_SECONDS for the release. Loading the file and playing that note gives the same
-audio, sample for sample.
+EXPORT_TAIL_SECONDS for the release, then the match's effect chain (written beside it as
+``<stem>.fx.json``, which ``patchpilot render --fx`` applies). Loading the file, playing
+that note and running the chain gives the same audio, sample for sample.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 from patchpilot.audio.io import write_wav
 from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import UsageError
+from patchpilot.fx import FxChain
 from patchpilot.library.bank import slug
 from patchpilot.synths import Preset, get_engine
 
@@ -28,6 +30,8 @@ EXPORT_TAIL_SECONDS = 1.0
 class ExportedFiles:
     preset_file: Path
     audio_file: Path
+    #: The effect chain as JSON (None when the answer has none).
+    fx_file: Path | None = None
 
 
 def prepare_directory(directory: Path) -> Path:
@@ -38,9 +42,10 @@ def prepare_directory(directory: Path) -> Path:
 
 
 def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velocity: int,
-                  note_seconds: float = EXPORT_NOTE_SECONDS, total_seconds: float = EXPORT_RENDER_SECONDS
-                  ) -> ExportedFiles:
-    """Write ``<stem>.<suffix>`` (the preset) and ``<stem>.wav`` (that file played at ``note``)."""
+                  note_seconds: float = EXPORT_NOTE_SECONDS, total_seconds: float = EXPORT_RENDER_SECONDS,
+                  fx: FxChain = FxChain()) -> ExportedFiles:
+    """Write ``<stem>.<suffix>`` (the preset), ``<stem>.fx.json`` (the effect chain, if
+    any) and ``<stem>.wav`` (that file played at ``note``, through the chain)."""
     engine = get_engine(preset.synth)
     base = directory / slug(stem)
     preset_file = base.with_suffix(engine.preset_suffix)
@@ -48,5 +53,10 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
     data = engine.preset_bytes(preset)
     preset_file.write_bytes(data)
     audio = engine.play_file(data, note, velocity, note_seconds, total_seconds, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+    fx_file = None
+    if fx:
+        fx_file = base.with_suffix(".fx.json")
+        fx.save(fx_file)
+        audio = fx.apply(audio, EXPORT_SAMPLE_RATE_HZ)
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
-    return ExportedFiles(preset_file, audio_file)
+    return ExportedFiles(preset_file, audio_file, fx_file)

@@ -1,0 +1,136 @@
+"""Finding the effect chain that brings a dry render closest to the input.
+
+Effects run on the render the re-ranker already has, so a setting costs an effect pass (a
+millisecond) and a distance, not a synth render. The distance used while searching is a
+one-resolution proxy of the re-ranker's (a third of the cost); the chain found is then
+checked with the full distance and kept only where that agrees.
+
+The search is forward selection, deterministic: each round tries every effect kind not yet
+in the chain at a small spread of settings and adds the one that lowers the distance most,
+if it lowers it by the round's gain (more for each further effect, so small chance gains do
+not pile up junk); then each kept control is nudged either way with a halving step. An
+effect that does not pay stays off, so a dry input keeps a dry answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from patchpilot.distance import PerceptualDistance, Target
+from patchpilot.fx.chain import EFFECT_KINDS, Effect, EffectKind, FxChain
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
+
+#: Settings tried per effect kind and round (a fixed low-discrepancy spread over its
+#: controls): a base count plus more for each control.
+TRIES_BASE = 4
+TRIES_PER_CONTROL = 3
+#: Effects a chain may hold, and the relative drop of the distance the n-th one must bring.
+MAX_EFFECTS = 3
+ROUND_GAINS = (0.06, 0.08, 0.1)
+#: Nudges of each kept control, in unit range, either way, and the gain a nudge must bring.
+NUDGE_STEPS = (0.1, 0.05)
+NUDGE_GAIN = 0.003
+#: The proxy distance: one mel resolution instead of three.
+PROXY_RESOLUTIONS = ((1024, 256, 64),)
+
+
+def _spread(kind: EffectKind, count: int) -> list[tuple[tuple[str, float], ...]]:
+    """``count`` settings of an effect spread over its controls' ranges (a Halton sequence,
+    so every run tries the same ones)."""
+    primes = (2, 3, 5, 7, 11)
+    out = []
+    for i in range(1, count + 1):
+        positions = [_halton(i, primes[d]) for d in range(len(kind.controls))]
+        out.append(tuple((c.name, c.value(u)) for c, u in zip(kind.controls, positions)))
+    return out
+
+
+def _halton(index: int, base: int) -> float:
+    result, fraction = 0.0, 1.0
+    while index > 0:
+        fraction /= base
+        result += fraction * (index % base)
+        index //= base
+    return result
+
+
+class ChainSearch:
+    """Searches effect chains against one prepared target (make one per input)."""
+
+    def __init__(self, distance: PerceptualDistance, signal: np.ndarray, length: int,
+                 kinds: Sequence[EffectKind] = EFFECT_KINDS) -> None:
+        """``signal``/``length``: the target as the full distance was given it."""
+        self.distance = distance
+        self.proxy = PerceptualDistance(distance.sample_rate, distance.weights, PROXY_RESOLUTIONS)
+        self.proxy_target = self.proxy.prepare_target(signal, length)
+        self.kinds = tuple(kinds)
+
+    def search(self, target: Target, dry: np.ndarray, dry_distance: float) -> tuple[FxChain, float]:
+        """The chain (maybe empty) that brings ``dry`` closest to ``target`` by the full
+        distance, and that distance (``dry_distance`` when no chain pays). ``dry`` is at
+        NATIVE_SAMPLE_RATE_HZ: effects run at the rate the exported WAV has (a reverb at
+        22.05 kHz sounds different), then the result is resampled for the distance."""
+        seconds = dry.size / NATIVE_SAMPLE_RATE_HZ
+
+        def wet(chain: FxChain) -> np.ndarray:
+            return from_native_rate(chain.apply(dry, NATIVE_SAMPLE_RATE_HZ), self.distance.sample_rate, seconds)
+
+        def proxy(chains: list[FxChain]) -> np.ndarray:
+            return self.proxy.score(self.proxy_target, [wet(c) for c in chains])
+
+        chain = FxChain()
+        best = float(proxy([chain])[0])
+        for gain in ROUND_GAINS[:MAX_EFFECTS]:
+            present = {e.kind for e in chain.effects}
+            tried = [chain.with_effect(Effect(kind.name, settings))
+                     for kind in self.kinds if kind.name not in present
+                     for settings in _spread(kind, TRIES_BASE + TRIES_PER_CONTROL * len(kind.controls))]
+            if not tried:
+                break
+            scores = proxy(tried)
+            i = int(np.argmin(scores))
+            if scores[i] >= best * (1 - gain):
+                break
+            chain, best = tried[i], float(scores[i])
+        if not chain:
+            return chain, dry_distance
+        chain, best = self._nudge(chain, best, proxy, NUDGE_STEPS)
+        # an effect taken early can be made redundant by one taken later: drop it if the
+        # chain does as well without it, and settle the rest again
+        for effect in list(chain.effects):
+            without = FxChain(tuple(e for e in chain.effects if e is not effect))
+            score = float(proxy([without])[0])
+            if without and score <= best * (1 + NUDGE_GAIN):
+                chain, best = without, score
+                chain, best = self._nudge(chain, best, proxy, NUDGE_STEPS[-1:])
+        full = float(self.distance.score(target, [wet(chain)])[0])
+        if full < dry_distance * (1 - ROUND_GAINS[0] / 2):
+            return chain, full
+        return FxChain(), dry_distance
+
+
+    @staticmethod
+    def _nudge(chain: FxChain, best: float, proxy: Callable[[list[FxChain]], np.ndarray],
+               steps: Sequence[float]) -> tuple[FxChain, float]:
+        """Move each control of the chain either way by each step while the distance drops."""
+        for step in steps:
+            for effect in chain.effects:
+                kind = effect.kind
+                for control in effect.spec.controls:
+                    current = next(e for e in chain.effects if e.kind == kind)
+                    value = dict(current.settings)[control.name]
+                    nudged = []
+                    for sign in (-1, 1):
+                        position = control.position(value) + sign * step
+                        if 0.0 <= position <= 1.0:
+                            settings = tuple((n, control.value(position) if n == control.name else v)
+                                             for n, v in current.settings)
+                            nudged.append(chain.with_effect(Effect(kind, settings)))
+                    if nudged:
+                        scores = proxy(nudged)
+                        i = int(np.argmin(scores))
+                        if scores[i] < best * (1 - NUDGE_GAIN):
+                            chain, best = nudged[i], float(scores[i])
+        return chain, best

@@ -1,0 +1,84 @@
+"""The effect chain: its JSON, its checks, its search, and `render --fx`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+from typer.testing import CliRunner
+
+from patchpilot.cli import app
+from patchpilot.distance import PerceptualDistance
+from patchpilot.errors import UsageError
+from patchpilot.fx import EFFECT_KINDS, Effect, FxChain
+from patchpilot.fx.search import ChainSearch
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
+
+from conftest import render_note
+
+ROOM = FxChain((Effect("Reverb", (("room_size", 0.8), ("damping", 0.3), ("wet_level", 0.5))),))
+
+
+def test_a_chain_round_trips_through_its_json_and_keeps_the_standard_order(tmp_path: Path) -> None:
+    chain = ROOM.with_effect(Effect("Delay", (("delay_seconds", 0.25), ("feedback", 0.3), ("mix", 0.2))))
+    chain = chain.with_effect(Effect("Distortion", (("drive_db", 12.0),)))
+    assert [e.kind for e in chain.effects] == ["Distortion", "Delay", "Reverb"]  # drive first, the room last
+    chain.save(tmp_path / "a.fx.json")
+    assert FxChain.load(tmp_path / "a.fx.json") == chain
+    assert json.loads((tmp_path / "a.fx.json").read_text())["fx"][2] == {
+        "effect": "Reverb", "room_size": 0.8, "damping": 0.3, "wet_level": 0.5}
+    assert "Reverb (room_size 0.8, damping 0.3, wet_level 0.5)" in chain.describe()
+
+
+@pytest.mark.parametrize("items, message", [
+    ([{"effect": "Flanger9000"}], "unknown effect"),
+    ([{"effect": "Reverb", "room_size": 7}], "Room Size"),
+    ([{"effect": "Reverb", "room_size": "big"}], "must be a number"),
+    ([{"effect": "Delay", "speed": 1}], "no setting 'speed'"),
+    ([{"room_size": 0.5}], "\"effect\" name"),
+    ({"effect": "Reverb"}, "a list of effects"),
+])
+def test_a_bad_chain_is_one_clear_error(items: object, message: str) -> None:
+    with pytest.raises(UsageError, match=message):
+        FxChain.from_list(items)  # type: ignore[arg-type]
+
+
+def test_every_effect_kind_runs_at_the_edges_of_its_ranges() -> None:
+    note = np.sin(2 * np.pi * 220 * np.arange(22050) / 44100).astype(np.float32)
+    for kind in EFFECT_KINDS:
+        for u in (0.0, 1.0):
+            chain = FxChain((Effect(kind.name, tuple((c.name, c.value(u)) for c in kind.controls)),))
+            out = chain.apply(note, 44100)
+            assert out.shape == note.shape and np.isfinite(out).all(), (kind.name, u)
+
+
+def test_the_search_finds_the_room_a_note_was_played_in_and_leaves_a_dry_note_dry(tiny_banks: Path) -> None:
+    dry = render_note("dexed", "Test Bell", tiny_banks, 60, sample_rate=NATIVE_SAMPLE_RATE_HZ)
+    distance = PerceptualDistance(22050)
+    for chain, expect_reverb in ((ROOM, True), (FxChain(), False)):
+        signal = from_native_rate(chain.apply(dry, NATIVE_SAMPLE_RATE_HZ), 22050, dry.size / NATIVE_SAMPLE_RATE_HZ)
+        target = distance.prepare_target(signal)
+        plain = float(distance.score(target, [from_native_rate(dry, 22050, dry.size / NATIVE_SAMPLE_RATE_HZ)])[0])
+        found, score = ChainSearch(distance, signal, target.length).search(target, dry, plain)
+        if expect_reverb:
+            assert [e.kind for e in found.effects] == ["Reverb"] and score < 0.3 * plain
+        else:
+            assert found == FxChain() and score == plain
+
+
+def test_render_applies_an_exported_chain(tiny_index: Path, tmp_path: Path) -> None:
+    ROOM.save(tmp_path / "room.fx.json")
+    runner = CliRunner()
+    args = ["render", "dexed:test-bell", "--index", str(tiny_index), "--note", "60", "--seconds", "0.5", "--tail", "1"]
+    dry = runner.invoke(app, [*args, "-o", str(tmp_path / "dry.wav")])
+    wet = runner.invoke(app, [*args, "-o", str(tmp_path / "wet.wav"), "--fx", str(tmp_path / "room.fx.json")])
+    assert dry.exit_code == 0 and wet.exit_code == 0, (dry.stderr, wet.stderr)
+    a, _ = soundfile.read(tmp_path / "dry.wav", dtype="float32")
+    b, _ = soundfile.read(tmp_path / "wet.wav", dtype="float32")
+    assert np.array_equal(b, ROOM.apply(a, 44100))
+    (tmp_path / "bad.fx.json").write_text('{"fx": [{"effect": "Reverb", "room_size": 3}]}')
+    bad = runner.invoke(app, [*args, "-o", str(tmp_path / "x.wav"), "--fx", str(tmp_path / "bad.fx.json")])
+    assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "bad.fx.json" in bad.stderr
