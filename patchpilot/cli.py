@@ -38,12 +38,19 @@ from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError  # 
 
 app = typer.Typer(
     name="patchpilot",
-    help="Reverse sound design: find the synth preset and parameters that make a sound.",
+    help="Reverse sound design: find the synth preset and parameters that make a sound.\n\n"
+         "Give it a sound; it answers with presets, their settings and preset files.\n\n"
+         "Examples:\n  patchpilot match sound.wav\n  patchpilot match sound.wav --export out/",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # Docstrings keep their line breaks (rich mode joins no lines); each line is a phrase
+    # short enough for an 80-column terminal, so rich does not re-wrap it mid-sentence.
+    rich_markup_mode="rich",
 )
-presets_app = typer.Typer(help="Browse the presets of an index.", no_args_is_help=True)
+presets_app = typer.Typer(help="Browse the presets of an index.\n\nOne command for now: list.\n\n"
+                               "Example:\n  patchpilot presets list --synth dexed",
+                          no_args_is_help=True, rich_markup_mode="rich")
 app.add_typer(presets_app, name="presets")
 
 # Piped output gets a fixed width instead of rich's 80-column guess.
@@ -143,7 +150,11 @@ def main_callback(
     version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
                                                     help="Show the version and exit.")] = None,
 ) -> None:
-    """Reverse sound design: find the synth preset and parameters that make a sound."""
+    """Reverse sound design: find the synth preset and parameters that make a sound.
+
+    Example:
+      patchpilot match sound.wav
+    """
 
 
 # ---- match --------------------------------------------------------------------------------
@@ -187,10 +198,21 @@ def match(
     demucs_repo: Annotated[Optional[Path], typer.Option(
         "--demucs-repo", help="Folder with Demucs model files, for offline use (default: $PATCHPILOT_DEMUCS_REPO).")] = None,
 ) -> None:
-    """Find the presets that sound closest to INPUT (or fit --text) and print how to build them.
+    """Find the presets closest to INPUT (or to --text) and how to build them.
 
-    Songs and links: Demucs separates the synth layer (the other stem) and a few clean notes of it are matched.
+    The table ranks the matches by distance: how far the exported preset sounds
+    from the input (0 is the same sound; lower is closer). Its label reads it:
+    close (like the same preset at another note), similar (the right family),
+    rough (a starting point only).
+
+    Songs and links: Demucs separates the synth layer (the other stem),
+    and a few clean notes of it are matched.
     Only how to build the sound is printed, never the notes.
+
+    Examples:
+      patchpilot match sound.wav --export out/
+      patchpilot match sound.wav --refine --plot pictures/
+      patchpilot match --text "dark evolving pad"
     """
     from patchpilot.api import PatchPilot
     from patchpilot.audio.separate import SeparationOptions
@@ -333,10 +355,15 @@ def build_index(
 ) -> None:
     """Render presets into an index of timbre vectors and their full parameters.
 
-    With --presets and an existing index, the presets are added to it. A rebuild keeps the
-    presets you added before (see `presets list --user`) unless --drop-user-presets. An
-    interrupted build resumes when the same command runs again; the old index stays usable
-    until the new one is published.
+    With --presets and an existing index, the presets are added to it.
+    A rebuild keeps the presets you added before (see presets list --user),
+    unless --drop-user-presets.
+    An interrupted build resumes when the same command runs again;
+    the old index stays usable until the new one is published.
+
+    Examples:
+      patchpilot build-index --presets my_banks/
+      patchpilot build-index --index DIR --describe
     """
     from patchpilot.api import PatchPilot
     from patchpilot.embed import DEFAULT_EMBEDDER
@@ -406,7 +433,15 @@ def render(
         "--fx", help="An effect chain to play the note through (the .fx.json that match --export writes).")] = None,
     index: IndexOption = None,
 ) -> None:
-    """Play one note of a preset into a WAV file (44.1 kHz, 32-bit float)."""
+    """Play one note of a preset into a WAV file (44.1 kHz, 32-bit float).
+
+    The preset plays as its file does in a freshly loaded synth,
+    then through the effect chain of --fx when one is given.
+
+    Examples:
+      patchpilot render vital:crystal-pick --note 60 -o pick.wav
+      patchpilot render out/sound-01.vital --fx out/sound-01.fx.json -o wet.wav
+    """
     from patchpilot.api import PatchPilot
     from patchpilot.audio.io import write_wav
     from patchpilot.fx import FxChain
@@ -433,7 +468,15 @@ def presets_list(
     index: IndexOption = None,
     json_output: JsonOption = False,
 ) -> None:
-    """List the presets of an index."""
+    """List the presets of an index.
+
+    Ids with a ~ are variants of a designed preset (--designed leaves them out).
+    Any id goes to patchpilot render.
+
+    Examples:
+      patchpilot presets list --synth vital --category pad --designed
+      patchpilot presets list --user
+    """
     from patchpilot.api import PatchPilot
     from patchpilot.report import print_preset_list
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from rich.console import Console
 from rich.table import Table
 
-from patchpilot.confidence import confidence_label
+from patchpilot.confidence import CLOSE_MAX_DISTANCE, SIMILAR_MAX_DISTANCE, confidence_label
 from patchpilot.export import ExportedFiles
 from patchpilot.match import Match, MatchResult
 from patchpilot.synths import get_engine
@@ -122,8 +122,19 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
         table.add_row(str(match.rank), preset.synth, f"{preset.name}  [dim]{match.preset_id}[/dim]",
                       preset.category, ", ".join(preset.tags), _distance_cell(match, result.analysis is not None))
     console.print(table)
+    if result.matches:
+        console.print(distance_legend(result.analysis is not None), style="dim", highlight=False)
     for match in result.matches[:detail]:
         print_settings(console, match, exports.get(match.rank))
+
+
+def distance_legend(labelled: bool) -> str:
+    """What the distance column means, under the table."""
+    if not labelled:  # text queries: a ranking score of the words, not a sound's distance
+        return "distance: how far the preset's sound descriptors are from the words (lower fits better)"
+    return ("distance: how far the match, played from its preset file, sounds from the input "
+            f"(0 is the same sound). close (up to {CLOSE_MAX_DISTANCE:g}): like the same preset at another note; "
+            f"similar (up to {SIMILAR_MAX_DISTANCE:g}): the right family; rough: a starting point only.")
 
 
 def _distance_cell(match: Match, labelled: bool) -> str:

@@ -56,6 +56,7 @@ def test_match_table_names_the_preset_and_its_settings(tiny_index: Path, pluck_w
     assert result.exit_code == 0, result.stderr
     assert "Test Pluck" in result.stdout
     assert "filter_1_cutoff" in result.stdout and "Hz" in result.stdout
+    assert "distance: how far the match" in result.stdout and "rough: a starting point only" in result.stdout
 
 
 def test_match_reads_stdin_and_exports(tiny_index: Path, organ_wav: Path, tmp_path: Path) -> None:
