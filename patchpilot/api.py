@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import TYPE_CHECKING
 from contextlib import ExitStack
-from dataclasses import replace
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -26,20 +28,38 @@ from patchpilot.audio.fetch import fetched_audio, is_url
 from patchpilot.audio.io import load_audio
 from patchpilot.audio.segment import select_track_notes
 from patchpilot.audio.separate import DemucsNotInstalledError, Progress, SeparationOptions, StemSeparator
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_DEMUCS_MODEL, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
+from patchpilot.constants import (
+    ANALYSIS_SAMPLE_RATE_HZ,
+    DEFAULT_DEMUCS_MODEL,
+    DEFAULT_RERANK_CANDIDATES,
+    DEFAULT_TOP_K,
+    EXPORT_SAMPLE_RATE_HZ,
+)
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PatchPilotWarning, PresetError
 from patchpilot.fx import FxChain
-from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, prepare_directory
+from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, play_exported, prepare_directory
 from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.manage import BuildRequest, ProgressCallback, build_index, describe_index
-from patchpilot.match import Matcher, MatchResult
+from patchpilot.library.bank import slug
+from patchpilot.match import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineOptions, RefineProgress
 from patchpilot.synths import Preset, get_engine
 from patchpilot.text_match import TextMatcher, TextMatchResult
+
+if TYPE_CHECKING:
+    from patchpilot.plots import ConvergencePoint, Picture
+
+
+@dataclass(frozen=True)
+class PlotFiles:
+    """The pictures :meth:`PatchPilot.plot` wrote: one per match rank, and the refinement's."""
+
+    matches: dict[int, Path]
+    convergence: Path | None = None
 
 
 class PatchPilot:
@@ -145,15 +165,75 @@ class PatchPilot:
     def export(self, result: MatchResult, directory: Path) -> dict[int, ExportedFiles]:
         """Preset files and WAVs for every match, named after the input and the rank."""
         prepare_directory(directory)
-        # an input's name may be a link: keep file-name characters only
-        stem = re.sub(r"[^\w.-]+", "-", result.stem).strip("-") or "input"
         return {
-            m.rank: export_preset(m.preset, directory, f"{stem}-{m.rank:02d}-{m.preset.name}",
+            m.rank: export_preset(m.preset, directory, self._file_stem(result, m),
                                   note=m.render.note, velocity=m.render.velocity,
                                   note_seconds=m.render.note_seconds,
                                   total_seconds=m.render.total_seconds + EXPORT_TAIL_SECONDS, fx=m.fx)
             for m in result.matches
         }
+
+    @staticmethod
+    def _file_stem(result: MatchResult, match: Match | None = None) -> str:
+        """Base name of a match's files: the input's name and the rank."""
+        # an input's name may be a link: keep file-name characters only
+        stem = re.sub(r"[^\w.-]+", "-", result.stem).strip("-") or "input"
+        return f"{stem}-{match.rank:02d}-{match.preset.name}" if match is not None else stem
+
+    def match_audio(self, match: Match, *, note: int | None = None, sample_rate: int = EXPORT_SAMPLE_RATE_HZ,
+                    tail: float = EXPORT_TAIL_SECONDS) -> np.ndarray:
+        """A match as its exported files play (preset file in a fresh synth, then its
+        effect chain): at the note it was compared at, or at ``note``."""
+        audio = play_exported(match.preset, note=match.render.note if note is None else note,
+                              velocity=match.render.velocity, note_seconds=match.render.note_seconds,
+                              total_seconds=match.render.total_seconds + tail, fx=match.fx)
+        if sample_rate == EXPORT_SAMPLE_RATE_HZ:
+            return audio
+        import soxr
+
+        return soxr.resample(audio, EXPORT_SAMPLE_RATE_HZ, sample_rate).astype(np.float32)
+
+    def picture(self, result: MatchResult, match: Match) -> Picture:
+        """What the picture of a match shows: the compared note of the input (none for a
+        text query) and the match over the same stretch, as exported."""
+        from patchpilot.plots import Picture, match_title
+
+        audio = self.match_audio(match, sample_rate=ANALYSIS_SAMPLE_RATE_HZ, tail=0.0)
+        reference = None
+        if result.analysis is not None:
+            note = result.analysis.best
+            reference = note.samples
+            if note.sample_rate != ANALYSIS_SAMPLE_RATE_HZ:
+                import soxr
+
+                reference = soxr.resample(reference, note.sample_rate, ANALYSIS_SAMPLE_RATE_HZ).astype(np.float32)
+        title = match_title(rank=match.rank, name=match.preset.name, synth=match.preset.synth,
+                            distance=match.distance, labelled=result.analysis is not None, refined=match.refined)
+        return Picture(title, audio, reference)
+
+    def plot(self, result: MatchResult, directory: Path, *,
+             refine_history: Sequence[ConvergencePoint] | None = None) -> PlotFiles:
+        """One PNG per match (``<input>-<rank>-<preset>.png``, beside the exported files when
+        ``directory`` is the export folder) and, given the refinement's progress reports,
+        its convergence (``<input>-refine.png``). Needs ``patchpilot[plot]``."""
+        from patchpilot.plots import check_available, draw_convergence, draw_match
+
+        check_available()  # before any rendering
+        prepare_directory(directory)
+        written: dict[int, Path] = {}
+        for match in result.matches:
+            path = directory / f"{slug(self._file_stem(result, match))}.png"
+            draw_match(self.picture(result, match), path)
+            written[match.rank] = path
+        convergence = None
+        refined = next((m for m in result.matches if m.refinement is not None), None)
+        if refine_history is not None and refined is not None:
+            outcome = refined.refinement
+            convergence = directory / f"{slug(self._file_stem(result))}-refine.png"
+            draw_convergence(refine_history, convergence, distance_before=None,
+                             title=f"Refinement of {outcome.start_preset_id}: distance {outcome.distance_before:.3f}"
+                                   f" -> {outcome.distance_after:.3f}, {outcome.evaluations} evaluations")
+        return PlotFiles(written, convergence)
 
     # ---- presets ----------------------------------------------------------------------
     def preset(self, reference: str) -> Preset:

@@ -170,6 +170,10 @@ def match(
     index: IndexOption = None,
     json_output: JsonOption = False,
     export: Annotated[Optional[Path], typer.Option("--export", help="Write each match's preset file and a WAV here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option(
+        "--plot", metavar="DIR", help="Write a picture (PNG) of each match against the input here, and the "
+                                      "refinement's progress; the --export folder keeps them with the files "
+                                      "(needs patchpilot\\[plot]).")] = None,
     candidates: Annotated[int, typer.Option("--candidates", min=1, max=200,
                                             help="Presets re-rendered and re-ranked per input.")] = DEFAULT_RERANK_CANDIDATES,
     detail: Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")] = 1,
@@ -216,6 +220,8 @@ def match(
     """
     from patchpilot.api import PatchPilot
     from patchpilot.audio.separate import SeparationOptions
+    from patchpilot.plots import ConvergenceRecorder
+    from patchpilot.plots import check_available as check_plots
     from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict, rough_warning
 
@@ -226,7 +232,7 @@ def match(
             if refine:
                 raise UsageError("--refine optimises against audio; it does not apply to --text")
         _match_text(text, top_k=top_k, synth=synth, index=index, json_output=json_output, export=export,
-                    detail=detail, embedder=embedder, clap_checkpoint=clap_checkpoint)
+                    plot=plot, detail=detail, embedder=embedder, clap_checkpoint=clap_checkpoint)
         return
     documents: list[dict] = []
     exit_code = 0
@@ -237,6 +243,8 @@ def match(
         if inputs.count("-") > 1:
             raise UsageError("stdin (-) can be given once")
         separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
+        if plot is not None:
+            check_plots()  # one line now, not after the matching
         pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
                            proposals=proposals, fx=fx)
         try:
@@ -247,11 +255,16 @@ def match(
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,
                                              progress=progress)
+                    history = None
                     if refine:
                         with _refine_progress(item, budget) as refine_progress:
-                            result = pilot.refine(result, RefineOptions(budget, time_limit), refine_progress)
+                            history = ConvergenceRecorder(refine_progress)
+                            result = pilot.refine(result, RefineOptions(budget, time_limit), history)
                     with _status(f"exporting {item}") if export is not None else nullcontext():
                         exports = pilot.export(result, export) if export is not None else {}
+                    with _status(f"drawing {item}") if plot is not None else nullcontext():
+                        plots = (pilot.plot(result, plot, refine_history=history.points if history else None)
+                                 if plot is not None else None)
                 except PatchPilotError as error:
                     if len(inputs) == 1:
                         raise
@@ -262,9 +275,9 @@ def match(
                 if warning:
                     _print_warning(f"{item}: {warning}")
                 if json_output:
-                    documents.append(result_to_dict(result, exports))
+                    documents.append(result_to_dict(result, exports, plots))
                 else:
-                    print_result(stdout, result, exports, detail=detail)
+                    print_result(stdout, result, exports, detail=detail, plots=plots)
         finally:
             pilot.close()
     if json_output and documents:
@@ -275,7 +288,7 @@ def match(
 
 
 def _match_text(text: str, *, top_k: int, synth: str | None, index: Path | None, json_output: bool,
-                export: Path | None, detail: int, embedder: str | None, clap_checkpoint: Path | None) -> None:
+                export: Path | None, plot: Path | None, detail: int, embedder: str | None, clap_checkpoint: Path | None) -> None:
     """``match --text``: the same table, JSON and export as an audio match; the words
     understood and ignored go to stderr."""
     from patchpilot.api import PatchPilot
@@ -290,10 +303,11 @@ def _match_text(text: str, *, top_k: int, synth: str | None, index: Path | None,
                              + (f"; ignored: {', '.join(result.query.ignored)}" if result.query.ignored else ""),
                              highlight=False, soft_wrap=True)
             exports = pilot.export(result, export) if export is not None else {}
+            plots = pilot.plot(result, plot) if plot is not None else None
     if json_output:
-        sys.stdout.write(json.dumps(result_to_dict(result, exports), indent=2) + "\n")
+        sys.stdout.write(json.dumps(result_to_dict(result, exports, plots), indent=2) + "\n")
     else:
-        print_result(stdout, result, exports, detail=detail)
+        print_result(stdout, result, exports, detail=detail, plots=plots)
 
 
 @contextmanager

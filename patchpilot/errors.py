@@ -56,6 +56,12 @@ class ModelUnavailableError(PatchPilotError):
     exit_code = 2
 
 
+class MissingExtraError(PatchPilotError):
+    """An optional extra (``patchpilot[plot]``, ``patchpilot[serve]``) is not installed."""
+
+    exit_code = 2
+
+
 class UsageError(PatchPilotError):
     """Options that do not fit together."""
 

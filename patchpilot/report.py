@@ -6,6 +6,7 @@ Nothing here reports what was played (notes, pitches, timing): only how to build
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 from rich.console import Console
 from rich.table import Table
@@ -15,6 +16,9 @@ from patchpilot.export import ExportedFiles
 from patchpilot.match import Match, MatchResult
 from patchpilot.synths import get_engine
 from patchpilot.synths.params import GROUPS
+
+if TYPE_CHECKING:
+    from patchpilot.api import PlotFiles
 
 _NOTE_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 
@@ -76,12 +80,19 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None, *, auditi
     return document
 
 
-def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None) -> dict:
+def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None,
+                   plots: PlotFiles | None = None) -> dict:
     exports = exports or {}
     document: dict = {"input": result.input_name,
                       "matches": [match_to_dict(m, exports.get(m.rank), audition=not result.from_track,
                                                 confidence=result.analysis is not None)
                                   for m in result.matches]}
+    if plots is not None:
+        for entry in document["matches"]:
+            if entry["rank"] in plots.matches:
+                entry["plot_file"] = str(plots.matches[entry["rank"]])
+        if plots.convergence is not None:
+            document["refine_plot_file"] = str(plots.convergence)
     warning = rough_warning(result)
     if warning:
         document["warning"] = warning
@@ -107,8 +118,9 @@ def changed_params(match: Match) -> dict[str, list[tuple[str, str]]]:
 
 
 def print_result(console: Console, result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None,
-                 *, detail: int = 1) -> None:
-    """A summary table of the matches, then the settings of the best ``detail`` of them."""
+                 *, detail: int = 1, plots: PlotFiles | None = None) -> None:
+    """A summary table of the matches, then the settings of the best ``detail`` of them,
+    then where the pictures are."""
     exports = exports or {}
     table = Table(title=f"Matches for {result.input_name}", title_justify="left", show_edge=False)
     table.add_column("#", justify="right")
@@ -126,6 +138,12 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
         console.print(distance_legend(result.analysis is not None), style="dim", highlight=False)
     for match in result.matches[:detail]:
         print_settings(console, match, exports.get(match.rank))
+    if plots is not None and (plots.matches or plots.convergence):
+        console.print()
+        for rank, path in plots.matches.items():
+            console.print(f"  picture #{rank}: {path}", highlight=False)
+        if plots.convergence is not None:
+            console.print(f"  refinement: {plots.convergence}", highlight=False)
 
 
 def distance_legend(labelled: bool) -> str:

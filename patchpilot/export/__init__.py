@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from patchpilot.audio.io import write_wav
 from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import UsageError
@@ -52,11 +54,22 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
     audio_file = base.with_suffix(".wav")
     data = engine.preset_bytes(preset)
     preset_file.write_bytes(data)
-    audio = engine.play_file(data, note, velocity, note_seconds, total_seconds, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+    audio = play_exported(preset, note=note, velocity=velocity, note_seconds=note_seconds,
+                          total_seconds=total_seconds, fx=fx, data=data)
     fx_file = None
     if fx:
         fx_file = base.with_suffix(".fx.json")
         fx.save(fx_file)
-        audio = fx.apply(audio, EXPORT_SAMPLE_RATE_HZ)
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
     return ExportedFiles(preset_file, audio_file, fx_file)
+
+
+def play_exported(preset: Preset, *, note: int, velocity: int, note_seconds: float, total_seconds: float,
+                  fx: FxChain = FxChain(), data: bytes | None = None) -> np.ndarray:
+    """What an exported match plays: its preset file loaded in a fresh synth, one note at
+    EXPORT_SAMPLE_RATE_HZ, then the effect chain (the WAV of :func:`export_preset`, the
+    pictures and the page's keyboard all hear this)."""
+    engine = get_engine(preset.synth)
+    data = engine.preset_bytes(preset) if data is None else data
+    audio = engine.play_file(data, note, velocity, note_seconds, total_seconds, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+    return fx.apply(audio, EXPORT_SAMPLE_RATE_HZ) if fx else audio
