@@ -235,6 +235,12 @@ class PatchPilot:
                                    f" -> {outcome.distance_after:.3f}, {outcome.evaluations} evaluations")
         return PlotFiles(written, convergence)
 
+    def index_info(self) -> dict:
+        """The index in use: its folder, preset count per synth and embedder."""
+        manifest = self.index.manifest
+        return {"path": str(self.index_path), "presets": len(self.index), "synths": dict(manifest.synths),
+                "embedder": manifest.embedder}
+
     # ---- presets ----------------------------------------------------------------------
     def preset(self, reference: str) -> Preset:
         """A preset from a file (``.vital``, ``.syx``) or an index id (``vital:glass-pluck``)."""

@@ -40,7 +40,7 @@ app = typer.Typer(
     name="patchpilot",
     help="Reverse sound design: find the synth preset and parameters that make a sound.\n\n"
          "Give it a sound; it answers with presets, their settings and preset files.\n\n"
-         "Examples:\n  patchpilot match sound.wav\n  patchpilot match sound.wav --export out/",
+         "Examples:\n  patchpilot match sound.wav\n  patchpilot serve",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -470,6 +470,35 @@ def render(
         except (OSError, RuntimeError) as exc:
             raise UsageError(f"cannot write {output}: {exc}") from None
     stderr.print(f"wrote {output} ({chosen.synth}: {chosen.name})")
+
+
+# ---- serve --------------------------------------------------------------------------------
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this computer only).")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
+    index: IndexOption = None,
+    workers: WorkersOption = 2,
+    max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.01, help="Largest upload the page takes, MB.")] = 64,
+) -> None:
+    """Open a local page: drop a sound, see and hear its matches, refine them.
+
+    The page shows each match's picture, plays it, and plays it on a keyboard
+    at any note (rendered by the real synth); its preset files download.
+    It listens on this computer only unless --host says otherwise.
+    Uploads go to a temporary folder, removed after each match.
+    Needs FastAPI and uvicorn (the serve extra).
+
+    Example:
+      patchpilot serve --port 8765
+    """
+    from patchpilot.serve import check_available
+    from patchpilot.serve import serve as run_server
+
+    with _errors_to_exit():
+        check_available()
+        run_server(host=host, port=port, index=index, workers=workers, max_upload_mb=max_upload_mb,
+                   on_ready=lambda url: stderr.print(f"serving on {url} (Ctrl-C stops)", highlight=False))
 
 
 # ---- presets ------------------------------------------------------------------------------

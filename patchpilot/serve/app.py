@@ -1,0 +1,418 @@
+"""The page's JSON API: one :class:`PatchPilot` serves every request.
+
+* ``POST /api/match`` (an uploaded file or a link), ``POST /api/text``: a result, kept in
+  memory under an id (the last MAX_RESULTS), as JSON with the URLs of its pictures, audio
+  and preset files.
+* ``GET /api/results/{id}/...``: the input as WAV, each match's picture, its audio at any
+  note (the keyboard; cached per note), its preset file and effect chain.
+* ``POST /api/results/{id}/refine`` starts a refinement; ``GET /api/jobs/{job}/events``
+  streams its progress as server-sent events, ``POST /api/jobs/{job}/cancel`` stops it.
+
+An upload is read up to its size limit into a temporary folder under a fixed name (never
+the name the browser sent, which only labels the result), decoded, and the folder is removed
+when the match is done. Nothing but the package's static files and the results' own data is
+ever served. Errors are ``{"error": "one line"}`` with a 4xx status (5xx for bugs).
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import queue
+import re
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from fastapi import FastAPI, Form, Request, UploadFile
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.staticfiles import StaticFiles
+
+from patchpilot import __version__
+from patchpilot.api import PatchPilot
+from patchpilot.audio.io import load_audio
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, EXPORT_SAMPLE_RATE_HZ
+from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
+from patchpilot.library.bank import slug
+from patchpilot.match import Match, MatchResult
+from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
+from patchpilot.refine import RefineOptions
+from patchpilot.report import GROUP_TITLES, changed_params, match_to_dict, note_name
+from patchpilot.synths import get_engine
+
+STATIC_DIR = Path(__file__).parent / "static"
+#: Uploads larger than this are refused before they are decoded (``serve --max-upload-mb``).
+DEFAULT_MAX_UPLOAD_MB = 64
+#: ... and longer ones after (a song's separation takes about half its length on two cores).
+MAX_UPLOAD_SECONDS = 600.0
+#: Results kept for their pictures, notes and downloads (the oldest is dropped).
+MAX_RESULTS = 16
+#: Matches shown per query.
+PAGE_TOP_K = 5
+#: The keyboard plays notes in this range.
+KEYBOARD_NOTES = range(24, 109)
+MAX_PAGE_BUDGET = 20_000
+#: Seconds between keep-alive comments of an idle event stream.
+EVENT_KEEPALIVE_SECONDS = 10.0
+
+
+class RefineCancelled(Exception):
+    """Raised from the progress callback to stop a refinement."""
+
+
+@dataclass
+class Entry:
+    """A result and what was made of it (cached per match and note)."""
+
+    result: MatchResult
+    input_wav: bytes | None
+    cache: dict[tuple, bytes] = field(default_factory=dict)
+
+
+@dataclass
+class Job:
+    """A refinement in a thread, its events for the page, and its cancel switch."""
+
+    id: str
+    events: queue.Queue = field(default_factory=queue.Queue)
+    cancel: threading.Event = field(default_factory=threading.Event)
+    finished: bool = False
+
+
+def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
+    """16-bit WAV for the browser's audio element (scaled down when the synth peaks over 0 dBFS)."""
+    import soundfile
+
+    peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+    samples = audio / peak * 0.99 if peak > 0.99 else audio
+    buffer = io.BytesIO()
+    soundfile.write(buffer, np.asarray(samples, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
+    return buffer.getvalue()
+
+
+def _error(message: str, status: int = 400) -> JSONResponse:
+    return JSONResponse({"error": " ".join(message.split())}, status_code=status)
+
+
+def _safe_label(name: str | None) -> str:
+    """The uploaded file's name, for labels only: its last part, printable characters."""
+    base = re.split(r"[\\/]", name or "")[-1]
+    return re.sub(r"[^\w .,()+-]", "", base)[:80] or "upload"
+
+
+class Server:
+    """The state behind the page: the facade, the results and the running refinements."""
+
+    def __init__(self, pilot: PatchPilot, max_upload_bytes: int) -> None:
+        self.pilot = pilot
+        self.max_upload_bytes = max_upload_bytes
+        #: One match or refinement at a time (they share the facade's synth pools).
+        self.work_lock = threading.Lock()
+        #: One render at a time for pictures and keyboard notes (fresh synths, small and quick).
+        self.render_lock = threading.Lock()
+        self.results: OrderedDict[str, Entry] = OrderedDict()
+        self.jobs: dict[str, Job] = {}
+        self._ids = itertools.count(1)
+        self._state_lock = threading.Lock()
+
+    def warm_up(self) -> None:
+        """Open the index and load the embedder before the first request needs them."""
+        try:
+            with self.work_lock:
+                self.pilot.matcher  # noqa: B018 - a cached property that loads
+        except PatchPilotError:
+            pass  # the first request says what is wrong
+
+    def keep(self, result: MatchResult, input_wav: bytes | None) -> str:
+        with self._state_lock:
+            rid = f"r{next(self._ids)}"
+            self.results[rid] = Entry(result, input_wav)
+            while len(self.results) > MAX_RESULTS:
+                self.results.popitem(last=False)
+        return rid
+
+    def entry(self, rid: str) -> Entry:
+        with self._state_lock:
+            entry = self.results.get(rid)
+        if entry is None:
+            raise UsageError("that result is no longer kept: match again")
+        return entry
+
+    def match_of(self, rid: str, rank: int) -> tuple[Entry, Match]:
+        entry = self.entry(rid)
+        for match in entry.result.matches:
+            if match.rank == rank:
+                return entry, match
+        raise UsageError(f"no match #{rank} in that result")
+
+    # ---- the JSON of a result -----------------------------------------------------------
+    def result_json(self, rid: str) -> dict:
+        entry = self.entry(rid)
+        result = entry.result
+        labelled = result.analysis is not None
+        matches = []
+        for match in result.matches:
+            document = match_to_dict(match, audition=not result.from_track, confidence=labelled)
+            base = f"/api/results/{rid}/matches/{match.rank}"
+            suffix = get_engine(match.preset.synth).preset_suffix
+            document.update({
+                "synth_name": get_engine(match.preset.synth).display_name,
+                "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
+                "fx_text": match.fx.describe() if match.fx else "",
+                "picture_url": f"{base}/picture.png",
+                "audio_url": f"{base}/audio.wav",
+                "preset_url": f"{base}/preset",
+                "preset_filename": f"{slug(match.preset.name)}{suffix}",
+                "fx_url": f"{base}/fx.json" if match.fx else None,
+                "note": match.render.note,
+                "note_name": note_name(match.render.note),
+            })
+            document.pop("params", None)  # every parameter: the groups hold the ones to set
+            document.pop("units", None)
+            matches.append(document)
+        query = getattr(result, "query", None)
+        return {"id": rid, "input": result.input_name, "labelled": labelled, "matches": matches,
+                "input_url": f"/api/results/{rid}/input.wav" if entry.input_wav else None,
+                "query": query.to_dict() if query is not None else None,
+                "can_refine": labelled and bool(result.matches),
+                "refine_url": f"/api/results/{rid}/convergence.png" if ("convergence",) in entry.cache else None}
+
+    # ---- work -------------------------------------------------------------------------
+    def match_file(self, path: Path, label: str) -> str:
+        audio = load_audio(path, ANALYSIS_SAMPLE_RATE_HZ, name=label)
+        if audio.duration > MAX_UPLOAD_SECONDS:
+            raise InputAudioError(f"{label}: {audio.duration:.0f} s is longer than the page takes "
+                                  f"({MAX_UPLOAD_SECONDS:.0f} s); use patchpilot match")
+        with self.work_lock:
+            result = self.pilot.match(path, top_k=PAGE_TOP_K, name=label)
+        return self.keep(result, wav_bytes(audio.samples, audio.sample_rate))
+
+    def match_link(self, url: str) -> str:
+        with self.work_lock:
+            result = self.pilot.match(url, top_k=PAGE_TOP_K)
+        return self.keep(result, None)
+
+    def match_text(self, text: str) -> str:
+        with self.work_lock:
+            result = self.pilot.match_text(text, top_k=PAGE_TOP_K)
+        return self.keep(result, None)
+
+    def picture(self, rid: str, rank: int) -> bytes:
+        entry, match = self.match_of(rid, rank)
+        key = ("picture", rank)
+        if key not in entry.cache:
+            with self.render_lock:
+                picture = self.pilot.picture(entry.result, match)
+            entry.cache[key] = png_bytes(draw_match, picture)
+        return entry.cache[key]
+
+    def note_audio(self, rid: str, rank: int, note: int | None) -> bytes:
+        entry, match = self.match_of(rid, rank)
+        if note is not None and note not in KEYBOARD_NOTES:
+            raise UsageError(f"note {note} is outside the keyboard ({KEYBOARD_NOTES[0]}-{KEYBOARD_NOTES[-1]})")
+        key = ("note", rank, note)
+        if key not in entry.cache:
+            with self.render_lock:
+                audio = self.pilot.match_audio(match, note=note)
+            entry.cache[key] = wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ)
+        return entry.cache[key]
+
+    def start_refine(self, rid: str, budget: int, seconds: float | None) -> Job:
+        entry = self.entry(rid)
+        options = RefineOptions(budget, seconds)
+        job = Job(f"j{next(self._ids)}")
+        self.jobs[job.id] = job
+        began = time.perf_counter()
+
+        def progress(done: int, total: int, best: float) -> None:
+            if job.cancel.is_set():
+                raise RefineCancelled
+            job.events.put({"type": "progress", "done": done, "total": total, "best": round(best, 4),
+                            "seconds": round(time.perf_counter() - began, 2)})
+
+        def run() -> None:
+            try:
+                recorder = ConvergenceRecorder(progress)
+                with self.work_lock:
+                    if job.cancel.is_set():
+                        raise RefineCancelled
+                    refined = self.pilot.refine(entry.result, options, recorder)
+                new_id = self.keep(refined, entry.input_wav)
+                outcome = next((m.refinement for m in refined.matches if m.refinement is not None), None)
+                if outcome is not None:
+                    title = (f"Refinement of {outcome.start_preset_id}: distance {outcome.distance_before:.3f} -> "
+                             f"{outcome.distance_after:.3f}, {outcome.evaluations} evaluations")
+                    self.entry(new_id).cache[("convergence",)] = png_bytes(draw_convergence, recorder.points,
+                                                                            title=title)
+                job.events.put({"type": "done", "result": self.result_json(new_id)})
+            except RefineCancelled:
+                job.events.put({"type": "cancelled"})
+            except PatchPilotError as error:
+                job.events.put({"type": "error", "error": " ".join(str(error).split())})
+            except Exception as error:  # a bug: still one line for the page
+                job.events.put({"type": "error", "error": f"internal error: {type(error).__name__}: {error}"})
+            finally:
+                job.finished = True
+
+        threading.Thread(target=run, name=f"refine-{job.id}", daemon=True).start()
+        return job
+
+    def events(self, job: Job):  # noqa: ANN201 - an iterator of server-sent event lines
+        while True:
+            try:
+                event = job.events.get(timeout=EVENT_KEEPALIVE_SECONDS)
+            except queue.Empty:
+                yield ": keep-alive\n\n"
+                continue
+            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+            if event["type"] in ("done", "cancelled", "error"):
+                self.jobs.pop(job.id, None)
+                return
+
+
+def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot | None = None,
+               max_upload_mb: float = DEFAULT_MAX_UPLOAD_MB,
+               on_ready=None) -> FastAPI:  # noqa: ANN001 - on_ready() once the server listens
+    """The page's application over ``pilot`` (a new facade on ``index`` by default)."""
+    server = Server(pilot or PatchPilot(index, workers=workers), int(max_upload_mb * 2**20))
+    limit = server.max_upload_bytes
+    limit_text = f"{max_upload_mb:g} MB"
+
+    async def lifespan(app: FastAPI):  # noqa: ANN202
+        threading.Thread(target=server.warm_up, name="warm-up", daemon=True).start()
+        if on_ready is not None:
+            on_ready()
+        yield
+        for job in list(server.jobs.values()):
+            job.cancel.set()
+        server.pilot.close()
+
+    app = FastAPI(title="Patch Pilot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
+                  openapi_url=None)
+    app.state.server = server
+
+    @app.exception_handler(PatchPilotError)
+    async def library_error(request: Request, error: PatchPilotError) -> JSONResponse:
+        return _error(str(error), 422 if isinstance(error, InputAudioError) else 400)
+
+    @app.exception_handler(Exception)
+    async def internal_error(request: Request, error: Exception) -> JSONResponse:
+        return _error(f"internal error: {type(error).__name__}: {error}", 500)
+
+    @app.get("/")
+    def page() -> FileResponse:
+        return FileResponse(STATIC_DIR / "index.html", media_type="text/html")
+
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+
+    @app.get("/api/info")
+    def info() -> dict:
+        with server.work_lock:
+            index_info = server.pilot.index_info()
+        return {"version": __version__, "index": index_info, "max_upload_mb": max_upload_mb,
+                "max_upload_seconds": MAX_UPLOAD_SECONDS, "default_budget": DEFAULT_REFINE_BUDGET,
+                "keyboard": [KEYBOARD_NOTES[0], KEYBOARD_NOTES[-1]]}
+
+    @app.post("/api/match")
+    def match(request: Request, file: UploadFile | None = None, url: str | None = Form(None)) -> dict:
+        if file is None and not url:
+            raise UsageError("choose an audio file, or give a link")
+        if file is None:
+            return server.result_json(server.match_link(url.strip()))
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > limit + 1_000_000:
+            return _error(f"the file is over the page's limit of {limit_text}", 413)
+        label = _safe_label(file.filename)
+        with tempfile.TemporaryDirectory(prefix="patchpilot-upload-") as folder:
+            # a fixed name: the browser's file name only labels the result
+            path = Path(folder) / "upload"
+            size = 0
+            with path.open("wb") as out:
+                while chunk := file.file.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        return _error(f"{label} is over the page's limit of {limit_text}", 413)
+                    out.write(chunk)
+            if size == 0:
+                raise InputAudioError(f"{label}: the file is empty")
+            rid = server.match_file(path, label)
+        return server.result_json(rid)
+
+    @app.post("/api/text")
+    def text(text: str = Form(...)) -> dict:
+        if not text.strip():
+            raise UsageError("type a few words about the sound")
+        return server.result_json(server.match_text(text.strip()))
+
+    @app.get("/api/results/{rid}")
+    def result(rid: str) -> dict:
+        return server.result_json(rid)
+
+    @app.get("/api/results/{rid}/input.wav")
+    def input_audio(rid: str) -> Response:
+        entry = server.entry(rid)
+        if entry.input_wav is None:
+            raise UsageError("this result has no input audio")
+        return Response(entry.input_wav, media_type="audio/wav")
+
+    @app.get("/api/results/{rid}/convergence.png")
+    def convergence(rid: str) -> Response:
+        data = server.entry(rid).cache.get(("convergence",))
+        if data is None:
+            raise UsageError("this result was not refined")
+        return Response(data, media_type="image/png")
+
+    @app.get("/api/results/{rid}/matches/{rank}/picture.png")
+    def picture(rid: str, rank: int) -> Response:
+        return Response(server.picture(rid, rank), media_type="image/png",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/api/results/{rid}/matches/{rank}/audio.wav")
+    def audio(rid: str, rank: int, note: int | None = None) -> Response:
+        return Response(server.note_audio(rid, rank, note), media_type="audio/wav",
+                        headers={"Cache-Control": "private, max-age=3600"})
+
+    @app.get("/api/results/{rid}/matches/{rank}/preset")
+    def preset_file(rid: str, rank: int) -> Response:
+        _, match = server.match_of(rid, rank)
+        engine = get_engine(match.preset.synth)
+        name = f"{slug(match.preset.name)}{engine.preset_suffix}"
+        return Response(engine.preset_bytes(match.preset), media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.get("/api/results/{rid}/matches/{rank}/fx.json")
+    def fx_file(rid: str, rank: int) -> Response:
+        _, match = server.match_of(rid, rank)
+        return Response(json.dumps(match.fx.to_list(), indent=2), media_type="application/json",
+                        headers={"Content-Disposition": f'attachment; filename="{slug(match.preset.name)}.fx.json"'})
+
+    @app.post("/api/results/{rid}/refine")
+    def refine(rid: str, budget: int = Form(DEFAULT_REFINE_BUDGET), seconds: float | None = Form(None)) -> dict:
+        if not 1 <= budget <= MAX_PAGE_BUDGET:
+            raise UsageError(f"budget: 1 to {MAX_PAGE_BUDGET} parameter sets")
+        if not server.entry(rid).result.analysis:
+            raise UsageError("refinement needs an audio input (not a text query)")
+        job = server.start_refine(rid, budget, seconds if seconds and seconds > 0 else None)
+        return {"job": job.id, "events_url": f"/api/jobs/{job.id}/events", "cancel_url": f"/api/jobs/{job.id}/cancel"}
+
+    @app.get("/api/jobs/{job_id}/events")
+    def events(job_id: str) -> StreamingResponse:
+        job = server.jobs.get(job_id)
+        if job is None:
+            raise UsageError("no such refinement (it finished or was never started)")
+        return StreamingResponse(server.events(job), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def cancel(job_id: str) -> dict:
+        job = server.jobs.get(job_id)
+        if job is not None:
+            job.cancel.set()
+        return {"cancelled": job is not None}
+
+    return app

@@ -1,0 +1,334 @@
+// Patch Pilot's page: plain JS over the JSON API of patchpilot/serve/app.py.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const NOTE_NAMES = ["C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B"];
+// Computer keys of one octave and a third, as on most soft synths (A = C).
+const KEY_MAP = "awsedftgyhujkolp;".split("");
+const KEYBOARD_KEYS = 25; // two octaves and the C above
+
+const state = { result: null, selected: null, octave: 4, job: null, busy: false, keyRange: [24, 108] };
+
+const noteName = (n) => `${NOTE_NAMES[n % 12]}${Math.floor(n / 12) - 1}`;
+const isBlack = (n) => [1, 3, 6, 8, 10].includes(n % 12);
+
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k === "class") node.className = v;
+    else if (k === "text") node.textContent = v;
+    else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
+    else node.setAttribute(k, v === true ? "" : v);
+  }
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function showError(message) {
+  const box = $("error");
+  box.textContent = message;
+  box.hidden = !message;
+}
+
+function setStatus(message) { $("status").textContent = message; }
+
+async function api(url, options = {}) {
+  let response;
+  try {
+    response = await fetch(url, options);
+  } catch (err) {
+    throw new Error("the server does not answer: is patchpilot serve still running?");
+  }
+  const data = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) throw new Error(data.error || `HTTP ${response.status}`);
+  return data;
+}
+
+// ---- index info -------------------------------------------------------------------------
+async function loadInfo() {
+  try {
+    const info = await api("/api/info");
+    const synths = Object.entries(info.index.synths).map(([s, n]) => `${n} ${s}`).join(", ");
+    $("index-info").textContent =
+      `Index: ${info.index.path} — ${info.index.presets} presets (${synths}), embedder ${info.index.embedder}. ` +
+      `Uploads up to ${info.max_upload_mb} MB and ${Math.round(info.max_upload_seconds / 60)} min.`;
+    $("budget").value = info.default_budget;
+    state.keyRange = info.keyboard;
+  } catch (err) {
+    $("index-info").textContent = "";
+    showError(err.message);
+  }
+}
+
+// ---- asking -----------------------------------------------------------------------------
+async function run(label, request) {
+  if (state.busy) return;
+  state.busy = true;
+  showError("");
+  const began = performance.now();
+  setStatus(`${label}…`);
+  const ticker = setInterval(() => setStatus(`${label}… ${((performance.now() - began) / 1000).toFixed(0)} s`), 1000);
+  document.body.setAttribute("aria-busy", "true");
+  try {
+    const result = await request();
+    showResult(result);
+    const seconds = ((performance.now() - began) / 1000).toFixed(1);
+    setStatus(`${result.matches.length} matches for ${result.input} in ${seconds} s`);
+  } catch (err) {
+    setStatus("");
+    showError(err.message);
+  } finally {
+    clearInterval(ticker);
+    document.body.removeAttribute("aria-busy");
+    state.busy = false;
+  }
+}
+
+function matchFile(file) {
+  if (!file) return;
+  const body = new FormData();
+  body.append("file", file, file.name);
+  run(`Matching ${file.name}`, () => api("/api/match", { method: "POST", body }));
+}
+
+function setUpInputs() {
+  const drop = $("drop"), input = $("file");
+  drop.addEventListener("click", () => input.click());
+  drop.addEventListener("keydown", (e) => {
+    if (e.key === "Enter" || e.key === " ") { e.preventDefault(); input.click(); }
+  });
+  input.addEventListener("change", () => { matchFile(input.files[0]); input.value = ""; });
+  for (const kind of ["dragenter", "dragover"]) {
+    drop.addEventListener(kind, (e) => { e.preventDefault(); drop.classList.add("over"); });
+  }
+  for (const kind of ["dragleave", "drop"]) {
+    drop.addEventListener(kind, () => drop.classList.remove("over"));
+  }
+  drop.addEventListener("drop", (e) => { e.preventDefault(); matchFile(e.dataTransfer.files[0]); });
+  $("link-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const url = $("link").value.trim();
+    if (!url) { showError("paste a link first"); return; }
+    const body = new FormData();
+    body.append("url", url);
+    run(`Fetching and matching ${url}`, () => api("/api/match", { method: "POST", body }));
+  });
+  $("text-form").addEventListener("submit", (e) => {
+    e.preventDefault();
+    const text = $("text").value.trim();
+    if (!text) { showError("type a few words about the sound"); return; }
+    const body = new FormData();
+    body.append("text", text);
+    run(`Searching "${text}"`, () => api("/api/text", { method: "POST", body }));
+  });
+}
+
+// ---- the matches ------------------------------------------------------------------------
+function paramsTable(match) {
+  const grid = el("div", { class: "params" });
+  for (const group of match.groups) {
+    const table = el("table");
+    table.append(el("caption", { class: "hint", text: group.title }));
+    for (const [name, value] of group.params) {
+      table.append(el("tr", {}, el("td", { text: name }), el("td", { text: value })));
+    }
+    grid.append(table);
+  }
+  return grid;
+}
+
+function matchCard(match, labelled) {
+  const title = `#${match.rank} ${match.name}${match.refined ? " (refined)" : ""}`;
+  const distance = match.refined && match.distance_before !== undefined
+    ? `distance ${match.distance_before.toFixed(3)} → ${match.distance_after.toFixed(3)}`
+    : `distance ${match.distance.toFixed(3)}`;
+  const select = el("button", {
+    type: "button", class: "select", "aria-pressed": "false",
+    "aria-label": `Play #${match.rank} ${match.name} on the keyboard`,
+    text: "Play on keyboard", onclick: () => selectMatch(match.rank),
+  });
+  const links = el("p", { class: "links" },
+    el("a", { href: match.preset_url, download: match.preset_filename, text: `Download ${match.preset_filename}` }),
+    match.fx_url ? el("a", { href: match.fx_url, download: "", text: "Download effect chain (.fx.json)" }) : null);
+  const card = el("li", { class: "match", "data-rank": match.rank, "aria-label": title },
+    el("h3", {},
+      el("span", { text: title }),
+      el("span", { class: "id", text: `${match.synth_name} · ${match.category} · ${match.preset_id}` }),
+      el("span", { text: distance }),
+      labelled ? el("span", { class: `label ${match.confidence}`, text: match.confidence }) : null),
+    el("div", { class: "match-body" },
+      el("img", { src: match.picture_url, width: 1200, height: 640,
+        alt: `Spectrograms and envelopes of the input and of ${match.name}` }),
+      el("div", {},
+        el("p", { class: "hint", text: match.tags.join(", ") }),
+        el("div", { class: "row" },
+          el("audio", { controls: true, preload: "none", src: match.audio_url,
+            "aria-label": `${match.name} at ${match.note_name}, as the exported preset plays` }),
+          select),
+        el("p", { class: "fx" }, el("strong", { text: "Effects: " }),
+          document.createTextNode(match.fx_text || "none (the dry preset)")),
+        el("details", {}, el("summary", { text: "Settings: start from the init patch and set" }), paramsTable(match)),
+        links)));
+  return card;
+}
+
+function showResult(result) {
+  state.result = result;
+  const list = $("matches");
+  list.replaceChildren(...result.matches.map((m) => matchCard(m, result.labelled)));
+  $("legend").hidden = !result.labelled;
+  if (result.input_url) {
+    $("input-audio").src = result.input_url;
+    $("input-player").hidden = false;
+  } else {
+    $("input-player").hidden = true;
+  }
+  $("refine-box").hidden = !result.can_refine;
+  $("convergence").hidden = !result.refine_url;
+  if (result.refine_url) $("convergence").src = result.refine_url;
+  $("keyboard-box").hidden = result.matches.length === 0;
+  if (result.matches.length) selectMatch(result.matches[0].rank, false);
+  if (result.query && result.query.ignored && result.query.ignored.length) {
+    setStatus(`ignored words: ${result.query.ignored.join(", ")}`);
+  }
+}
+
+function selectMatch(rank, announce = true) {
+  const match = state.result.matches.find((m) => m.rank === rank);
+  state.selected = match;
+  for (const button of document.querySelectorAll(".match .select")) {
+    const pressed = Number(button.closest(".match").dataset.rank) === rank;
+    button.setAttribute("aria-pressed", String(pressed));
+  }
+  state.octave = Math.floor(match.note / 12) - 1;
+  buildKeyboard();
+  if (announce) $("playing").textContent = `keyboard plays #${rank} ${match.name}`;
+}
+
+// ---- keyboard ---------------------------------------------------------------------------
+function firstNote() { return (state.octave + 1) * 12; }
+
+function buildKeyboard() {
+  const board = $("keyboard");
+  const first = firstNote();
+  const whites = [];
+  for (let n = first; n < first + KEYBOARD_KEYS; n++) if (!isBlack(n)) whites.push(n);
+  const width = 100 / whites.length;
+  const keys = [];
+  for (let i = 0; i < KEYBOARD_KEYS; i++) {
+    const note = first + i;
+    const black = isBlack(note);
+    const whiteIndex = whites.filter((w) => w < note).length;
+    const left = black ? (whiteIndex - 0.3) * width : whiteIndex * width;
+    const inRange = note >= state.keyRange[0] && note <= state.keyRange[1];
+    const computerKey = KEY_MAP[i];
+    keys.push(el("button", {
+      type: "button", class: `key ${black ? "black" : "white"}`, "data-note": note,
+      style: `left:${left}%;width:${black ? width * 0.6 : width}%`,
+      "aria-label": `Play ${noteName(note)}` + (computerKey ? ` (key ${computerKey.toUpperCase()})` : ""),
+      disabled: !inRange, text: black ? "" : noteName(note),
+      onmousedown: (e) => { e.preventDefault(); playNote(note); },
+      onclick: (e) => { if (e.detail === 0) playNote(note); }, // Enter / Space
+    }));
+  }
+  // tab order left to right, white and black keys as they sit
+  keys.sort((a, b) => Number(a.dataset.note) - Number(b.dataset.note));
+  board.replaceChildren(...keys);
+  $("octave-label").textContent = `${noteName(first)}–${noteName(first + KEYBOARD_KEYS - 1)}`;
+}
+
+async function playNote(note) {
+  const match = state.selected;
+  if (!match) return;
+  const key = document.querySelector(`.key[data-note="${note}"]`);
+  if (key) { key.classList.add("active"); setTimeout(() => key.classList.remove("active"), 300); }
+  const player = $("note-audio");
+  const url = `${match.audio_url}?note=${note}`;
+  $("playing").textContent = `${noteName(note)}: rendering #${match.rank} ${match.name}…`;
+  player.src = url;
+  try {
+    await player.play();
+    $("playing").textContent = `${noteName(note)}: #${match.rank} ${match.name}`;
+  } catch (err) {
+    // the render's error, in one line
+    const answer = await fetch(url).then((r) => r.ok ? null : r.json()).catch(() => null);
+    $("playing").textContent = "";
+    showError(answer && answer.error ? answer.error : `could not play ${noteName(note)}: ${err.message}`);
+  }
+}
+
+function setUpKeyboard() {
+  $("octave-down").addEventListener("click", () => { state.octave = Math.max(0, state.octave - 1); buildKeyboard(); });
+  $("octave-up").addEventListener("click", () => { state.octave = Math.min(7, state.octave + 1); buildKeyboard(); });
+  document.addEventListener("keydown", (e) => {
+    if (e.repeat || e.ctrlKey || e.metaKey || e.altKey || !state.selected) return;
+    const target = e.target;
+    if (target.closest && target.closest("input, textarea, select, audio, [contenteditable]")) return;
+    const k = e.key.toLowerCase();
+    if (k === "z") { $("octave-down").click(); return; }
+    if (k === "x") { $("octave-up").click(); return; }
+    const index = KEY_MAP.indexOf(k);
+    if (index >= 0) { e.preventDefault(); playNote(firstNote() + index); }
+  });
+}
+
+// ---- refine -----------------------------------------------------------------------------
+function setUpRefine() {
+  $("refine-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    if (!state.result || state.job) return;
+    showError("");
+    const body = new FormData();
+    body.append("budget", $("budget").value);
+    let job;
+    try {
+      job = await api(`/api/results/${state.result.id}/refine`, { method: "POST", body });
+    } catch (err) { showError(err.message); return; }
+    state.job = job;
+    $("refine").disabled = true;
+    $("cancel").disabled = false;
+    const bar = $("refine-progress");
+    bar.hidden = false; bar.value = 0;
+    $("refine-status").textContent = "Refining: starting from the best matches…";
+    const source = new EventSource(job.events_url);
+    const finish = (message) => {
+      source.close();
+      state.job = null;
+      $("refine").disabled = false;
+      $("cancel").disabled = true;
+      $("refine-status").textContent = message;
+    };
+    source.addEventListener("progress", (ev) => {
+      const p = JSON.parse(ev.data);
+      bar.max = p.total; bar.value = p.done;
+      $("refine-status").textContent =
+        `best loss ${p.best.toFixed(3)} · ${p.done}/${p.total} evaluations · ${p.seconds.toFixed(1)} s`;
+    });
+    source.addEventListener("done", (ev) => {
+      const result = JSON.parse(ev.data).result;
+      showResult(result);
+      const top = result.matches[0];
+      finish(top && top.refined
+        ? `Refined: distance ${top.distance_before.toFixed(3)} → ${top.distance_after.toFixed(3)}`
+        : "Refined");
+    });
+    source.addEventListener("cancelled", () => finish("Refinement cancelled"));
+    source.addEventListener("error", (ev) => {
+      if (ev.data) { const p = JSON.parse(ev.data); finish(""); showError(p.error); }
+      else if (source.readyState === EventSource.CLOSED) finish("The refinement's connection closed");
+    });
+  });
+  $("cancel").addEventListener("click", async () => {
+    if (!state.job) return;
+    $("refine-status").textContent = "Cancelling…";
+    try { await api(state.job.cancel_url, { method: "POST" }); } catch (err) { showError(err.message); }
+  });
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  setUpInputs();
+  setUpKeyboard();
+  setUpRefine();
+  loadInfo();
+});
