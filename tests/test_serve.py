@@ -155,6 +155,17 @@ def test_the_page_matches_plays_refines_and_searches(served: Served, browser, pl
     page.wait_for_function("document.getElementById('convergence').naturalWidth > 300", timeout=30_000)
     page.screenshot(path=str(tmp_path / "refined.png"), full_page=True)
 
+    # a long refinement, cancelled from the keyboard once it reports progress
+    page.fill("#budget", "20000")
+    page.click("#refine")
+    page.wait_for_function("document.getElementById('refine-status').textContent.includes('evaluations')",
+                           timeout=60_000)
+    page.focus("#cancel")
+    page.keyboard.press("Space")
+    page.wait_for_function("document.getElementById('refine-status').textContent === 'Refinement cancelled'",
+                           timeout=30_000)
+    assert page.locator("#refine").is_enabled()
+
     # a text query
     page.fill("#text", "bright pluck")
     page.press("#text", "Enter")
