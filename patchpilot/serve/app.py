@@ -169,8 +169,9 @@ class Server:
                 "preset_url": f"{base}/preset",
                 "preset_filename": f"{slug(match.preset.name)}{suffix}",
                 "fx_url": f"{base}/fx.json" if match.fx else None,
-                "note": match.render.note,
-                "note_name": note_name(match.render.note),
+                # a song's notes are its melody: never shown (the keyboard starts at C4)
+                "note": None if result.from_track else match.render.note,
+                "note_name": None if result.from_track else note_name(match.render.note),
             })
             document.pop("params", None)  # every parameter: the groups hold the ones to set
             document.pop("units", None)

@@ -164,7 +164,8 @@ function matchCard(match, labelled) {
         el("p", { class: "hint", text: match.tags.join(", ") }),
         el("div", { class: "row" },
           el("audio", { controls: true, preload: "none", src: match.audio_url,
-            "aria-label": `${match.name} at ${match.note_name}, as the exported preset plays` }),
+            "aria-label": `${match.name}` + (match.note_name ? ` at ${match.note_name}` : "") +
+          ", as the exported preset plays" }),
           select),
         el("p", { class: "fx" }, el("strong", { text: "Effects: " }),
           document.createTextNode(match.fx_text || "none (the dry preset)")),
@@ -201,7 +202,7 @@ function selectMatch(rank, announce = true) {
     const pressed = Number(button.closest(".match").dataset.rank) === rank;
     button.setAttribute("aria-pressed", String(pressed));
   }
-  state.octave = Math.floor(match.note / 12) - 1;
+  state.octave = match.note === null ? 3 : Math.floor(match.note / 12) - 1;
   buildKeyboard();
   if (announce) $("playing").textContent = `keyboard plays #${rank} ${match.name}`;
 }
