@@ -396,7 +396,7 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
     def refine(rid: str, budget: int = Form(DEFAULT_REFINE_BUDGET), seconds: float | None = Form(None)) -> dict:
         if not 1 <= budget <= MAX_PAGE_BUDGET:
             raise UsageError(f"budget: 1 to {MAX_PAGE_BUDGET} parameter sets")
-        if not server.entry(rid).result.analysis:
+        if server.entry(rid).result.analysis is None:
             raise UsageError("refinement needs an audio input (not a text query)")
         job = server.start_refine(rid, budget, seconds if seconds and seconds > 0 else None)
         return {"job": job.id, "events_url": f"/api/jobs/{job.id}/events", "cancel_url": f"/api/jobs/{job.id}/cancel"}
