@@ -190,6 +190,7 @@ def match(
     Only how to build the sound is printed, never the notes.
     """
     from patchpilot.api import PatchPilot
+    from patchpilot.audio.io import read_capped
     from patchpilot.audio.separate import SeparationOptions
     from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict, rough_warning
@@ -217,7 +218,7 @@ def match(
         try:
             for item in inputs:
                 try:
-                    source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
+                    source: str | bytes = read_capped(sys.stdin.buffer) if item == "-" else item
                     with _warnings_to_stderr(), _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,

@@ -86,6 +86,20 @@ def test_bad_inputs_give_one_line_and_a_nonzero_exit(tiny_index: Path, tmp_path:
 
 
 
+def test_input_limits_through_the_cli(tiny_index: Path, pluck_wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import patchpilot.audio.io as audio_io
+
+    index = ("--index", str(tiny_index))
+    monkeypatch.setenv("PATCHPILOT_MAX_INPUT_BYTES", "1000")
+    _one_line_error(_run("match", "-", *index, input=pluck_wav.read_bytes()), 2, "<stdin>: larger than 1 kB")
+    monkeypatch.delenv("PATCHPILOT_MAX_INPUT_BYTES")
+    monkeypatch.setattr(audio_io, "MAX_INPUT_SECONDS", 0.9)
+    result = _run("match", str(pluck_wav), *index, "--json", "--top-k", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"warning: {pluck_wav} is longer than 0.015 minutes: only the first 0.015 minutes are used"]
+
+
 def test_m4a_without_a_decoder_names_what_is_missing(tiny_index: Path, tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(tmp_path))  # no ffmpeg
