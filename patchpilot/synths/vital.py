@@ -333,12 +333,24 @@ def _parse_base(text: str, key: str) -> _BaseState:
         key=key,
         header=header,
         numeric=numeric,
-        lfos_json=tuple(json.dumps(x) for x in settings.get("lfos", [])),
-        wavetables_json=tuple(json.dumps(x) for x in settings.get("wavetables", [])),
+        lfos_json=_padded(settings.get("lfos", []), "lfos"),
+        wavetables_json=_padded(settings.get("wavetables", []), "wavetables"),
         sample_json=json.dumps(sample) if sample is not None else noise_sample_json(),
         modulations=tuple(mods[:64]),
         route_slots=tuple(slots),
     )
+
+
+def _padded(items: list, key: str) -> tuple[str, ...]:
+    """A file's LFO shapes or wavetables as JSON, those it leaves out taken from vita's init
+    patch: what a fresh Vital plays for them (a reused voice would keep the last preset's)."""
+    defaults = _init_settings()[key]
+    return tuple(json.dumps(x) for x in list(items) + defaults[len(items):])
+
+
+@lru_cache(maxsize=1)
+def _init_settings() -> dict[str, Any]:
+    return json.loads(_import_vita().Synth().to_json())["settings"]
 
 
 _BASE_CACHE: dict[str, _BaseState] = {}
