@@ -176,6 +176,11 @@ def _decode_ffmpeg(data: BinaryIO | str) -> tuple[np.ndarray, int]:
 #: Tried in turn: soundfile first (exact MP3 lengths, fastest), ffmpeg last (a subprocess).
 _DECODERS = (("soundfile", _decode_soundfile), ("pedalboard", _decode_pedalboard), ("ffmpeg", _decode_ffmpeg))
 
+#: Containers whose every codec libsndfile reads: pedalboard (JUCE) adds nothing there, and
+#: JUCE's WAV reader segfaults on some damaged headers (an MS ADPCM fmt chunk with a zero
+#: block size), so it is not tried on them.
+_SOUNDFILE_CONTAINERS = (b"RIFF", b"RIFX", b"RF64", b"FORM")
+
 #: File names of AAC audio, which neither soundfile nor pedalboard reads on Linux.
 _AAC_SUFFIXES = (".m4a", ".aac", ".mp4", ".m4b", ".3gp", ".adts")
 
@@ -206,7 +211,10 @@ def decode(data: bytes | str | Path, name: str) -> tuple[np.ndarray, int]:
     naming the missing decoder when the file is AAC/M4A and only ffmpeg could read it."""
     errors = []
     missing = []
+    head = _head(data)
     for backend, decoder in _DECODERS:
+        if backend == "pedalboard" and head[:4] in _SOUNDFILE_CONTAINERS:
+            continue
         source: BinaryIO | str = io.BytesIO(data) if isinstance(data, bytes) else str(data)
         try:
             samples, rate = decoder(source)
@@ -222,7 +230,7 @@ def decode(data: bytes | str | Path, name: str) -> tuple[np.ndarray, int]:
             errors.append(f"{backend}: {complaint or type(exc).__name__}")
             continue
         return samples, rate
-    if "ffmpeg" in missing and looks_like_aac(_head(data), name):
+    if "ffmpeg" in missing and looks_like_aac(head, name):
         raise InputAudioError(f"{name}: no decoder for AAC/M4A here: pedalboard cannot read it on this platform "
                               "and ffmpeg is not installed (apt install ffmpeg / brew install ffmpeg), "
                               "or convert it to WAV, FLAC, MP3 or OGG")

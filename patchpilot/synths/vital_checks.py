@@ -156,7 +156,7 @@ def _check_wavetable(table: object, where: str) -> None:
             raise PresetError(f"{where}: \"components\" is not a list of objects")
         for component in components:
             kind = component.get("type")
-            if kind not in COMPONENT_TYPES:
+            if not isinstance(kind, str) or kind not in COMPONENT_TYPES:
                 raise PresetError(f"{where}: unknown wavetable component {kind!r}")
             keyframes = component.get("keyframes", [])
             if not isinstance(keyframes, list) or not all(isinstance(k, dict) for k in keyframes):
