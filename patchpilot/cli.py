@@ -63,7 +63,7 @@ class _CommandGroup(TyperGroup):
         except KeyboardInterrupt as interrupt:  # outside _errors_to_exit (imports, printing)
             raise _interrupt_exit(interrupt) from None
         finally:
-            if main_thread:
+            if previous is not None:  # None: no handler to put back (or one set outside Python)
                 signal.signal(signal.SIGTERM, previous)
 
 

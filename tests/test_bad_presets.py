@@ -229,3 +229,9 @@ def test_read_preset_files_keeps_the_good_and_lists_the_bad(vital_doc: dict, tmp
     assert "truncated" in reasons[folder / "short.syx"]
     only_dexed, skipped = read_preset_files([folder], ["dexed"])
     assert [path.name for path, _ in only_dexed] == ["a.syx"] and [p.name for p, _ in skipped] == ["short.syx"]
+
+
+def test_a_bank_after_other_sysex_messages_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "with-a-header.syx"
+    path.write_bytes(bytes([0xF0, 0x43, 0x10, 0x7F, 0xF7]) + _bank_file(tmp_path))
+    assert len(get_engine("dexed").read_presets(path)) == 32

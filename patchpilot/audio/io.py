@@ -241,34 +241,36 @@ def _read(source: str | Path | bytes, name: str | None, warn_trimmed: bool = Tru
     """Decoded ``(channels, frames)`` float32 at the file's own rate, and a label for messages.
     Input past :data:`MAX_INPUT_SECONDS` is cut there, with a warning if ``warn_trimmed``."""
     label = name or ("<stdin>" if isinstance(source, bytes) else str(source))
+    limit = max_input_bytes()
     if not isinstance(source, bytes):
         path = Path(source)
         if not path.exists():
             raise InputAudioError(f"{label}: no such file")
         if path.is_dir():
             raise InputAudioError(f"{label}: is a folder, not an audio file")
+        size = path.stat().st_size
         if not path.is_file():  # a named pipe or /dev/stdin: no size to check up front
             try:
                 with open(path, "rb") as stream:
                     source = read_capped(stream, label)
             except OSError as exc:
                 raise InputAudioError(f"{label}: cannot read ({exc.strerror or exc})") from None
-        elif path.stat().st_size == 0:
+        elif size == 0:
             raise InputAudioError(f"{label}: the file is empty")
-        elif path.stat().st_size > max_input_bytes():
-            raise _too_large(label, max_input_bytes())
+        elif size > limit:
+            raise _too_large(label, limit)
     if isinstance(source, bytes):
         if not source:
             raise InputAudioError(f"{label}: no data")
-        if len(source) > max_input_bytes():
-            raise _too_large(label, max_input_bytes())
+        if len(source) > limit:
+            raise _too_large(label, limit)
     samples, rate = decode(source, label)
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 2 or samples.size == 0:
         raise InputAudioError(f"{label}: the file holds no audio frames")
-    limit = int(MAX_INPUT_SECONDS * rate)
-    if samples.shape[-1] > limit:
-        samples = samples[:, :limit]
+    frames = int(MAX_INPUT_SECONDS * rate)
+    if samples.shape[-1] > frames:
+        samples = samples[:, :frames]
         if warn_trimmed:
             warnings.warn(f"{label} is longer than {MAX_INPUT_SECONDS / 60:g} minutes: only the first "
                           f"{MAX_INPUT_SECONDS / 60:g} minutes are used", PatchPilotWarning, stacklevel=3)

@@ -8,6 +8,7 @@ carrier): analysis code normalises loudness itself.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -261,17 +262,17 @@ class DexedEngine(SynthEngine):
                           dtype=np.float32)
 
     def read_presets(self, path: Path) -> list[Preset]:
+        data = read_preset_bytes(path)
         try:
-            voices = _parse_syx(read_preset_bytes(path))
+            voices = _parse_syx(data)
         except PresetError as exc:
-            raise PresetError(exc.message if exc.message.startswith(f"{path}:") else f"{path}: {exc}") from None
+            raise PresetError(f"{path}: {exc}") from None
         presets = []
         for index, vced in enumerate(voices):
             name = bytes(b & 0x7F for b in vced[145:155]).decode("ascii", errors="replace").strip() or f"Voice {index + 1}"
             presets.append(Preset(self.name, name, vced_to_values(vced, self._params),
                                   origin=f"user:{path.name}#{index + 1}"))
         return presets
-
 
 
 def _parse_syx(data: bytes) -> list[bytes]:
@@ -281,8 +282,10 @@ def _parse_syx(data: bytes) -> list[bytes]:
     yamaha = data[:2] == _VOICE_HEADER[:2]  # F0 43; then the channel, then the format
     if yamaha and data[3:6] == _VOICE_HEADER[3:]:
         return [_framed(data, _SINGLE_BYTES, "single-voice dump")]
-    if yamaha and data[3:6] == _BANK_HEADER[3:]:
-        return _unpack_bank(_framed(data, _BANK_BYTES, "32-voice bank"))
+    bank = re.search(rb"\xf0\x43[\x00-\x0f]\x09\x20\x00", data)
+    # a bank dump may follow other sysex messages (as Dexed and dexed-py accept)
+    if bank and (bank.start() == 0 or (data[0] == 0xF0 and data[bank.start() - 1] == 0xF7)):
+        return _unpack_bank(_framed(data[bank.start():], _BANK_BYTES, "32-voice bank"))
     if len(data) == _BANK_PAYLOAD_BYTES:  # a bank saved without its sysex framing
         _check_7_bit(data, "32-voice bank")
         return _unpack_bank(data)
