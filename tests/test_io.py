@@ -209,6 +209,13 @@ def test_long_input_is_trimmed_with_a_warning(tmp_path: Path, monkeypatch: pytes
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert load_audio(wav.read_bytes()[: 44 + 2 * 12000], sample_rate=8000).duration == 1.5  # exactly the cap
+    # many channels: the cap on decoded samples cuts sooner (6000 samples / 4 channels = 0.1875 s)
+    monkeypatch.setattr(audio_io, "MAX_DECODED_SAMPLES", 6000)
+    soundfile.write(wav, np.stack([_tone(3.0)] * 4, axis=1), 8000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_audio(wav, sample_rate=8000).duration == 0.1875
+    assert "only the first 0.00313 minutes are used" in str(caught[0].message)
 
 
 @pytest.mark.parametrize(("header", "data", "message"), [

@@ -6,8 +6,8 @@ Windows) or by an ``ffmpeg`` binary on the PATH.
 
 Inputs are bounded before anything large is allocated: a byte cap on files and stdin
 (``$PATCHPILOT_MAX_INPUT_BYTES``, 1 GB by default), sample rates and channel counts a
-recording can have, and at most :data:`MAX_INPUT_SECONDS` decoded (longer input is trimmed,
-with a :class:`~patchpilot.errors.PatchPilotWarning`).
+recording can have, and at most :data:`MAX_INPUT_SECONDS` (and :data:`MAX_DECODED_SAMPLES`)
+decoded: longer input is trimmed, with a :class:`~patchpilot.errors.PatchPilotWarning`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,10 @@ MAX_INPUT_BYTES_ENV = "PATCHPILOT_MAX_INPUT_BYTES"
 SAMPLE_RATE_RANGE_HZ = (4000, 768_000)
 #: More channels than third-order ambisonics and surround formats use: a corrupt header.
 MAX_CHANNELS = 64
+#: Decoded samples held at most (frames x channels; 800 MB of float32). Ten minutes of 44.1 kHz
+#: stereo are 53 million; a small compressed file with many channels at a high rate could
+#: otherwise decode to tens of gigabytes, so it is cut shorter.
+MAX_DECODED_SAMPLES = 200_000_000
 #: Samples beyond +120 dBFS are corruption, not audio, and overflow float32 sums to inf.
 MAX_SAMPLE_MAGNITUDE = 1e6
 _CHUNK_BYTES = 1 << 20
@@ -112,10 +116,16 @@ def _check_format(rate: float, channels: int) -> None:
         raise _Unsupported(f"{channels} channels (expected 1-{MAX_CHANNELS}: a corrupt header?)")
 
 
-def _frames_to_read(frames: int, rate: float) -> int:
-    # Read no more than is analysed (a long track decoded whole would take gigabytes), plus
-    # one frame, which tells _read that the input went on and was trimmed.
-    return min(frames, int(MAX_INPUT_SECONDS * rate) + 1)
+def _frames_kept(rate: float, channels: int) -> int:
+    """Frames of an input that are used: :data:`MAX_INPUT_SECONDS`, or fewer when that many
+    would pass :data:`MAX_DECODED_SAMPLES`."""
+    return min(int(MAX_INPUT_SECONDS * rate), MAX_DECODED_SAMPLES // max(channels, 1))
+
+
+def _frames_to_read(frames: int, rate: float, channels: int) -> int:
+    # Read no more than is used (a long track decoded whole would take gigabytes), plus one
+    # frame, which tells _read that the input went on and was trimmed.
+    return min(frames, _frames_kept(rate, channels) + 1)
 
 
 def _decode_soundfile(data: BinaryIO | str) -> tuple[np.ndarray, int]:
@@ -123,7 +133,7 @@ def _decode_soundfile(data: BinaryIO | str) -> tuple[np.ndarray, int]:
 
     with soundfile.SoundFile(data) as handle:
         _check_format(handle.samplerate, handle.channels)
-        frames = _frames_to_read(handle.frames, handle.samplerate) if handle.frames > 0 else -1
+        frames = _frames_to_read(handle.frames, handle.samplerate, handle.channels) if handle.frames > 0 else -1
         samples = handle.read(frames, dtype="float32", always_2d=True)
         return samples.T, int(handle.samplerate)
 
@@ -133,7 +143,8 @@ def _decode_pedalboard(data: BinaryIO | str) -> tuple[np.ndarray, int]:
 
     with AudioFile(data) as handle:  # type: ignore[arg-type]
         _check_format(handle.samplerate, handle.num_channels)
-        return handle.read(_frames_to_read(handle.frames, handle.samplerate)), int(handle.samplerate)
+        frames = _frames_to_read(handle.frames, handle.samplerate, handle.num_channels)
+        return handle.read(frames), int(handle.samplerate)
 
 
 class _DecoderMissing(Exception):
@@ -239,7 +250,7 @@ def decode(data: bytes | str | Path, name: str) -> tuple[np.ndarray, int]:
 
 def _read(source: str | Path | bytes, name: str | None, warn_trimmed: bool = True) -> tuple[np.ndarray, int, str]:
     """Decoded ``(channels, frames)`` float32 at the file's own rate, and a label for messages.
-    Input past :data:`MAX_INPUT_SECONDS` is cut there, with a warning if ``warn_trimmed``."""
+    Input past :func:`_frames_kept` is cut there, with a warning if ``warn_trimmed``."""
     label = name or ("<stdin>" if isinstance(source, bytes) else str(source))
     limit = max_input_bytes()
     if not isinstance(source, bytes):
@@ -268,12 +279,13 @@ def _read(source: str | Path | bytes, name: str | None, warn_trimmed: bool = Tru
     samples = np.asarray(samples, dtype=np.float32)
     if samples.ndim != 2 or samples.size == 0:
         raise InputAudioError(f"{label}: the file holds no audio frames")
-    frames = int(MAX_INPUT_SECONDS * rate)
+    frames = _frames_kept(rate, samples.shape[0])
     if samples.shape[-1] > frames:
         samples = samples[:, :frames]
         if warn_trimmed:
-            warnings.warn(f"{label} is longer than {MAX_INPUT_SECONDS / 60:g} minutes: only the first "
-                          f"{MAX_INPUT_SECONDS / 60:g} minutes are used", PatchPilotWarning, stacklevel=3)
+            minutes = f"{frames / rate / 60:.3g}"
+            warnings.warn(f"{label} is longer than {minutes} minutes: only the first {minutes} minutes are used",
+                          PatchPilotWarning, stacklevel=3)
     if not np.all(np.isfinite(samples)):
         raise InputAudioError(f"{label}: the audio holds NaN or infinite samples (corrupt file?)")
     if np.abs(samples).max() > MAX_SAMPLE_MAGNITUDE:
