@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
-# Before numpy, faiss or torch load: one OpenMP thread (PLATFORM trap 9), no hub downloads.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
-
-from patchpilot import __version__  # noqa: E402
-from patchpilot.constants import (  # noqa: E402
+from patchpilot import __version__
+from patchpilot.constants import (
     DEFAULT_DEMUCS_MODEL,
     DEFAULT_INDEX_SIZE_PER_SYNTH,
     DEFAULT_REFINE_BUDGET,
@@ -34,7 +33,39 @@ from patchpilot.constants import (  # noqa: E402
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
 )
-from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError  # noqa: E402
+from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that ``finally``
+    blocks and context managers (temporary folders, render pools) clean up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def _interrupt_exit(interrupt: KeyboardInterrupt) -> typer.Exit:
+    """One ``interrupted`` line; exit code 128 + the signal number, as a shell reports it."""
+    stderr.print("interrupted", highlight=False)
+    return typer.Exit(128 + (signal.SIGTERM if isinstance(interrupt, _Terminated) else signal.SIGINT))
+
+
+class _CommandGroup(TyperGroup):
+    """Runs every command with SIGTERM treated as Ctrl-C (a handler installed for the
+    command's run, not at import, and put back after it)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        main_thread = threading.current_thread() is threading.main_thread()  # signal() works only there
+        previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:  # outside _errors_to_exit (imports, printing)
+            raise _interrupt_exit(interrupt) from None
+        finally:
+            if previous is not None:  # None: no handler to put back (or one set outside Python)
+                signal.signal(signal.SIGTERM, previous)
+
 
 app = typer.Typer(
     name="patchpilot",
@@ -42,6 +73,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_CommandGroup,
 )
 presets_app = typer.Typer(help="Browse the presets of an index.", no_args_is_help=True)
 app.add_typer(presets_app, name="presets")
@@ -81,14 +113,13 @@ def _fail(error: PatchPilotError) -> typer.Exit:
 
 @contextmanager
 def _errors_to_exit() -> Iterator[None]:
-    """Library errors become one stderr line and their exit code; Ctrl-C exits 130."""
+    """Library errors become one stderr line and their exit code; Ctrl-C exits 130, SIGTERM 143."""
     try:
         yield
     except PatchPilotError as error:
         raise _fail(error) from None
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:
+        raise _interrupt_exit(interrupt) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except Exception as error:  # a bug: still one line, with the details on request
@@ -144,6 +175,11 @@ def main_callback(
                                                     help="Show the version and exit.")] = None,
 ) -> None:
     """Reverse sound design: find the synth preset and parameters that make a sound."""
+    # Here rather than at import (importing a module must not change the environment), and
+    # before any command imports numpy, faiss or torch: one OpenMP thread (PLATFORM trap 9;
+    # index.import_faiss sets faiss' own count too) and no Hugging Face hub downloads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 # ---- match --------------------------------------------------------------------------------
@@ -193,6 +229,7 @@ def match(
     Only how to build the sound is printed, never the notes.
     """
     from patchpilot.api import PatchPilot
+    from patchpilot.audio.io import read_capped
     from patchpilot.audio.separate import SeparationOptions
     from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict, rough_warning
@@ -220,7 +257,7 @@ def match(
         try:
             for item in inputs:
                 try:
-                    source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
+                    source: str | bytes = read_capped(sys.stdin.buffer) if item == "-" else item
                     with _warnings_to_stderr(), _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,
