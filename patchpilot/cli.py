@@ -8,23 +8,22 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, nullcontext
 from pathlib import Path
-from typing import Annotated, Optional, TypeVar
+from typing import Annotated, Any, Optional, TypeVar
 
-# Before numpy, faiss or torch load: one OpenMP thread (PLATFORM trap 9), no hub downloads.
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
+import typer
+from rich.console import Console
+from rich.markup import escape
+from typer.core import TyperGroup
 
-import typer  # noqa: E402
-from rich.console import Console  # noqa: E402
-from rich.markup import escape  # noqa: E402
-
-from patchpilot import __version__  # noqa: E402
-from patchpilot.constants import (  # noqa: E402
+from patchpilot import __version__
+from patchpilot.constants import (
     DEFAULT_DEMUCS_MODEL,
     DEFAULT_INDEX_SIZE_PER_SYNTH,
     DEFAULT_REFINE_BUDGET,
@@ -34,7 +33,39 @@ from patchpilot.constants import (  # noqa: E402
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
 )
-from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError  # noqa: E402
+from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C's KeyboardInterrupt, so that ``finally``
+    blocks and context managers (temporary folders, render pools) clean up."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def _interrupt_exit(interrupt: KeyboardInterrupt) -> typer.Exit:
+    """One ``interrupted`` line; exit code 128 + the signal number, as a shell reports it."""
+    stderr.print("interrupted", highlight=False)
+    return typer.Exit(128 + (signal.SIGTERM if isinstance(interrupt, _Terminated) else signal.SIGINT))
+
+
+class _CommandGroup(TyperGroup):
+    """Runs every command with SIGTERM treated as Ctrl-C (a handler installed for the
+    command's run, not at import, and put back after it)."""
+
+    def invoke(self, ctx: Any) -> Any:
+        main_thread = threading.current_thread() is threading.main_thread()  # signal() works only there
+        previous = signal.signal(signal.SIGTERM, _raise_terminated) if main_thread else None
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as interrupt:  # outside _errors_to_exit (imports, printing)
+            raise _interrupt_exit(interrupt) from None
+        finally:
+            if previous is not None:  # None: no handler to put back (or one set outside Python)
+                signal.signal(signal.SIGTERM, previous)
+
 
 app = typer.Typer(
     name="patchpilot",
@@ -44,6 +75,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=_CommandGroup,
     # Docstrings keep their line breaks (rich mode joins no lines); each line is a phrase
     # short enough for an 80-column terminal, so rich does not re-wrap it mid-sentence.
     rich_markup_mode="rich",
@@ -88,14 +120,13 @@ def _fail(error: PatchPilotError) -> typer.Exit:
 
 @contextmanager
 def _errors_to_exit() -> Iterator[None]:
-    """Library errors become one stderr line and their exit code; Ctrl-C exits 130."""
+    """Library errors become one stderr line and their exit code; Ctrl-C exits 130, SIGTERM 143."""
     try:
         yield
     except PatchPilotError as error:
         raise _fail(error) from None
-    except KeyboardInterrupt:
-        stderr.print("interrupted")
-        raise typer.Exit(130) from None
+    except KeyboardInterrupt as interrupt:
+        raise _interrupt_exit(interrupt) from None
     except (typer.Exit, typer.Abort, SystemExit):
         raise
     except Exception as error:  # a bug: still one line, with the details on request
@@ -155,6 +186,11 @@ def main_callback(
     Example:
       patchpilot match sound.wav
     """
+    # Here rather than at import (importing a module must not change the environment), and
+    # before any command imports numpy, faiss or torch: one OpenMP thread (PLATFORM trap 9;
+    # index.import_faiss sets faiss' own count too) and no Hugging Face hub downloads.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 # ---- match --------------------------------------------------------------------------------
@@ -219,6 +255,7 @@ def match(
       patchpilot match --text "dark evolving pad"
     """
     from patchpilot.api import PatchPilot
+    from patchpilot.audio.io import read_capped
     from patchpilot.audio.separate import SeparationOptions
     from patchpilot.plots import ConvergenceRecorder
     from patchpilot.plots import check_available as check_plots
@@ -250,7 +287,7 @@ def match(
         try:
             for item in inputs:
                 try:
-                    source: str | bytes = sys.stdin.buffer.read() if item == "-" else item
+                    source: str | bytes = read_capped(sys.stdin.buffer) if item == "-" else item
                     with _warnings_to_stderr(), _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,

@@ -6,6 +6,7 @@ Everything is generated locally (renders of our own presets); nothing is downloa
 from __future__ import annotations
 
 import os
+import struct
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -143,6 +144,16 @@ def tiny_index(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     plan = BuildPlan(output=out, factory_root=tiny_banks, size_per_synth=8, notes=TEST_NOTES)
     IndexBuilder(plan, workers=2).build()
     return out
+
+
+def wav_bytes(data: bytes, *, rate: int = 44100, channels: int = 1, bits: int = 16, fmt: int = 1) -> bytes:
+    """A WAV file's bytes with whatever header values are given, however absurd (fmt 1: PCM,
+    3: float); sizes that do not fit the header's fields wrap, as a corrupt file's would."""
+    block = channels * bits // 8
+    fields = struct.pack("<IHHIIHH", 16, fmt, channels & 0xFFFF, rate & 0xFFFFFFFF, (rate * block) & 0xFFFFFFFF,
+                         block & 0xFFFF, bits)
+    return (b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVE" + b"fmt " + fields
+            + b"data" + struct.pack("<I", len(data)) + data)
 
 
 def render_note(synth: str, preset_name: str, banks: Path, note: int, *, velocity: int = 100,

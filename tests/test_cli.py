@@ -42,6 +42,20 @@ def test_help_is_fast_and_imports_nothing_heavy() -> None:
     assert "build-index" in help_text.stdout
 
 
+def test_importing_the_cli_leaves_the_environment_alone() -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "HF_HUB_OFFLINE")}
+    code = "import os, patchpilot.cli; print(sorted({'OMP_NUM_THREADS', 'HF_HUB_OFFLINE'} & set(os.environ)))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.strip() == "[]"
+    code = ("import os, signal, patchpilot.cli as cli; handler = signal.getsignal(signal.SIGTERM)\n"
+            "try:\n    cli.app(['presets', 'list', '--index', '/nonexistent'])\nexcept SystemExit:\n    pass\n"
+            "print(os.environ['OMP_NUM_THREADS'], os.environ['HF_HUB_OFFLINE'], signal.getsignal(signal.SIGTERM) is handler)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env).stdout
+    assert out.split() == ["1", "1", "True"]  # set when a command runs; the SIGTERM handler put back after it
+
+
 def test_match_json_on_stdout(tiny_index: Path, pluck_wav: Path) -> None:
     result = _run("match", str(pluck_wav), "--index", str(tiny_index), "--json", "--top-k", "2")
     assert result.exit_code == 0, result.stderr
@@ -87,6 +101,20 @@ def test_bad_inputs_give_one_line_and_a_nonzero_exit(tiny_index: Path, tmp_path:
     empty.write_bytes(b"")
     _one_line_error(_run("match", str(empty), *index), 2, "empty")
 
+
+
+def test_input_limits_through_the_cli(tiny_index: Path, pluck_wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import patchpilot.audio.io as audio_io
+
+    index = ("--index", str(tiny_index))
+    monkeypatch.setenv("PATCHPILOT_MAX_INPUT_BYTES", "1000")
+    _one_line_error(_run("match", "-", *index, input=pluck_wav.read_bytes()), 2, "<stdin>: larger than 1 kB")
+    monkeypatch.delenv("PATCHPILOT_MAX_INPUT_BYTES")
+    monkeypatch.setattr(audio_io, "MAX_INPUT_SECONDS", 0.9)
+    result = _run("match", str(pluck_wav), *index, "--json", "--top-k", "1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stderr.strip().splitlines() == [
+        f"warning: {pluck_wav} is longer than 0.015 minutes: only the first 0.015 minutes are used"]
 
 
 def test_m4a_without_a_decoder_names_what_is_missing(tiny_index: Path, tmp_path: Path,
@@ -218,3 +246,38 @@ def test_build_index_describe_adds_descriptors_to_an_old_index(tiny_index: Path,
     assert result.exit_code == 0, result.stderr
     assert "described 16 presets" in result.stderr
     assert _run("match", "--text", "dark pad", "--index", str(old), "--json").exit_code == 0
+
+
+@pytest.mark.parametrize(("signal_number", "code"), [(15, 143), (2, 130)])
+def test_sigterm_and_ctrl_c_clean_up_and_exit_with_the_signal_code(tiny_index: Path, tmp_path: Path,
+                                                                   signal_number: int, code: int) -> None:
+    import os
+    import signal
+    import time
+
+    # A decoder that hangs (an ffmpeg stand-in) while the CLI holds a temporary folder.
+    bin_dir, temp = tmp_path / "bin", tmp_path / "tmp"
+    bin_dir.mkdir()
+    temp.mkdir()
+    started = tmp_path / "ffmpeg-started"
+    fake = bin_dir / "ffmpeg"
+    fake.write_text(f"#!{sys.executable}\nimport time\nopen({str(started)!r}, 'w').close()\ntime.sleep(60)\n")
+    fake.chmod(0o755)
+    m4a = tmp_path / "song.m4a"
+    m4a.write_bytes(b"\0\0\0\x18ftypM4A \0\0\0\0M4A mp42" + bytes(64))
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "TMPDIR": str(temp)}
+    process = subprocess.Popen([sys.executable, "-m", "patchpilot", "match", str(m4a), "--index", str(tiny_index)],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not started.exists() and time.monotonic() < deadline and process.poll() is None:
+            time.sleep(0.05)
+        assert started.exists(), process.communicate()
+        assert any(temp.iterdir())  # the decoder's temporary folder
+        process.send_signal(signal.Signals(signal_number))
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert process.returncode == code, err
+    assert err.strip().splitlines() == ["interrupted"] and out == ""
+    assert not any(temp.iterdir())

@@ -10,12 +10,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import io
+import re
+import warnings
+
 import numpy as np
 import pytest
 import soundfile
+from conftest import wav_bytes
 
-from patchpilot.audio.io import FFMPEG_SAMPLE_RATE_HZ, load_audio, load_stereo, looks_like_aac
-from patchpilot.errors import InputAudioError
+import patchpilot.audio.io as audio_io
+from patchpilot.audio.io import FFMPEG_SAMPLE_RATE_HZ, load_audio, load_stereo, looks_like_aac, read_capped
+from patchpilot.errors import InputAudioError, PatchPilotWarning, UsageError
 
 #: One silent AAC-LC stereo frame, the payload of an ADTS frame.
 _SILENT_AAC_FRAME = bytes([0x21, 0x10, 0x04, 0x60, 0x8C, 0x1C])
@@ -143,3 +149,90 @@ def test_real_ffmpeg_reads_an_m4a(tmp_path: Path) -> None:
     assert audio.duration == pytest.approx(2.0, abs=0.1)
     spectrum = np.abs(np.fft.rfft(audio.samples))
     assert np.argmax(spectrum) * 22050 / audio.samples.size == pytest.approx(440, abs=2)
+
+
+def _tone(seconds: float, rate: int = 8000) -> np.ndarray:
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_inputs_past_the_byte_cap_stop_early(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATCHPILOT_MAX_INPUT_BYTES", "10000")
+
+    class Endless(io.RawIOBase):
+        """A stdin that never ends: the reader must stop on its own."""
+        served = 0
+
+        def readinto(self, buffer) -> int:  # type: ignore[override]
+            buffer[:] = bytes(len(buffer))
+            self.served += len(buffer)
+            return len(buffer)
+
+    endless = Endless()
+    with pytest.raises(InputAudioError, match="larger than 10 kB, the input size cap .*PATCHPILOT_MAX_INPUT_BYTES"):
+        read_capped(endless)
+    assert endless.served <= 10001
+    assert read_capped(io.BytesIO(bytes(10000))) == bytes(10000)
+    big = tmp_path / "big.wav"
+    soundfile.write(big, _tone(2.0), 8000)  # 32 kB
+    for source in (big, big.read_bytes()):
+        with pytest.raises(InputAudioError, match="larger than 10 kB"):
+            load_audio(source, name="big.wav")
+    monkeypatch.setenv("PATCHPILOT_MAX_INPUT_BYTES", "lots")
+    with pytest.raises(UsageError, match="PATCHPILOT_MAX_INPUT_BYTES='lots'"):
+        read_capped(io.BytesIO(b"x"))
+
+
+def test_a_named_pipe_is_read_through_the_cap(tmp_path: Path) -> None:
+    wav = tmp_path / "tone.wav"
+    soundfile.write(wav, _tone(1.0), 8000)
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen([sys.executable, "-c", f"open({str(fifo)!r}, 'wb').write(open({str(wav)!r}, 'rb').read())"])
+    try:
+        assert load_audio(fifo, sample_rate=8000).samples.size == 8000
+    finally:
+        writer.wait(10)
+
+
+def test_long_input_is_trimmed_with_a_warning(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(audio_io, "MAX_INPUT_SECONDS", 1.5)
+    wav = tmp_path / "long.wav"
+    soundfile.write(wav, _tone(3.0), 8000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        audio = load_audio(wav, sample_rate=8000)
+        stereo = load_stereo(wav, 8000, warn_trimmed=False)  # the caller warned already
+    assert audio.duration == 1.5 and stereo.shape == (2, 12000)
+    assert [str(w.message) for w in caught if w.category is PatchPilotWarning] == [
+        f"{wav} is longer than 0.025 minutes: only the first 0.025 minutes are used"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_audio(wav.read_bytes()[: 44 + 2 * 12000], sample_rate=8000).duration == 1.5  # exactly the cap
+    # many channels: the cap on decoded samples cuts sooner (6000 samples / 4 channels = 0.1875 s)
+    monkeypatch.setattr(audio_io, "MAX_DECODED_SAMPLES", 6000)
+    soundfile.write(wav, np.stack([_tone(3.0)] * 4, axis=1), 8000)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert load_audio(wav, sample_rate=8000).duration == 0.1875
+    assert "only the first 0.00313 minutes are used" in str(caught[0].message)
+
+
+@pytest.mark.parametrize(("header", "data", "message"), [
+    ({"rate": 1}, bytes(2000), "a sample rate of 1 Hz"),
+    ({"rate": 10_000_000}, bytes(2000), "a sample rate of 1e+07 Hz"),
+    ({"channels": 0}, bytes(2000), "not a readable audio file"),
+    ({"channels": 200}, bytes(4000), "200 channels"),
+    ({"channels": 65535}, bytes(2000 * 2), "channels"),
+    ({"rate": 0}, bytes(2000), "not a readable audio file"),
+    ({}, b"", "no audio frames"),
+    ({"fmt": 3, "bits": 32}, np.full(500, np.nan, np.float32).tobytes(), "NaN or infinite"),
+    ({"fmt": 3, "bits": 32}, np.full(500, np.inf, np.float32).tobytes(), "NaN or infinite"),
+    ({"fmt": 3, "bits": 32}, np.full(500, 3e38, np.float32).tobytes(), "over 1e+06 times full scale"),
+    ({"fmt": 3, "bits": 64}, np.full(500, 1e300).tobytes(), "NaN or infinite"),
+])
+def test_absurd_audio_is_one_clear_error(header: dict, data: bytes, message: str) -> None:
+    with pytest.raises(InputAudioError, match=re.escape(message)) as caught:
+        load_audio(wav_bytes(data, **header), name="odd.wav")
+    text = str(caught.value)
+    assert text.startswith("odd.wav: ") and "\n" not in text and "BytesIO" not in text

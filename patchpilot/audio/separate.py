@@ -341,7 +341,7 @@ class StemSeparator:
                    sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, progress: Progress | None = None) -> Audio:
         """One stem of an audio file (path or bytes), mono at ``sample_rate``, ready to match."""
         self.check_stem(stem)
-        mix = load_stereo(source, self.sample_rate, name=name)
+        mix = load_stereo(source, self.sample_rate, name=name, warn_trimmed=False)  # PatchPilot.match loaded it first and warned
         separated = np.zeros(mix.shape[-1], dtype=np.float32)
         for where, estimate in self._blocks(mix, [stem], progress):
             separated[where] += estimate[0].mean(axis=0)  # kept mono: half the memory of a long song

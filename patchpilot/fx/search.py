@@ -29,6 +29,8 @@ TRIES_PER_CONTROL = 3
 #: Effects a chain may hold, and the relative drop of the distance the n-th one must bring.
 MAX_EFFECTS = 3
 ROUND_GAINS = (0.06, 0.08, 0.1)
+#: Effect kinds a later round tries: those that lowered the distance most in the round before.
+LATER_ROUND_KINDS = 3
 #: Nudges of each kept control, in unit range, either way, and the gain a nudge must bring.
 NUDGE_STEPS = (0.1, 0.05)
 NUDGE_GAIN = 0.003
@@ -82,18 +84,24 @@ class ChainSearch:
 
         chain = FxChain()
         best = float(proxy([chain])[0])
+        kinds = list(self.kinds)
         for gain in ROUND_GAINS[:MAX_EFFECTS]:
-            present = {e.kind for e in chain.effects}
-            tried = [chain.with_effect(Effect(kind.name, settings))
-                     for kind in self.kinds if kind.name not in present
+            tried = [(kind, chain.with_effect(Effect(kind.name, settings))) for kind in kinds
                      for settings in _spread(kind, TRIES_BASE + TRIES_PER_CONTROL * len(kind.controls))]
             if not tried:
                 break
-            scores = proxy(tried)
+            scores = proxy([c for _, c in tried])
             i = int(np.argmin(scores))
             if scores[i] >= best * (1 - gain):
                 break
-            chain, best = tried[i], float(scores[i])
+            # later rounds try only the kinds that helped most in this one
+            by_kind: dict[str, float] = {}
+            for (kind, _), score in zip(tried, scores):
+                by_kind[kind.name] = min(by_kind.get(kind.name, np.inf), float(score))
+            chosen = tried[i][0]
+            kinds = sorted((k for k in kinds if k is not chosen and by_kind[k.name] < best),
+                           key=lambda k: by_kind[k.name])[:LATER_ROUND_KINDS]
+            chain, best = tried[i][1], float(scores[i])
         if not chain:
             return chain, dry_distance
         chain, best = self._nudge(chain, best, proxy, NUDGE_STEPS)

@@ -16,6 +16,7 @@ from patchpilot.errors import PresetError
 from patchpilot.index.store import PresetStore
 from patchpilot.library.bank import factory_preset_id, load_factory_bank, slug
 from patchpilot.library.sampler import make_variant, variants_per_preset
+from patchpilot.library.user_files import read_preset_files
 from patchpilot.synths import Preset, get_engine
 
 #: Presets read from a user's file have ids ``<synth>:user:<file>[:<voice>]``.
@@ -62,46 +63,27 @@ def designed_and_variants(synth: str, factory_root: Path, size_per_synth: int, s
     return items
 
 
-def preset_files(paths: Iterable[Path], synths: Sequence[str]) -> tuple[list[Path], list[tuple[str, str]]]:
-    """The preset files named or found (recursively) in folders, and the paths that are not
-    preset files (``(path, reason)``). A path that does not exist is an error."""
-    suffixes = {suffix for name in synths for suffix in get_engine(name).bank_suffixes}
-    files: list[Path] = []
-    bad: list[tuple[str, str]] = []
-    for path in paths:
-        if path.is_dir():
-            files += sorted(p for p in path.rglob("*") if p.suffix.lower() in suffixes and p.is_file())
-        elif path.exists():
-            if path.suffix.lower() in suffixes:
-                files.append(path)
-            else:
-                bad.append((str(path), f"not a preset file (expected {', '.join(sorted(suffixes))})"))
-        else:  # a mistyped path: say so before any work
-            raise PresetError(f"{path}: no such file or folder")
-    return files, bad
-
-
 def user_presets(paths: Iterable[Path], synths: Sequence[str] = ("vital", "dexed"),
                  taken: Iterable[str] = ()) -> Gathered:
     """Presets from user files and folders (``.vital`` presets, DX7 ``.syx`` banks/voices).
-    A file that cannot be read is named in ``unreadable``; the others are still read. Ids
-    avoid those in ``taken``."""
-    by_suffix = {suffix: name for name in synths for suffix in get_engine(name).bank_suffixes}
-    files, unreadable = preset_files(paths, synths)
+    A file that cannot be read is named in ``unreadable``; the others are still read. A path
+    that does not exist is an error (a mistyped path: said before any work). Ids avoid those
+    in ``taken``."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.exists():
+            raise PresetError(f"{path}: no such file or folder")
+    read, skipped = read_preset_files(paths, synths)
+    unreadable = [(str(path), why) for path, why in skipped]
     items: list[tuple[str, Preset, Source | None]] = []
     used = set(taken)
-    for file in files:
-        synth = by_suffix[file.suffix.lower()]
+    for file, presets in read:
+        synth = presets[0].synth
         try:
-            presets = get_engine(synth).read_presets(file)
-            digest = hashlib.sha1(file.read_bytes()).hexdigest()
-        except PresetError as error:
-            unreadable.append((str(file), _reason(error, file)))
-            continue
+            source = Source(str(file.resolve()), hashlib.sha1(file.read_bytes()).hexdigest())
         except OSError as error:
             unreadable.append((str(file), f"cannot read ({error.strerror or error})"))
             continue
-        source = Source(str(file.resolve()), digest)
         for number, preset in enumerate(presets, start=1):
             stem = f"{synth}{USER_MARK}{slug(file.stem)}" + (f":{number:02d}" if len(presets) > 1 else "")
             preset_id, n = stem, 2
@@ -110,13 +92,6 @@ def user_presets(paths: Iterable[Path], synths: Sequence[str] = ("vital", "dexed
             used.add(preset_id)
             items.append((preset_id, preset, source))
     return Gathered(items, unreadable)
-
-
-def _reason(error: PresetError, file: Path) -> str:
-    """The error without the file name it usually starts with (the report names the file)."""
-    text = str(error)
-    prefix = f"{file}: "
-    return text[len(prefix):] if text.startswith(prefix) else text
 
 
 def kept_user_presets(store: PresetStore) -> list[tuple[str, Preset, Source | None]]:

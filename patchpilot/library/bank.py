@@ -20,17 +20,12 @@ Files live in ``presets/<synth>/*.toml``.
 from __future__ import annotations
 
 import re
-import sys
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 
 from patchpilot.errors import PatchPilotError, PresetError
 from patchpilot.synths import Preset, get_engine
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 #: Categories every factory preset belongs to (the text search relies on them).
 CATEGORIES = ("bass", "lead", "pad", "pluck", "keys", "bell", "brass", "strings", "organ", "fx")

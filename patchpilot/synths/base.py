@@ -15,7 +15,7 @@ from typing import ClassVar
 import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
-from patchpilot.errors import SynthError
+from patchpilot.errors import PresetError, SynthError
 from patchpilot.synths.params import NativeValue, ParamSpace
 
 
@@ -196,6 +196,27 @@ class SynthEngine(ABC):
         check_render_args(note, velocity, note_seconds, total_seconds)
         audio = self._play_file_native(data, note, velocity, note_seconds, total_seconds)
         return from_native_rate(np.asarray(audio, dtype=np.float32), sample_rate, total_seconds)
+
+
+#: Larger preset files are not presets (Vital presets with sampled wavetables are a few MB).
+MAX_PRESET_FILE_BYTES = 64_000_000
+
+
+def read_preset_bytes(path: Path) -> bytes:
+    """A preset file's bytes, or a :class:`PresetError` naming the file: missing, a folder,
+    unreadable, empty or too large to be a preset."""
+    try:
+        size = path.stat().st_size
+        if path.is_dir():
+            raise PresetError(f"{path}: is a folder, not a preset file")
+        if size > MAX_PRESET_FILE_BYTES:
+            raise PresetError(f"{path}: {size} bytes is too large for a preset file")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PresetError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if not data.strip():
+        raise PresetError(f"{path}: the file is empty")
+    return data
 
 
 def check_render_args(note: int, velocity: int, note_seconds: float, total_seconds: float) -> None:

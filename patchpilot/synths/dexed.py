@@ -8,6 +8,7 @@ carrier): analysis code normalises loudness itself.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
 
 OPERATORS = (1, 2, 3, 4, 5, 6)
@@ -28,7 +29,13 @@ ALGORITHMS = tuple(str(n) for n in range(1, 33))
 #: Single-voice (VCED) sysex framing: F0, Yamaha, channel 0, format 0, byte count 155, ..., F7.
 _VOICE_HEADER = bytes([0xF0, 0x43, 0x00, 0x00, 0x01, 0x1B])
 _VOICE_BYTES = 155
-_BANK_BYTES = 4104
+#: 32-voice (VMEM) bulk dump: F0, Yamaha, channel 0, format 9, byte count 4096, 32 packed
+#: voices of 128 bytes, checksum, F7.
+_BANK_HEADER = bytes([0xF0, 0x43, 0x00, 0x09, 0x20, 0x00])
+_PACKED_VOICE_BYTES = 128
+_BANK_PAYLOAD_BYTES = 32 * _PACKED_VOICE_BYTES
+_BANK_BYTES = len(_BANK_HEADER) + _BANK_PAYLOAD_BYTES + 2
+_SINGLE_BYTES = len(_VOICE_HEADER) + _VOICE_BYTES + 2
 
 
 def _ratio(raw: float) -> float:
@@ -158,13 +165,6 @@ def _segment_moves(values: dict[str, float], prefix: str, stage: int) -> bool:
     return start != values[f"{prefix}level_{stage}"]
 
 
-def _single_voice(data: bytes) -> bytes | None:
-    """The voice data (VCED) of a framed single-voice sysex dump, None for anything else."""
-    if len(data) >= 6 + _VOICE_BYTES + 2 and data[:6] == _VOICE_HEADER:
-        return data[6 : 6 + _VOICE_BYTES]
-    return None
-
-
 def _checksum(data: bytes) -> int:
     return (-sum(data)) & 0x7F
 
@@ -251,9 +251,10 @@ class DexedEngine(SynthEngine):
     def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
                           total_seconds: float) -> np.ndarray:
         dexed = _import_dexed()
-        vced = _single_voice(data)
-        if vced is None:
+        voices = _parse_syx(data)
+        if len(voices) != 1:
             raise PresetError("not a single-voice DX7 sysex file")
+        vced = voices[0]
         synth = dexed.DexedSynth(sample_rate=float(NATIVE_SAMPLE_RATE_HZ))
         # from_sysex takes the bare voice; the framed file would load a wrong voice silently
         synth.load_patch(dexed.Patch.from_sysex(vced + b"\x3f"))
@@ -261,11 +262,11 @@ class DexedEngine(SynthEngine):
                           dtype=np.float32)
 
     def read_presets(self, path: Path) -> list[Preset]:
+        data = read_preset_bytes(path)
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise PresetError(f"{path}: cannot read ({exc})") from None
-        voices = self._parse_syx(data, path)
+            voices = _parse_syx(data)
+        except PresetError as exc:
+            raise PresetError(f"{path}: {exc}") from None
         presets = []
         for index, vced in enumerate(voices):
             name = bytes(b & 0x7F for b in vced[145:155]).decode("ascii", errors="replace").strip() or f"Voice {index + 1}"
@@ -273,19 +274,48 @@ class DexedEngine(SynthEngine):
                                   origin=f"user:{path.name}#{index + 1}"))
         return presets
 
-    def _parse_syx(self, data: bytes, path: Path) -> list[bytes]:
-        voice = _single_voice(data)
-        if voice is not None:
-            return [voice]
-        dexed = _import_dexed()
-        if len(data) >= 4096:
-            try:
-                patches = dexed.Patch.load_bank(str(path))
-            except (ValueError, IndexError) as exc:
-                raise PresetError(f"{path}: not a DX7 bank ({exc})") from None
-            return [p.to_sysex()[:_VOICE_BYTES] for p in patches]
-        raise PresetError(f"{path}: not a DX7 sysex file (expected a 32-voice bank of {_BANK_BYTES} bytes "
-                          f"or a single voice of 163 bytes, got {len(data)} bytes)")
+
+def _parse_syx(data: bytes) -> list[bytes]:
+    """The voices (VCED) of a single-voice dump, a 32-voice bank or a bank's bare 4096-byte
+    payload, each checked: framing, length, 7-bit data and checksum. Out-of-range values are
+    clamped later, as a DX7 does."""
+    yamaha = data[:2] == _VOICE_HEADER[:2]  # F0 43; then the channel, then the format
+    if yamaha and data[3:6] == _VOICE_HEADER[3:]:
+        return [_framed(data, _SINGLE_BYTES, "single-voice dump")]
+    bank = re.search(rb"\xf0\x43[\x00-\x0f]\x09\x20\x00", data)
+    # a bank dump may follow other sysex messages (as Dexed and dexed-py accept)
+    if bank and (bank.start() == 0 or (data[0] == 0xF0 and data[bank.start() - 1] == 0xF7)):
+        return _unpack_bank(_framed(data[bank.start():], _BANK_BYTES, "32-voice bank"))
+    if len(data) == _BANK_PAYLOAD_BYTES:  # a bank saved without its sysex framing
+        _check_7_bit(data, "32-voice bank")
+        return _unpack_bank(data)
+    raise PresetError(f"not a DX7 sysex file (expected a 32-voice bank of {_BANK_BYTES} bytes "
+                      f"or a single voice of {_SINGLE_BYTES} bytes, got {len(data)} bytes)")
+
+
+def _framed(data: bytes, size: int, what: str) -> bytes:
+    """The payload of one framed dump of ``size`` bytes, checked."""
+    if len(data) != size:
+        problem = "truncated" if len(data) < size else "extra bytes after it"
+        raise PresetError(f"a DX7 {what} is {size} bytes, this file has {len(data)} ({problem})")
+    if data[2] > 0x0F or data[-1] != 0xF7:
+        raise PresetError(f"a DX7 {what} with broken sysex framing")
+    payload = data[6:-2]
+    _check_7_bit(payload, what)
+    if _checksum(payload) != data[-2]:
+        raise PresetError(f"a DX7 {what} whose checksum does not match its data (damaged?)")
+    return payload
+
+
+def _check_7_bit(payload: bytes, what: str) -> None:
+    if any(b > 0x7F for b in payload):
+        raise PresetError(f"a DX7 {what} with bytes over 127 in its data (damaged?)")
+
+
+def _unpack_bank(payload: bytes) -> list[bytes]:
+    dexed = _import_dexed()
+    return [dexed.Patch.from_packed(payload[i : i + _PACKED_VOICE_BYTES]).to_sysex()[:_VOICE_BYTES]
+            for i in range(0, _BANK_PAYLOAD_BYTES, _PACKED_VOICE_BYTES)]
 
 
 class DexedVoice(Voice):

@@ -9,16 +9,22 @@ for imported ``.vital`` files, to the file's own JSON. Quirks handled here (see 
 * ``set()`` neither clamps nor rounds, and ``set_normalized`` is wrong for the exponential
   controls: we clamp/round raw values ourselves and never use ``set_normalized``.
 * A bogus modulation name segfaults on the next render: we only write routings whose
-  source and destination are in vita's own lists.
+  source and destination are in vita's own lists, and an imported file must pass
+  ``vital_checks`` (names, counts, ranges, wavetable components) and then load and play in
+  a child process before any of it reaches vita in this one.
 * A voice still releasing at the end of a render leaks into the next one: after each render
   the amp envelope is cut to zero and a 5 ms flush render retires it.
 """
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import math
+import struct
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,8 +36,9 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
+from patchpilot.synths.vital_checks import STRUCTURED_SETTINGS, VitaLimits, check_preset
 from patchpilot.synths.vital_tables import (
     LFO_SHAPE_OPTIONS,
     PRESET_SHAPE,
@@ -300,12 +307,13 @@ class _BaseState:
 
 
 def _parse_base(text: str, key: str) -> _BaseState:
+    """A preset's JSON, checked against vita's limits (``vital_checks``)."""
     try:
         doc = json.loads(text)
-        settings = doc["settings"]
-    except (ValueError, KeyError, TypeError) as exc:
-        raise PresetError(f"not a Vital preset: {exc}") from None
-    numeric = {k: float(v) for k, v in settings.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+    except (ValueError, RecursionError) as exc:
+        raise PresetError(f"not a Vital preset: broken JSON ({exc})") from None
+    settings = check_preset(doc, _vita_limits())
+    numeric = {k: float(v) for k, v in settings.items() if k not in STRUCTURED_SETTINGS}
     numeric.update({k: v for k, v in _TEMPLATE_PINS.items() if k.startswith("osc_")})
     mods = [(m.get("source", ""), m.get("destination", "")) for m in settings.get("modulations", [])]
     mods += [("", "")] * (64 - len(mods))
@@ -325,12 +333,24 @@ def _parse_base(text: str, key: str) -> _BaseState:
         key=key,
         header=header,
         numeric=numeric,
-        lfos_json=tuple(json.dumps(x) for x in settings.get("lfos", [])),
-        wavetables_json=tuple(json.dumps(x) for x in settings.get("wavetables", [])),
+        lfos_json=_padded(settings.get("lfos", []), "lfos"),
+        wavetables_json=_padded(settings.get("wavetables", []), "wavetables"),
         sample_json=json.dumps(sample) if sample is not None else noise_sample_json(),
         modulations=tuple(mods[:64]),
         route_slots=tuple(slots),
     )
+
+
+def _padded(items: list, key: str) -> tuple[str, ...]:
+    """A file's LFO shapes or wavetables as JSON, those it leaves out taken from vita's init
+    patch: what a fresh Vital plays for them (a reused voice would keep the last preset's)."""
+    defaults = _init_settings()[key]
+    return tuple(json.dumps(x) for x in list(items) + defaults[len(items):])
+
+
+@lru_cache(maxsize=1)
+def _init_settings() -> dict[str, Any]:
+    return json.loads(_import_vita().Synth().to_json())["settings"]
 
 
 _BASE_CACHE: dict[str, _BaseState] = {}
@@ -549,13 +569,25 @@ class VitalEngine(SynthEngine):
 
     def read_presets(self, path: Path) -> list[Preset]:
         try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise PresetError(f"{path}: cannot read Vital preset ({exc})") from None
-        base = _base_for(text)
-        vita = _import_vita()
-        if not vita.Synth().load_json(text):
-            raise PresetError(f"{path}: vita refused this preset (made by a newer Vital, or damaged)")
+            text = read_preset_bytes(path).decode("utf-8")
+        except UnicodeDecodeError:
+            raise PresetError(f"{path}: not a Vital preset (not UTF-8 text)") from None
+        try:
+            base = _base_for(text)
+        except PresetError as exc:
+            raise PresetError(f"{path}: {exc}") from None
+        preset = self._imported(path, text, base)
+        # The file as Vital loads it, then as our voices will: what passed the checks can
+        # still crash vita, so both are first played in a child process.
+        for json_text in (text, self.to_json(preset)):
+            complaint = _SANDBOX.complaint(json_text)
+            if complaint:
+                raise PresetError(f"{path}: {complaint}")
+        return [preset]
+
+    def _imported(self, path: Path, text: str, base: _BaseState) -> Preset:
+        """The preset of a checked ``.vital`` file: its curated values, its own wavetables
+        and LFO shapes (option 0), the routing amounts it sets."""
         values: dict[str, float] = {}
         for name, param in self.params.items():
             if name in base.numeric:
@@ -569,8 +601,81 @@ class VitalEngine(SynthEngine):
             values[mod_param_name(src, dst)] = amount if base.modulations[slot - 1] == (src, dst) else 0.0
         name = str(base.header.get("preset_name") or path.stem)
         category = str(base.header.get("preset_style") or "").lower()
-        return [Preset(self.name, name, self.params.complete(values), category=category,
-                       origin=f"user:{path.name}", base_state=text)]
+        return Preset(self.name, name, self.params.complete(values), category=category,
+                      origin=f"user:{path.name}", base_state=text)
+
+
+@lru_cache(maxsize=1)
+def _vita_limits() -> VitaLimits:
+    """vita's own control ranges and modulation names, which imported files are checked against."""
+    vita = _import_vita()
+    synth = vita.Synth()
+    controls = {}
+    for name in synth.get_controls():
+        info = synth.get_control_details(name)
+        controls[name] = (float(info.min), float(info.max))
+    return VitaLimits(controls, frozenset(vita.get_modulation_sources()),
+                      frozenset(vita.get_modulation_destinations()))
+
+
+class _VitaSandbox:
+    """A child process that loads preset JSON in vita and plays a short note, one request at
+    a time: vita segfaults on some content that no check foresaw, and a crash there is an
+    error message here instead of the end of this process. The child is started on first
+    use, restarted after a crash, and exits when this process closes its stdin."""
+
+    _CHILD = (
+        "import struct, sys, numpy, vita\n"
+        "stdin, stdout, synth = sys.stdin.buffer, sys.stdout.buffer, vita.Synth()\n"
+        "while len(head := stdin.read(4)) == 4:\n"
+        "    text = stdin.read(struct.unpack('<I', head)[0]).decode('utf-8')\n"
+        "    if not synth.load_json(text):\n"
+        "        answer, synth = b'R', vita.Synth()\n"
+        "    else:\n"
+        "        audio = numpy.asarray(synth.render(60, 0.8, 0.1, 0.2))\n"
+        "        answer = b'O' if numpy.isfinite(audio).all() else b'N'\n"
+        "    stdout.write(answer)\n"
+        "    stdout.flush()\n"
+    )
+    _COMPLAINTS = {
+        b"R": "vita refused this preset (made by a newer Vital, or damaged)",
+        b"N": "the preset plays NaN or infinite samples in vita (damaged?)",
+        b"": "the preset crashed vita (damaged, or content vita cannot play)",
+    }
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.close)
+
+    def complaint(self, text: str) -> str | None:
+        """None when vita loads ``text`` and plays it; otherwise what went wrong."""
+        data = text.encode("utf-8")
+        with self._lock:
+            if self._process is None or self._process.poll() is not None:
+                self._process = subprocess.Popen([sys.executable, "-c", self._CHILD], stdin=subprocess.PIPE,
+                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            assert self._process.stdin is not None and self._process.stdout is not None
+            try:
+                self._process.stdin.write(struct.pack("<I", len(data)) + data)
+                self._process.stdin.flush()
+                answer = self._process.stdout.read(1)
+            except BrokenPipeError:
+                answer = b""
+            if answer == b"":  # the child died: reap it, a new one serves the next request
+                self._process.wait()
+                self._process = None
+        return None if answer == b"O" else self._COMPLAINTS.get(answer, self._COMPLAINTS[b""])
+
+    def close(self) -> None:
+        with self._lock:
+            if self._process is not None:
+                self._process.stdin.close()  # type: ignore[union-attr]
+                self._process.wait()
+                self._process = None
+
+
+_SANDBOX = _VitaSandbox()
 
 
 def _inert_envelope_stage(values: dict[str, float], name: str) -> bool:
