@@ -281,3 +281,9 @@ def test_sigterm_and_ctrl_c_clean_up_and_exit_with_the_signal_code(tiny_index: P
     assert process.returncode == code, err
     assert err.strip().splitlines() == ["interrupted"] and out == ""
     assert not any(temp.iterdir())
+
+
+def test_serve_without_its_extra_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "uvicorn", None)  # None: the import raises ImportError
+    result = _run("serve", "--port", "1")
+    _one_line_error(result, 2, "pip install 'patchpilot[serve]'")

@@ -20,7 +20,7 @@ def check_available() -> None:
     """One line when the serve extra is missing."""
     try:
         import fastapi  # noqa: F401
-        import multipart  # noqa: F401 - python-multipart, for uploads
+        import python_multipart  # noqa: F401 - for uploads
         import uvicorn  # noqa: F401
     except ImportError as exc:
         raise MissingExtraError(f"the page needs {exc.name}: pip install 'patchpilot[serve]'") from None
