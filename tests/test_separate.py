@@ -194,10 +194,12 @@ def test_a_song_is_separated_matched_and_reported_without_musical_content(
     assert _forbidden_keys(document) == set()
     for match in document["matches"]:
         # no "audition": the key a song's note was played at is part of its melody
-        assert set(match) == {"rank", "synth", "preset_id", "name", "category", "tags", "distance", "confidence",
-                              "origin", "params", "units", "preset_file", "audio_file", "refined"}
-    # only preset files and the presets played by us are written, never a piece of the song
-    assert {p.suffix for p in tmp_path.iterdir()} <= {".vital", ".syx", ".wav"}
+        assert set(match) - {"fx_file"} == {"rank", "synth", "preset_id", "name", "category", "tags", "distance",
+                                            "confidence", "origin", "params", "units", "fx", "preset_file",
+                                            "audio_file", "refined"}
+    # only preset files (with their effect chains) and the presets played by us are written, never a piece of the song
+    assert {"".join(p.suffixes[-2:]) if p.name.endswith(".fx.json") else p.suffix for p in tmp_path.iterdir()} \
+        <= {".vital", ".syx", ".wav", ".fx.json"}
     assert all(p.name.startswith("song-0") for p in tmp_path.iterdir())
 
     unseparated = runner.invoke(app, ["match", str(track_wav), "--index", str(tiny_index), "--json", "--no-separate"])
