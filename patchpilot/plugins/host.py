@@ -162,13 +162,15 @@ def quiet_plugin_output() -> Iterator[None]:
     Process-wide and re-entrant: render threads share one redirection, which is undone
     when the last of them leaves. Our own output is only written outside plugin calls (the
     table or JSON after the matching), so nothing of ours is lost; flushing first keeps
-    what was written before the block in its place."""
+    what was written before the block in its place. One capture file serves every block
+    (rewound each time): a block costs a few system calls, not a new file."""
     global _quiet_depth, _saved_fds, _capture
     with _quiet_lock:
         if _quiet_depth == 0:
             _flush_python_streams()
             _flush_c_stdio()
-            _capture = tempfile.TemporaryFile()
+            if _capture is None:
+                _capture = tempfile.TemporaryFile()
             _saved_fds = (os.dup(1), os.dup(2))
             os.dup2(_capture.fileno(), 1)
             os.dup2(_capture.fileno(), 2)
@@ -186,12 +188,20 @@ def quiet_plugin_output() -> Iterator[None]:
                 os.close(out)
                 os.close(err)
                 _saved_fds = None
-                capture, _capture = _capture, None
-                capture.seek(0)
-                text = capture.read().decode("utf-8", "replace").strip()
-                capture.close()
-                if text:
-                    log.debug("plugin output: %s", text)
+                _log_captured(_capture.fileno())
+
+
+def _log_captured(fd: int) -> None:
+    """Log what the plugins wrote into the capture file, then empty it."""
+    size = os.lseek(fd, 0, os.SEEK_CUR)  # the descriptors shared its offset: this is how much came
+    if size <= 0:
+        return
+    os.lseek(fd, 0, os.SEEK_SET)
+    text = os.read(fd, min(size, 1 << 16)).decode("utf-8", "replace").strip()
+    os.ftruncate(fd, 0)
+    os.lseek(fd, 0, os.SEEK_SET)
+    if text:
+        log.debug("plugin output: %s", text)
 
 
 # ---- loading ---------------------------------------------------------------------------------
