@@ -93,6 +93,30 @@ def test_state_round_trips_through_a_vstpreset(tmp_path: Path) -> None:
 
 
 @needs_zam
+def test_component_state_inside_raw_state_round_trips() -> None:
+    """The container an .fxp chunk is put into (Surge XT's patches): pedalboard's raw_state
+    XML and JUCE's base64, read and written exactly, and a component state moved from one
+    instance to another carries the setting."""
+    import struct
+
+    from patchpilot.plugins.fxp import component_state, juce_base64_decode, juce_base64_encode, with_component_state
+
+    plugin = load_plugin_by_name_or_path("ZamComp")
+    raw = save_state(plugin, "raw")
+    assert with_component_state(raw, component_state(raw)) == raw
+    for size in range(0, 40):
+        data = bytes(range(size))
+        assert juce_base64_decode(juce_base64_encode(data)) == data
+    source = load_plugin_by_name_or_path("ZamComp")
+    source.parameters["threshold_db"].raw_value = 0.25
+    with quiet_plugin_output():
+        source.process(np.zeros((1, 64), np.float32), 44100, reset=False)
+    load_state(plugin, with_component_state(raw, component_state(save_state(source, "raw"))), "raw")
+    assert float(plugin.threshold_db) == pytest.approx(-60.0, abs=0.1)
+    assert struct.unpack("<I", raw[4:8])[0] == len(raw) - 9
+
+
+@needs_zam
 def test_a_chain_of_builtin_and_vst3_effects_processes_a_note() -> None:
     import pedalboard
 
@@ -219,6 +243,35 @@ def test_vstpreset_files_round_trip(standin: str, tmp_path: Path) -> None:
     bad.write_bytes(b"nope")
     with pytest.raises(PresetError):
         engine.read_presets(bad)
+
+
+def test_fxp_patches_are_given_to_the_plugin_as_component_state(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """Surge XT's path for its .fxp patches, on the stand-in (whose component state is the JSON
+    of its values): the chunk of an opaque-chunk .fxp becomes the plugin's state."""
+    import struct
+
+    from patchpilot.plugins import profiles
+
+    profile = profiles.PluginProfile("fxp-test", fxp_patches=True)
+    monkeypatch.setattr(profiles, "PROFILES", profiles.PROFILES + (profile,))
+    from patchpilot.synths.vst3 import PluginSpec, VST3Engine
+
+    engine = VST3Engine(PluginSpec("vst3:fxp-test", factory=STANDIN, profile="fxp-test"))
+    assert ".fxp" in engine.bank_suffixes
+    wanted = {"waveform": 0.9, "cutoff_hz": 0.3, "attack_s": 0.2, "decay_s": 0.5, "sustain": 0.5,
+              "release_s": 0.6, "chorus": 1.0, "bypass": 0.0, "current_program": 0.0}
+    chunk = json.dumps(wanted).encode()
+    name = b"My Patch".ljust(28, b"\x00")
+    header = b"CcnK" + struct.pack(">I", 52 + len(chunk)) + b"FPCh" + struct.pack(">III", 1, 0x636A7333, 1)
+    fxp = tmp_path / "patch.fxp"
+    fxp.write_bytes(header + struct.pack(">I", 1) + name + struct.pack(">I", len(chunk)) + chunk)
+    [preset] = engine.read_presets(fxp)
+    assert preset.name == "My Patch"
+    assert engine.native_values(preset)["waveform"] == "Square" and preset.values["cutoff_hz"] == pytest.approx(0.3)
+    fxp.write_bytes(b"CcnK" + bytes(60))
+    with pytest.raises(PresetError, match="patch.fxp"):
+        engine.read_presets(fxp)
 
 
 @pytest.fixture(scope="module")

@@ -128,11 +128,20 @@ class StandInSynth:
 
     @property
     def raw_state(self) -> bytes:
-        return json.dumps(self._state, sort_keys=True).encode()
+        """As pedalboard's JUCE host writes it: ``VC2!``, the XML's length, XML holding the
+        component state (here the JSON of the values) in JUCE's base64, a null byte."""
+        from patchpilot.plugins.fxp import juce_base64_encode
+
+        component = juce_base64_encode(json.dumps(self._state, sort_keys=True).encode())
+        xml = (b'<?xml version="1.0" encoding="UTF-8"?> <VST3PluginState><IComponent>' + component
+               + b"</IComponent></VST3PluginState>")
+        return b"VC2!" + len(xml).to_bytes(4, "little") + xml + b"\x00"
 
     @raw_state.setter
     def raw_state(self, data: bytes) -> None:
-        self._state = json.loads(data.decode())
+        from patchpilot.plugins.fxp import component_state
+
+        self._state = json.loads(component_state(data).decode())
         self._pending.clear()
 
     def load_preset(self, path: str) -> None:

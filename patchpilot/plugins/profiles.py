@@ -37,6 +37,9 @@ class PluginProfile:
     plugin_names: tuple[str, ...] = ()
     patterns: tuple[tuple[str, str], ...] = ()
     musical: dict[str, tuple[float, float]] = field(default_factory=dict)
+    #: Whether the plugin's own patches are VST2 ``.fxp`` files whose chunk is its VST3
+    #: component state (``plugins/fxp.py``): then ``--presets`` reads them too.
+    fxp_patches: bool = False
     #: What this plugin needs headless (shown in the docs).
     note: str = ""
 
@@ -96,6 +99,7 @@ SURGE_XT = PluginProfile(
         # keep the oscillators near their written pitch: the index plays every note
         r"^a_osc_[123]_pitch$": (0.4, 0.6),
     },
+    fxp_patches=True,
     note="Headless Surge XT: parameters are set one by one (not only through the state), "
          "which is the path that does not depend on its editor having been shown.",
 )

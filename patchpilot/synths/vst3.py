@@ -127,6 +127,7 @@ class VST3Engine(SynthEngine):
         if not self.infos:
             raise SynthError(f"{spec.synth}: the plugin exposes no parameter to match")
         self._params = ParamSpace(_param(info, self.profile) for info in self.infos.values())
+        self.bank_suffixes = (".vstpreset", ".fxp") if self.profile.fxp_patches else (".vstpreset",)  # type: ignore[misc]
         self._program = next((i for i in every if i.name == PROGRAM_PARAMETER and i.options), None)
         self._lock = threading.Lock()
         self._channels = 2
@@ -186,13 +187,34 @@ class VST3Engine(SynthEngine):
             return play_note(self, host, note, velocity, note_seconds, total_seconds)
 
     def read_presets(self, path: Path) -> list[Preset]:
-        """A user's ``.vstpreset`` file as a preset of this plugin."""
+        """A user's ``.vstpreset`` file (or, for plugins whose patches are ``.fxp`` files, such
+        as Surge XT, one of those) as a preset of this plugin."""
         try:
             data = path.read_bytes()
         except OSError as error:
             raise PresetError(f"{path}: cannot read ({error.strerror or error})") from None
-        preset = self.preset_from_state(data, path.stem, origin=f"user:{path.name}")
+        name = path.stem
+        try:
+            if path.suffix.lower() == ".fxp":
+                name, data = self._state_from_fxp(data)
+            preset = self.preset_from_state(data, name or path.stem, origin=f"user:{path.name}")
+        except PresetError as error:
+            raise PresetError(f"{path}: {error}") from None
         return [preset]
+
+    def _state_from_fxp(self, data: bytes) -> tuple[str, bytes]:
+        """An ``.fxp`` patch given to the plugin as its component state; returns the patch's
+        name and the plugin's ``.vstpreset`` state with it loaded (``plugins/fxp.py``)."""
+        from patchpilot.plugins.fxp import fxp_chunk, with_component_state
+
+        if not self.profile.fxp_patches:
+            raise PresetError(f"{self.display_name} presets are .vstpreset files, not .fxp")
+        name, chunk = fxp_chunk(data)
+        with self._lock, quiet_plugin_output():
+            host = self._holder.plugin
+            load_state(host, with_component_state(save_state(host, "raw"), chunk), "raw")
+            _flush(host, self)  # Surge swaps patches only once a block has been processed
+            return name, save_state(host)
 
     def preset_from_state(self, data: bytes, name: str, *, category: str = "", origin: str = "") -> Preset:
         with self._lock, quiet_plugin_output():
