@@ -39,6 +39,17 @@ needs_zam = pytest.mark.skipif(not (ZAM / "ZamComp.vst3").exists() or not (ZAM /
 STANDIN = "vst3_standin:StandInSynth"
 
 
+@pytest.fixture(autouse=True)
+def _free_plugins_quietly():
+    """Plugins a test loaded are freed when it ends, and DPF plugins print when freed: free
+    them inside the redirection so the test log stays readable."""
+    yield
+    import gc
+
+    with quiet_plugin_output():
+        gc.collect()
+
+
 def _subprocess_env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), str(TESTS), env.get("PYTHONPATH", "")])

@@ -116,6 +116,7 @@ class VST3Engine(SynthEngine):
     def __init__(self, spec: PluginSpec, plugin: Any | None = None) -> None:
         self.spec = spec
         self.name = spec.synth  # type: ignore[misc] - per instance: one engine per plugin
+        self._channels = 2
         self._holder = PluginHolder(plugin if plugin is not None else spec.load())
         host = self._holder.plugin
         if not getattr(host, "is_instrument", False):
@@ -126,13 +127,16 @@ class VST3Engine(SynthEngine):
         self.infos: dict[str, ParameterInfo] = {i.name: i for i in every if self.profile.keeps(i)}
         if not self.infos:
             raise SynthError(f"{spec.synth}: the plugin exposes no parameter to match")
-        self._params = ParamSpace(_param(info, self.profile) for info in self.infos.values())
+        with quiet_plugin_output():
+            _flush(host, self)
+            # the defaults are the plugin's init patch as loaded (a parameter's own reported
+            # default need not be what the patch holds)
+            parameters = host.parameters
+            current = {name: float(parameters[name].raw_value) for name in self.infos}
+        self._params = ParamSpace(_param(info, self.profile, current[info.name]) for info in self.infos.values())
         self.bank_suffixes = (".vstpreset", ".fxp") if self.profile.fxp_patches else (".vstpreset",)  # type: ignore[misc]
         self._program = next((i for i in every if i.name == PROGRAM_PARAMETER and i.options), None)
         self._lock = threading.Lock()
-        self._channels = 2
-        with quiet_plugin_output():
-            _flush(host, self)
         self.init_state = save_state(host)
 
     # ---- the SynthEngine interface -------------------------------------------------------
@@ -283,12 +287,15 @@ def apply_preset(engine: VST3Engine, host: Any, preset: Preset, voice: VST3Voice
     value that differs from what ``voice`` applied last. Returns whether anything changed."""
     state = preset.base_state
     changed = False
-    if voice is None or voice.state != (state or "") or voice.applied is None:
+    previous = None if voice is None else voice.applied
+    if voice is not None:
+        voice.applied = None  # until this completes: a failure half-way means "reload next time"
+    if voice is None or voice.state != (state or "") or previous is None:
         load_state(host, decode_state(state) if state else engine.init_state)
         applied: dict[str, float] = {}
         changed = True
     else:
-        applied = voice.applied
+        applied = previous
     parameters = host.parameters
     values = engine.params.complete(preset.values)
     for name, raw in values.items():
@@ -336,16 +343,18 @@ def _call(host: Any, engine: VST3Engine, messages: Sequence, seconds: float, *, 
         raise SynthError(f"{engine.name}: the plugin failed to render ({' '.join(str(error).split())})") from None
 
 
-def _param(info: ParameterInfo, profile: PluginProfile) -> Param:
+def _param(info: ParameterInfo, profile: PluginProfile, current: float) -> Param:
+    """Our parameter for a plugin parameter; ``current`` is its normalised value in the
+    plugin's init patch (the default)."""
     group = profile.group(info)
     label = info.label if info.label != info.name else ""
     if info.kind == "switch":
-        return Param(info.name, "switch", group, 0.0, 1.0, info.default, description=label)
+        return Param(info.name, "switch", group, 0.0, 1.0, float(info.option_index(current)), description=label)
     if info.kind == "choice":
         return Param(info.name, "choice", group, 0.0, float(len(info.options) - 1),
-                     float(info.option_index(info.default)), options=info.options, description=label)
+                     float(info.option_index(current)), options=info.options, description=label)
     invertible = info.invertible
-    return Param(info.name, "continuous", group, 0.0, 1.0, min(max(info.default, 0.0), 1.0),
+    return Param(info.name, "continuous", group, 0.0, 1.0, min(max(current, 0.0), 1.0),
                  unit=info.unit if invertible else "", musical=profile.musical_range(info),
                  to_native=info.to_value if invertible else (lambda raw: float(raw)),
                  from_native=info.to_normalised if invertible else (lambda value: float(value)),
