@@ -327,6 +327,22 @@ def test_build_index_and_match_a_rendered_note_end_to_end(standin: str, standin_
     assert "Warm Square" in listing.stdout
 
 
+def test_match_json_stays_clean_when_the_plugin_prints(standin: str, standin_index: Path, tmp_path: Path) -> None:
+    """The whole CLI in a subprocess, with a stand-in that writes to file descriptors 1 and 2
+    on every render: stdout is exactly the JSON, stderr has no plugin text. The subprocess
+    finds the plugin through the index's record alone."""
+    engine = get_engine(standin)
+    clip = tmp_path / "square.wav"
+    write_wav(clip, engine.render(engine.factory_presets()[2], 50, 100, 0.5, 1.0, sample_rate=44100), 44100)
+    env = _subprocess_env()
+    env["STANDIN_CHATTER"] = "1"
+    result = subprocess.run([sys.executable, "-m", "patchpilot", "match", str(clip), "--index", str(standin_index),
+                             "--json", "--top-k", "2"], capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["matches"][0]["synth"] == standin
+    assert "stand-in:" not in result.stdout + result.stderr
+
+
 def test_the_index_records_how_to_load_the_plugin(standin_index: Path, standin: str) -> None:
     from patchpilot.index.index import PresetIndex
     from patchpilot.index.store import ENGINE_META

@@ -155,6 +155,9 @@ class StandInSynth:
     # ---- audio ---------------------------------------------------------------------------
     def __call__(self, midi_messages, duration: float, sample_rate: float, num_channels: int = 2,
                  buffer_size: int = 8192, reset: bool = True) -> np.ndarray:
+        if os.environ.get("STANDIN_CHATTER"):  # like real plugins: straight to the descriptors
+            os.write(1, b"stand-in: rendering a block\n")
+            os.write(2, b"stand-in: some warning\n")
         if reset:
             self.reset()
         self._apply_pending()
