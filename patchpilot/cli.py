@@ -133,7 +133,7 @@ def _check_synth(synth: str | None) -> str | None:
 
         return plugin_synth_name(synth.strip()[5:])
     if name not in ("vital", "dexed"):
-        raise UsageError(f"--synth {synth}: expected vital, dexed or vst3:NAME")
+        raise UsageError(f"--synth {synth}: expected vital or dexed (or vst3:NAME, a plugin you indexed)")
     return name
 
 
