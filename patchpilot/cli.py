@@ -101,7 +101,8 @@ IndexOption = Annotated[
     typer.Option("--index", help="Index folder (default: $PATCHPILOT_INDEX, your own built index, or the shipped one)."),
 ]
 SynthOption = Annotated[
-    Optional[str], typer.Option("--synth", help="Only this synth: vital or dexed.", case_sensitive=False)
+    Optional[str], typer.Option("--synth", help="Only this synth: vital, dexed or vst3:NAME (a plugin you indexed).",
+                                case_sensitive=False)
 ]
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=64, help="Render threads.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
@@ -162,11 +163,15 @@ def _warnings_to_stderr() -> Iterator[None]:
 def _check_synth(synth: str | None) -> str | None:
     if synth is None:
         return None
-    name = synth.lower()
+    name = synth.strip().lower()
     if name == "dx7":
         name = "dexed"
+    if name.startswith("vst3:") and name[5:]:
+        from patchpilot.synths.vst3 import plugin_synth_name
+
+        return plugin_synth_name(synth.strip()[5:])
     if name not in ("vital", "dexed"):
-        raise UsageError(f"--synth {synth}: expected vital or dexed")
+        raise UsageError(f"--synth {synth}: expected vital or dexed (or vst3:NAME, a plugin you indexed)")
     return name
 
 
@@ -391,7 +396,9 @@ def build_index(
     index: IndexOption = None,
     synths: Annotated[Optional[list[str]], typer.Option("--synth", help="Synths to index (repeatable).")] = None,
     presets: Annotated[Optional[list[Path]], typer.Option(
-        "--presets", help="Your own presets: .vital files, DX7 .syx banks or folders of them (repeatable).")] = None,
+        "--presets", help="Your own presets: .vital files, DX7 .syx banks, .vstpreset files or folders of them (repeatable).")] = None,
+    plugins: Annotated[Optional[list[str]], typer.Option(
+        "--plugin", help="A VST3 instrument to index, by path or by name in the VST3 folders (repeatable).")] = None,
     size: Annotated[int, typer.Option("--size", min=1, help="Designed + variant presets per synth.")] = DEFAULT_INDEX_SIZE_PER_SYNTH,
     factory: Annotated[bool, typer.Option("--factory/--no-factory", help="Include the factory banks and their variants.")] = True,
     rebuild: Annotated[bool, typer.Option("--rebuild", help="With --presets: rebuild everything instead of adding to the index.")] = False,
@@ -427,8 +434,9 @@ def build_index(
         stderr.print(f"described {count} presets in {target}" if count else f"{target} already has descriptors")
         return
     with _errors_to_exit():
-        chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
-        request = BuildRequest(index=index, synths=chosen, presets=tuple(presets or ()), factory=factory,
+        chosen = tuple(_check_synth(s) for s in synths) if synths else (() if plugins else ("vital", "dexed"))
+        request = BuildRequest(index=index, synths=chosen, presets=tuple(presets or ()), plugins=tuple(plugins or ()),
+                               factory=factory,
                                size_per_synth=size, seed=seed, embedder=embedder or DEFAULT_EMBEDDER,
                                clap_checkpoint=clap_checkpoint, rebuild=rebuild, drop_user_presets=drop_user_presets,
                                workers=workers)

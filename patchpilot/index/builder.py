@@ -16,6 +16,7 @@ import hashlib
 import json
 import shutil
 from collections import defaultdict
+from functools import partial
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -28,7 +29,7 @@ from patchpilot.embed.transform import DEFAULT_DIM
 from patchpilot.errors import IndexLoadError, PresetError, UsageError
 from patchpilot.index.assemble import Assembly, assemble
 from patchpilot.index.describing import describe_missing
-from patchpilot.index.features import FeatureChunks, analyse_preset
+from patchpilot.index.features import Analysis, FeatureChunks, analyse_preset
 from patchpilot.index.gather import Gathered, Source, as_stored, designed_and_variants, kept_user_presets, user_presets
 from patchpilot.index.index import STORE_NAME, PresetIndex
 from patchpilot.index.layout import BuildLock, IndexFolder, checkpoint
@@ -36,7 +37,7 @@ from patchpilot.index.store import PresetStore
 from patchpilot.index.training import TRAINING_QUERIES_PER_SYNTH, TrainingQuery, plan_queries, query_features
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import factory_presets_dir
-from patchpilot.synths import Preset, RenderPool, get_engine
+from patchpilot.synths import Preset, Voice, get_engine
 
 #: Training queries of the learned projection, kept in the work folder until the end.
 TRAINING_NAME = "training.npz"
@@ -212,7 +213,8 @@ class IndexBuilder:
                 items += [(pid, p, None) for pid, p in designed_and_variants(
                     synth, self.plan.factory_root, self.plan.size_per_synth, self.plan.seed)]
         items += kept
-        users = user_presets(self.plan.user_paths, ("vital", "dexed"), taken=taken)
+        readers = tuple(dict.fromkeys(("vital", "dexed") + tuple(self.plan.synths)))
+        users = user_presets(self.plan.user_paths, readers, taken=taken)
         items += users.items
         if not items and not users.unreadable:
             raise UsageError("nothing to index: no factory banks selected and no --presets given")
@@ -255,12 +257,13 @@ class IndexBuilder:
             by_synth[synth_of[row]].append(row)
         finished = len(done)
         for synth, rows in by_synth.items():
-            with RenderPool(get_engine(synth), self.workers) as pool:
+            with get_engine(synth).render_pool(self.workers) as pool:
                 for start in range(0, len(rows), CHUNK_PRESETS):
                     chunk_rows = rows[start : start + CHUNK_PRESETS]
                     presets = store.get_rows(chunk_rows)
                     jobs = [(row, presets[row].preset, notes) for row in chunk_rows]
-                    results = list(pool.map(lambda voice, job: analyse_preset(voice, job, self.embedder), jobs))
+                    results = list(pool.map(partial(analyse_preset, embedder=self.embedder), jobs,
+                                            on_crash=_crashed_analysis))
                     chunks.save(results)
                     finished += len(results)
                     self.progress("render", finished, total)
@@ -288,8 +291,9 @@ class IndexBuilder:
         self.progress("train", 0, total)
         for synth, plans in plans_by_synth.items():
             presets = store.get_rows([q.row for q in plans])
-            with RenderPool(get_engine(synth), self.workers) as pool:
-                results = pool.map(lambda voice, q: query_features(voice, presets[q.row].preset, q, self.embedder), plans)
+            with get_engine(synth).render_pool(self.workers) as pool:
+                results = pool.map(partial(_training_query, embedder=self.embedder),
+                                   [(presets[q.row].preset, q) for q in plans], on_crash=lambda item, why: None)
                 for query, result in zip(plans, results):
                     done += 1
                     if done % 32 == 0:
@@ -306,6 +310,15 @@ class IndexBuilder:
             np.savez(handle, rows=np.array(queries, dtype=np.int64), played=np.array(played),
                      features=np.array(features, dtype=np.float32).reshape(len(features), -1))
         temporary.replace(path)
+
+
+def _crashed_analysis(job: tuple[int, Preset, tuple[int, ...]], reason: str) -> Analysis:
+    return Analysis(job[0], None, None, reason)
+
+
+def _training_query(voice: Voice, item: tuple[Preset, TrainingQuery], embedder: Embedder) -> np.ndarray | None:
+    preset, query = item
+    return query_features(voice, preset, query, embedder)
 
 
 def _first_reasons(unreadable: list[tuple[str, str]], count: int = 2) -> str:

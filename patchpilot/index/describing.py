@@ -7,8 +7,8 @@ from collections.abc import Callable
 import numpy as np
 
 from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA, describe_preset
-from patchpilot.index.store import PresetStore
-from patchpilot.synths import Preset, RenderPool, Voice, get_engine
+from patchpilot.index.store import PresetStore, StoredPreset
+from patchpilot.synths import Preset, Voice, get_engine
 
 #: Presets rendered and committed together (what an interrupt can lose at most).
 CHUNK_PRESETS = 64
@@ -27,15 +27,19 @@ def describe_missing(store: PresetStore, *, workers: int = 2, progress: Progress
     synth_of = store.synth_by_row()
     for synth in sorted({synth_of[r] for r in pending}):
         rows = [r for r in pending if synth_of[r] == synth]
-        with RenderPool(get_engine(synth), workers) as pool:
+        with get_engine(synth).render_pool(workers) as pool:
             for start in range(0, len(rows), CHUNK_PRESETS):
                 presets = store.get_rows(rows[start : start + CHUNK_PRESETS])
                 chunk = [presets[r] for r in rows[start : start + CHUNK_PRESETS] if r in presets]
-                values = pool.map(lambda voice, stored: _describe_or_none(voice, stored.preset), chunk)
+                values = pool.map(_describe_stored, chunk, on_crash=lambda item, why: None)
                 store.set_descriptors(DESCRIPTOR_SCHEMA, ((sp.row, v) for sp, v in zip(chunk, values) if v is not None))
                 done += len(chunk)
                 progress("describe", done, total)
     return len(pending)
+
+
+def _describe_stored(voice: Voice, stored: StoredPreset) -> np.ndarray | None:
+    return _describe_or_none(voice, stored.preset)
 
 
 def _describe_or_none(voice: Voice, preset: Preset) -> np.ndarray | None:

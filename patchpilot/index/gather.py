@@ -17,7 +17,7 @@ from patchpilot.index.store import PresetStore
 from patchpilot.library.bank import factory_preset_id, load_factory_bank, slug
 from patchpilot.library.sampler import make_variant, variants_per_preset
 from patchpilot.library.user_files import read_preset_files
-from patchpilot.synths import Preset, get_engine
+from patchpilot.synths import Preset, get_engine, is_plugin_synth
 
 #: Presets read from a user's file have ids ``<synth>:user:<file>[:<voice>]``.
 USER_MARK = ":user:"
@@ -45,16 +45,24 @@ def is_user_preset(preset_id: str) -> bool:
 
 
 def designed_and_variants(synth: str, factory_root: Path, size_per_synth: int, seed: int) -> list[tuple[str, Preset]]:
-    """The factory bank of a synth and its seeded variants, ``size_per_synth`` in all."""
+    """The factory bank of a synth and its seeded variants, ``size_per_synth`` in all. A
+    plugin's factory bank is its own programs (or its init patch)."""
     engine = get_engine(synth)
-    designed = load_factory_bank(synth, factory_root)
+    if is_plugin_synth(synth):
+        designed = engine.factory_presets()  # type: ignore[attr-defined]
+    else:
+        designed = load_factory_bank(synth, factory_root)
     by_category: dict[str, list[Preset]] = defaultdict(list)
     for preset in designed:
         by_category[preset.category].append(preset)
     count = variants_per_preset(len(designed), size_per_synth)
     items: list[tuple[str, Preset]] = []
+    taken: set[str] = set()
     for preset in designed:
         base_id = factory_preset_id(synth, preset.name)
+        if base_id in taken:  # two programs of a plugin may share a name
+            base_id = f"{base_id}-{sum(1 for t in taken if t.startswith(base_id)) + 1}"
+        taken.add(base_id)
         items.append((base_id, preset))
         relatives = [p for p in by_category[preset.category] if p is not preset]
         for number in range(1, count + 1):

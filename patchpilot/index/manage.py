@@ -19,6 +19,7 @@ from patchpilot.index.layout import BuildLock, IndexFolder
 from patchpilot.index.store import PresetStore
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import shipped_index_dir, user_index_dir
+from patchpilot.synths import register_plugin
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -42,6 +43,8 @@ class BuildRequest:
     #: Leave out the user presets the index holds (kept by default on a rebuild).
     drop_user_presets: bool = False
     workers: int = 2
+    #: VST3 instruments to index, by path or name (their synths join ``synths``).
+    plugins: tuple[str, ...] = ()
 
     @property
     def target(self) -> Path:
@@ -60,7 +63,8 @@ def build_index(request: BuildRequest, progress: ProgressCallback | None = None)
     if request.presets and request.index is None and not request.rebuild and not folder.exists():
         seed_user_index(target)
     append = bool(request.presets) and not request.rebuild and folder.exists()
-    plan = BuildPlan(output=target, synths=request.synths, factory=request.factory, user_paths=request.presets,
+    synths = tuple(dict.fromkeys(request.synths + tuple(register_plugin(p) for p in request.plugins)))
+    plan = BuildPlan(output=target, synths=synths, factory=request.factory, user_paths=request.presets,
                      size_per_synth=request.size_per_synth, seed=request.seed, embedder=request.embedder)
     embedder = get_embedder(request.embedder, clap_checkpoint=request.clap_checkpoint)
     builder = IndexBuilder(plan, workers=request.workers, progress=progress, append=append, embedder=embedder,

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from patchpilot.errors import IndexLoadError
-from patchpilot.synths import Preset, get_engine
+from patchpilot.synths import Preset, get_engine, remember_engine
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS sources (
     added TEXT NOT NULL
 );
 """
+#: ``meta`` key prefix of what creates a synth's engine again (a plugin's path), per synth.
+ENGINE_META = "engine:"
 #: ``meta`` key naming the descriptors (and their version) the ``descriptors`` table holds.
 DESCRIPTORS_META = "descriptors"
 
@@ -74,6 +76,9 @@ class PresetStore:
         except sqlite3.DatabaseError as exc:
             raise IndexLoadError(f"{path}: not a Patch Pilot preset store ({exc})") from None
         self._orders: dict[str, list[str]] = {}
+        # the plugins this index holds presets of: how to load each again
+        for key, value in self._db.execute("SELECT key, value FROM meta WHERE key LIKE ?", (f"{ENGINE_META}%",)):
+            remember_engine(key[len(ENGINE_META):], json.loads(value))
 
     def close(self) -> None:
         self._db.close()
@@ -109,6 +114,9 @@ class PresetStore:
                 synth = preset.synth
                 if self.get_meta(f"params:{synth}") is None:
                     self.set_meta(f"params:{synth}", json.dumps(list(get_engine(synth).params)))
+                    record = get_engine(synth).index_record()
+                    if record is not None:
+                        self.set_meta(f"{ENGINE_META}{synth}", json.dumps(record))
                 order = self._param_order(synth)
                 values = get_engine(synth).params.complete(preset.values)
                 blob = np.array([values[n] for n in order], dtype=np.float32).tobytes()

@@ -148,6 +148,15 @@ class SynthEngine(ABC):
     def read_presets(self, path: Path) -> list[Preset]:
         """Presets from a native file (a ``.vital`` preset, a DX7 ``.syx`` bank or voice)."""
 
+    def index_record(self) -> dict | None:
+        """What an index keeps to create this engine again in a later run or another process
+        (a plugin's path); None for the built-in synths, which need nothing."""
+        return None
+
+    def render_pool(self, workers: int = 2, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> RenderPool:
+        """The pool a build renders with (a plugin engine isolates its voices in processes)."""
+        return RenderPool(self, workers, sample_rate)
+
     def velocity_sensitive(self, preset: Preset) -> bool:
         """Whether the preset's sound changes with velocity (beyond loudness)."""
         return False
@@ -273,8 +282,10 @@ class RenderPool:
     def render(self, requests: Sequence[RenderRequest]) -> list[np.ndarray]:
         return list(self.imap(requests))
 
-    def map(self, function, items: Iterable) -> Iterator:
-        """Run ``function(voice, item)`` for each item on the pool's threads, in order."""
+    def map(self, function, items: Iterable, on_crash=None) -> Iterator:
+        """Run ``function(voice, item)`` for each item on the pool's threads, in order.
+        ``on_crash`` is for pools that outlive a crashing synth (``isolated.py``); a thread
+        cannot, so it is not used here."""
         if self._executor is None:
             voice = self._voice()
             yield from (function(voice, item) for item in items)
