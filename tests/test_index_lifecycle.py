@@ -222,9 +222,12 @@ def test_bad_preset_files_are_skipped_and_named(tiny_index: Path, tmp_path: Path
     text = (folder / "lead.vital").read_text()
     (folder / "truncated.vital").write_text(text[: len(text) // 2])
     (folder / "wrong-types.vital").write_text(json.dumps(["not", "a", "preset"]))
+    document = json.loads(text)
+    document["settings"]["modulations"] = [{"source": "no_such_source", "destination": "osc_1_level"}]
+    (folder / "bad-modulation.vital").write_text(json.dumps(document))
     result = CliRunner().invoke(app, ["build-index", "--index", str(target), "--presets", str(folder)])
     assert result.exit_code == 0, result.stderr
-    for name in ("garbage.syx", "truncated.vital", "wrong-types.vital"):
+    for name in ("garbage.syx", "truncated.vital", "wrong-types.vital", "bad-modulation.vital"):
         assert f"skipped {folder / name}:" in result.stderr, name
     assert "added 2 presets" in result.stderr
     assert _user_ids(target) == {"dexed:user:keys", "vital:user:lead"}
