@@ -715,7 +715,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             rows.append(row)
             print(f"  {label}: {row['synth']} {row['preset']}: top-1 {row['top1']}, init {row['init']}, "
                   + ", ".join(f"{b}: {row[b][0]} in {row[b][1]:.0f} s" for b in budgets)
-                  + f", from init {row['from_init'][0]}", file=sys.stderr)
+                  + f", from init {row['from_init'][0]}, discrete changes kept: "
+                  + (", ".join(row[max(budgets)][2].discrete_changes) or "none"), file=sys.stderr)
 
     def mean(values) -> np.ndarray:  # noqa: ANN001
         return np.mean(np.array(list(values), dtype=float), axis=0)
@@ -751,8 +752,9 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
               f"{gain[0]:.2f}, MSS {gain[1]:.2f} ({verdict(gain[0] <= 0.9 and gain[1] <= 0.9)}; stretch 0.75); median "
               f"wall time a note <= 30 s: {median_time:.0f} s ({verdict(median_time <= 30)}; stretch 15 s).", "",
               "| note | synth | top-1 preset | init | top-1 | " + " | ".join(f"refined {b}" for b in budgets)
-              + " | from init | evaluations/s at " + str(big) + " | bare renders/s x " + str(workers) + " | ratio |",
-              "|---|---|---|---|---|" + "---|" * len(budgets) + "---|---|---|---|"]
+              + " | from init | evaluations/s at " + str(big) + " | bare renders/s x " + str(workers) + " | ratio | "
+              "discrete changes kept at " + str(big) + " |",
+              "|---|---|---|---|---|" + "---|" * len(budgets) + "---|---|---|---|---|"]
     pair = lambda m: f"{m[0]:.2f} / {m[1]:.1f}"  # noqa: E731
     for r in rows:
         outcome = r[big][2]
@@ -760,7 +762,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
         ideal = r["raw_rate"] * workers
         lines.append(f"| {r['note']} | {r['synth']} | {r['preset']} | {pair(r['init'])} | {pair(r['top1'])} | "
                      + " | ".join(pair(r[b][0]) for b in budgets)
-                     + f" | {pair(r['from_init'][0])} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.2f} |")
+                     + f" | {pair(r['from_init'][0])} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.2f} | "
+                     + (", ".join(outcome.discrete_changes) or "none") + " |")
     command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
                f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}")
     return (header("Refinement (CMA-ES) on the General MIDI notes", command)
