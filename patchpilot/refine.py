@@ -126,8 +126,8 @@ class RefineOptions:
     #: Try the other matches' discrete choices (and switch flips, swept options) between
     #: the CMA-ES phases.
     discrete: bool = False
-    #: Search the note's hold time (its note-off) with the parameters.
-    hold: bool = True
+    #: Search the matched note's hold time (its note-off) with the parameters.
+    hold: bool = False
 
     def __post_init__(self) -> None:
         if self.budget < 1:

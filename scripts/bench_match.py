@@ -661,7 +661,8 @@ def oracle(index: Path, seed: int, targets: int, vital_targets: int, workers: in
 
 
 # ---- refinement ---------------------------------------------------------------------------
-def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int) -> str:
+def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int,
+               discrete: bool = False, hold: bool = False) -> str:
     """CMA-ES refinement on a subset of the General MIDI notes: MR-STFT and MSS of the top-1
     match before and after refining at each budget, from the init patch at the largest budget,
     with wall time and evaluations per second against the synth's bare render rate."""
@@ -695,7 +696,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                    "init": metrics_of(engine.init_preset(), played)}
             for budget in budgets:
                 started = time.perf_counter()
-                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed))
+                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed, discrete=discrete, hold=hold))
                 outcome = refined.matches[0].refinement
                 first = refined.matches[0]  # played as its start match was: its own note
                 row[budget] = (metrics_of(first.preset, first.render.note), time.perf_counter() - started, outcome)
@@ -706,7 +707,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             start = StartPoint(engine.init_preset(), "init",
                                fit_notes_for(analysis, played, settings.velocity, window_note, refiner.distance))
             started = time.perf_counter()
-            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed))
+            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed, discrete=discrete, hold=hold))
             row["from_init"] = (metrics_of(outcome.preset, played), time.perf_counter() - started, outcome)
             # the refinement's starts: the best matches on the top-1's synth
             starts = [m for m in result.matches if m.preset.synth == engine.name][:DEFAULT_STARTS]
@@ -765,7 +766,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                      + f" | {pair(r['from_init'][0])} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.2f} | "
                      + (", ".join(outcome.discrete_changes) or "none") + " |")
     command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
-               f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}")
+               f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}"
+               + (" --refine-discrete" if discrete else "") + (" --refine-hold" if hold else ""))
     return (header("Refinement (CMA-ES) on the General MIDI notes", command)
             + f"\n{len(rows)} of the General MIDI notes of the out-of-domain benchmark ({Path(soundfont).name}, evenly "
             "spread over the list), each matched against both synths; the top-1 match is refined (`match --refine "
@@ -905,6 +907,8 @@ def main() -> None:
     parser.add_argument("--oracle-vital-targets", type=int, default=4, help="of those, how many for Vital")
     parser.add_argument("--refine-notes", type=int, default=8, help="General MIDI notes the refine section uses")
     parser.add_argument("--budgets", default="500,2000", help="refinement budgets, comma-separated")
+    parser.add_argument("--refine-discrete", action="store_true", help="refine section: the discrete stage on")
+    parser.add_argument("--refine-hold", action="store_true", help="refine section: search the note's hold too")
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--candidates", type=int, default=24)
@@ -937,7 +941,8 @@ def main() -> None:
         write_section("oracle", oracle(index, args.seed, args.oracle_targets, args.oracle_vital_targets, args.workers))
     if "refine" in sections:
         budgets = tuple(int(b) for b in args.budgets.split(","))
-        write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers))
+        write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers,
+                                           args.refine_discrete, args.refine_hold))
     print(f"updated {REPORT}", file=sys.stderr)
 
 

@@ -230,7 +230,7 @@ def test_the_hold_search_finds_the_note_off_the_match_misread(tiny_banks: Path) 
     with RenderPool(engine, 2) as pool:
         refiner = Refiner(lambda _: pool, distance)
         fixed = refiner.refine([StartPoint(organ, "organ", fits)], RefineOptions(budget=80, only=(), hold=False))
-        outcome = refiner.refine([StartPoint(organ, "organ", fits)], RefineOptions(budget=80, only=()))
+        outcome = refiner.refine([StartPoint(organ, "organ", fits)], RefineOptions(budget=80, only=(), hold=True))
     assert fixed.hold_ratio == 1.0 and not fixed.improved
     assert outcome.improved and outcome.distance_after < 0.5 * outcome.distance_before
     assert 0.3 * outcome.hold_ratio == pytest.approx(0.8, rel=0.15)
