@@ -88,6 +88,9 @@ SWEPT_CHOICES: dict[str, tuple[tuple[str, str | None], ...]] = {
 #: (the other fit notes' come from the input's own note-offs).
 HOLD_OCTAVES = 2.0
 MIN_HOLD_SECONDS = 0.02
+#: With ``RefineOptions.hold_check`` a refined candidate must also beat the start with the
+#: matched note held these times as long (the user's note length is not the input's).
+CHECK_HOLDS = (0.5, 2.0)
 #: Parameters a whole-module swap leaves alone: the pitch (the donor was played at its own key).
 _PITCH_SUFFIXES = ("_transpose", "_tune")
 
@@ -128,6 +131,9 @@ class RefineOptions:
     discrete: bool = False
     #: Search the matched note's hold time (its note-off) with the parameters.
     hold: bool = False
+    #: The final check also plays the matched note held half and twice as long
+    #: (CHECK_HOLDS): a candidate that does not beat the start at each is not kept.
+    hold_check: bool = False
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -494,7 +500,7 @@ class Refiner:
                 break
         spent = evaluations()
         report()
-        return self._finish(runs, spent, time.perf_counter() - began)
+        return self._finish(runs, spent, time.perf_counter() - began, options.hold_check)
 
     def _start_run(self, start: StartPoint, seed: int, only: Sequence[str] | None = None, hold: bool = False) -> _Run:
         """Score the start, probe every parameter once, and set CMA-ES up on the ones that
@@ -555,7 +561,7 @@ class Refiner:
         if run.sigmas is not None:
             run.restart(seed)
 
-    def _finish(self, runs: Sequence[_Run], spent: int, seconds: float) -> RefineOutcome:
+    def _finish(self, runs: Sequence[_Run], spent: int, seconds: float, hold_check: bool = False) -> RefineOutcome:
         """Check the best candidates of the search on fresh synth instances; keep the start
         preset when none sounds closer."""
         best_run = min(runs, key=lambda r: r.best_value)
@@ -574,7 +580,12 @@ class Refiner:
         holds = [1.0, *(space.hold_ratio(u) for u in candidates)]
         fresh = self.fresh_distance([start.preset, *presets], start.fit_notes, holds)
         before = float(fresh[0])
-        choice = int(np.argmin(fresh))
+        eligible = fresh.copy()
+        if hold_check and presets:
+            for factor in CHECK_HOLDS:
+                other = self.fresh_distance([start.preset, *presets], start.fit_notes, [h * factor for h in holds])
+                eligible[1:][other[1:] >= other[0]] = np.inf
+        choice = int(np.argmin(eligible))
         chosen = start.preset if choice == 0 else presets[choice - 1]
         return RefineOutcome(
             preset=chosen, start_preset_id=start.preset_id, distance_before=before, distance_after=float(fresh[choice]),

@@ -662,7 +662,7 @@ def oracle(index: Path, seed: int, targets: int, vital_targets: int, workers: in
 
 # ---- refinement ---------------------------------------------------------------------------
 def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int,
-               discrete: bool = False, hold: bool = False) -> str:
+               discrete: bool = False, hold: bool = False, hold_check: bool = False) -> str:
     """CMA-ES refinement on a subset of the General MIDI notes: MR-STFT and MSS of the top-1
     match before and after refining at each budget, from the init patch at the largest budget,
     with wall time and evaluations per second against the synth's bare render rate."""
@@ -696,7 +696,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                    "init": metrics_of(engine.init_preset(), played)}
             for budget in budgets:
                 started = time.perf_counter()
-                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed, discrete=discrete, hold=hold))
+                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed, discrete=discrete, hold=hold,
+                                                             hold_check=hold_check))
                 outcome = refined.matches[0].refinement
                 first = refined.matches[0]  # played as its start match was: its own note
                 row[budget] = (metrics_of(first.preset, first.render.note), time.perf_counter() - started, outcome)
@@ -707,7 +708,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             start = StartPoint(engine.init_preset(), "init",
                                fit_notes_for(analysis, played, settings.velocity, window_note, refiner.distance))
             started = time.perf_counter()
-            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed, discrete=discrete, hold=hold))
+            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed, discrete=discrete, hold=hold,
+                                                            hold_check=hold_check))
             row["from_init"] = (metrics_of(outcome.preset, played), time.perf_counter() - started, outcome)
             # the refinement's starts: the best matches on the top-1's synth
             starts = [m for m in result.matches if m.preset.synth == engine.name][:DEFAULT_STARTS]
@@ -767,7 +769,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                      + (", ".join(outcome.discrete_changes) or "none") + " |")
     command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
                f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}"
-               + (" --refine-discrete" if discrete else "") + (" --refine-hold" if hold else ""))
+               + (" --refine-discrete" if discrete else "") + (" --refine-hold" if hold else "")
+               + (" --refine-hold-check" if hold_check else ""))
     return (header("Refinement (CMA-ES) on the General MIDI notes", command)
             + f"\n{len(rows)} of the General MIDI notes of the out-of-domain benchmark ({Path(soundfont).name}, evenly "
             "spread over the list), each matched against both synths; the top-1 match is refined (`match --refine "
@@ -909,6 +912,8 @@ def main() -> None:
     parser.add_argument("--budgets", default="500,2000", help="refinement budgets, comma-separated")
     parser.add_argument("--refine-discrete", action="store_true", help="refine section: the discrete stage on")
     parser.add_argument("--refine-hold", action="store_true", help="refine section: search the note's hold too")
+    parser.add_argument("--refine-hold-check", action="store_true",
+                        help="refine section: the final check also plays the note held half and twice as long")
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--candidates", type=int, default=24)
@@ -942,7 +947,7 @@ def main() -> None:
     if "refine" in sections:
         budgets = tuple(int(b) for b in args.budgets.split(","))
         write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers,
-                                           args.refine_discrete, args.refine_hold))
+                                           args.refine_discrete, args.refine_hold, args.refine_hold_check))
     print(f"updated {REPORT}", file=sys.stderr)
 
 
