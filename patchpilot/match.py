@@ -27,7 +27,8 @@ from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
 from patchpilot.index.store import StoredPreset
 from patchpilot.proposal import ProposalNet, proposal_nets
-from patchpilot.refine import DISCRETE_DONORS, MIN_HOLD_SECONDS, Refiner, RefineOptions, RefineOutcome, RefineProgress, StartPoint, fit_notes_for
+from patchpilot.refine import (DISCRETE_DONORS, MIN_HOLD_SECONDS, Refiner, RefineOptions, RefineOutcome,
+                               RefineProgress, StartPoint, fit_notes_for)
 from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine
 
 #: Velocities tried for presets whose sound depends on velocity, among the

@@ -602,8 +602,9 @@ class Refiner:
         holds = [1.0] * len(presets) if holds is None else holds
         scores = np.zeros(len(presets))
         for number, fit in enumerate(fit_notes):
-            renders = [get_engine(p.synth).render(p, fit.note, fit.velocity, held_seconds(fit, h if number == 0 else 1.0),
-                                                  fit.total_seconds, sample_rate=self.distance.sample_rate)
+            renders = [get_engine(p.synth).render(p, fit.note, fit.velocity,
+                                                  held_seconds(fit, h if number == 0 else 1.0), fit.total_seconds,
+                                                  sample_rate=self.distance.sample_rate)
                        for p, h in zip(presets, holds)]
             scores += self.distance.score(fit.target, renders)
         return scores / len(fit_notes)
