@@ -28,7 +28,8 @@ from patchpilot.fx import ChainSearch, FxChain
 from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
 from patchpilot.index.store import StoredPreset
 from patchpilot.proposal import ProposalNet, proposal_nets
-from patchpilot.refine import Refiner, RefineOptions, RefineOutcome, RefineProgress, StartPoint, fit_notes_for
+from patchpilot.refine import (DISCRETE_DONORS, MIN_HOLD_SECONDS, Refiner, RefineOptions, RefineOutcome,
+                               RefineProgress, StartPoint, fit_notes_for)
 from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
@@ -209,7 +210,8 @@ class Matcher:
             StartPoint(m.preset, m.preset_id,
                        fit_notes_for(result.analysis, m.render.note, m.render.velocity, m.render.note_seconds,
                                      refiner.distance))
-            for m in same_synth[: options.starts]
+            # the matches after the starts lend their discrete choices (RefineOptions.discrete)
+            for m in same_synth[: max(options.starts, DISCRETE_DONORS if options.discrete else 0)]
         ]
         outcome = refiner.refine(starts, options, progress)
         origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
@@ -220,8 +222,11 @@ class Matcher:
         else:
             preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
                                                 origin=f"refined from {origin.preset_id}")
+            # played as the search settled: the same key and velocity, the hold it found
+            held = min(max(origin.render.note_seconds * outcome.hold_ratio, MIN_HOLD_SECONDS),
+                       origin.render.total_seconds - 0.01)
             first = Match(1, f"{origin.preset_id}+refined", preset, outcome.distance_after,
-                          origin.retrieval_distance, origin.render, outcome)
+                          origin.retrieval_distance, replace(origin.render, note_seconds=held), outcome)
             rest = list(result.matches)
         others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
         return replace(result, matches=(first, *others))

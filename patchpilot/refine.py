@@ -5,8 +5,12 @@ continuous parameters around it. The search starts from the re-ranked matches (r
 spread over the best few, then the most promising start gets the rest of the budget),
 stays inside each parameter's musical range, and scores every candidate with the
 re-ranker's perceptual distance on up to MAX_FIT_NOTES notes of the input at once, so the
-patch plays right across the range. Choices and switches (waveforms, filter models,
-effects on/off) keep the start preset's values.
+patch plays right across the range. Choices and switches (waveforms, filter models, the DX7
+algorithm, effects on/off) are tried between the CMA-ES phases: the best preset so far takes,
+one module at a time, the choices of the other top matches (an oscillator's wavetable, a
+filter's model, an effect's switch, or the whole module with its settings), then switch flips
+and the options of the most influential choices, within a share of the budget; a change is
+kept only where the objective improves.
 
 Each generation renders in the match's thread pool (one synth per thread). A pooled Vital
 voice does not reset its effects' free-running LFOs, so the objective is slightly noisy for
@@ -63,6 +67,32 @@ PLATEAU_GENERATIONS = 15
 PLATEAU_TOLERANCE = 0.005
 #: Best distinct candidates of the search re-checked on fresh synth instances at the end.
 FINAL_CHECKS = 3
+#: Discrete stage: most of the budget its trials may take, the matches whose choices are
+#: tried (the starts included), the least relative gain a kept change must bring (pooled
+#: renders are slightly noisy), and how many improving trials are combined greedily.
+DISCRETE_SHARE = 0.15
+DISCRETE_DONORS = 5
+DISCRETE_MIN_GAIN = 0.005
+DISCRETE_COMBINE = 4
+#: Choices whose every option is tried (after the other matches' values and the switch
+#: flips), where their module sounds: ``{synth: ((choice, switch that must be on or None), ...)}``.
+SWEPT_CHOICES: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "dexed": (("algorithm", None),),
+    "vital": (("filter_1_model", "filter_1_on"), ("filter_2_model", "filter_2_on"),
+              ("osc_1_wavetable", "osc_1_on"), ("osc_2_wavetable", "osc_2_on"), ("osc_3_wavetable", "osc_3_on")),
+}
+#: The matched note's hold (its note-off) is searched too, within this many octaves of the
+#: re-ranker's estimate: that estimate is made for the start preset and is sometimes far off
+#: (a pad held 1.2 s read as 0.3 s), and a search with the note-off fixed there bends the
+#: envelopes to fit a note the input did not play. Only the matched note's hold is searched
+#: (the other fit notes' come from the input's own note-offs).
+HOLD_OCTAVES = 2.0
+MIN_HOLD_SECONDS = 0.02
+#: With ``RefineOptions.hold_check`` a refined candidate must also beat the start with the
+#: matched note held these times as long (the user's note length is not the input's).
+CHECK_HOLDS = (0.5, 2.0)
+#: Parameters a whole-module swap leaves alone: the pitch (the donor was played at its own key).
+_PITCH_SUFFIXES = ("_transpose", "_tune")
 
 #: ``progress(evaluations_done, budget, best_distance)``
 RefineProgress = Callable[[int, int, float], None]
@@ -96,6 +126,14 @@ class RefineOptions:
     seed: int = 0
     #: Search only these parameters (default: every audible continuous one).
     only: tuple[str, ...] | None = None
+    #: Try the other matches' discrete choices (and switch flips, swept options) between
+    #: the CMA-ES phases.
+    discrete: bool = False
+    #: Search the matched note's hold time (its note-off) with the parameters.
+    hold: bool = False
+    #: The final check also plays the matched note held half and twice as long
+    #: (CHECK_HOLDS): a candidate that does not beat the start at each is not kept.
+    hold_check: bool = False
 
     def __post_init__(self) -> None:
         if self.budget < 1:
@@ -116,6 +154,11 @@ class RefineOutcome:
     seconds: float
     render_seconds: float
     loss_seconds: float
+    #: Discrete parameters the discrete stage changed in the search's start (whether or not
+    #: the final check kept the result).
+    discrete_changes: tuple[str, ...] = ()
+    #: The answer's hold time over the start match's (the note-off the search settled on).
+    hold_ratio: float = 1.0
 
     @property
     def improved(self) -> bool:
@@ -129,9 +172,12 @@ class SearchSpace:
     the start preset is exactly representable (a designed preset may sit outside it).
     """
 
-    def __init__(self, engine: SynthEngine, start: Preset, names: Sequence[str] | None = None) -> None:
+    def __init__(self, engine: SynthEngine, start: Preset, names: Sequence[str] | None = None,
+                 hold: float | None = None) -> None:
         self.engine = engine
         self.start = start
+        #: The start's hold ratio when the hold is searched (the last coordinate), else None.
+        self.hold = hold
         values = engine.params.complete(start.values)
         if names is None:
             names = [n for n in engine.audible_params(start) if engine.params[n].kind == "continuous"]
@@ -146,28 +192,98 @@ class SearchSpace:
 
     @property
     def dim(self) -> int:
-        return len(self.names)
+        return len(self.names) + (self.hold is not None)
 
     def start_vector(self) -> np.ndarray:
         raw = np.array([self._values[n] for n in self.names], dtype=np.float64)
-        return np.where(self.span > 0, (raw - self.low) / np.where(self.span > 0, self.span, 1.0), 0.5)
+        unit = np.where(self.span > 0, (raw - self.low) / np.where(self.span > 0, self.span, 1.0), 0.5)
+        if self.hold is not None:
+            unit = np.append(unit, 0.5 + np.log2(self.hold) / (2 * HOLD_OCTAVES))
+        return unit
 
     def subset(self, keep: np.ndarray) -> SearchSpace:
         """The same space restricted to the parameters where ``keep`` is true."""
-        return SearchSpace(self.engine, self.start, [n for n, k in zip(self.names, keep) if k])
+        names = [n for n, k in zip(self.names, keep) if k]
+        return SearchSpace(self.engine, self.start, names, self.hold if self.hold is not None and keep[-1] else None)
+
+    def hold_ratio(self, unit: np.ndarray) -> float:
+        """The hold time a unit vector plays the notes with, over the start match's."""
+        if self.hold is None:
+            return 1.0
+        return float(2.0 ** (HOLD_OCTAVES * (2 * np.clip(unit[-1], 0.0, 1.0) - 1)))
 
     def probe_steps(self) -> np.ndarray:
         """Per-parameter probe offsets (unit range): PROBE_STEP, at least one raw step of an
         integer parameter, pointing inward from the start."""
         minimum = np.array([1.0 if self.engine.params[n].is_discrete else 0.0 for n in self.names])
-        step = np.maximum(PROBE_STEP, minimum / np.where(self.span > 0, self.span, 1.0))
+        span = self.span
+        if self.hold is not None:
+            minimum, span = np.append(minimum, 0.0), np.append(span, 1.0)
+        step = np.maximum(PROBE_STEP, minimum / np.where(span > 0, span, 1.0))
         start = self.start_vector()
         return np.where(start + step <= 1.0, step, -step)
 
     def preset(self, unit: np.ndarray) -> Preset:
-        raw = self.low + np.clip(unit, 0.0, 1.0) * self.span
+        raw = self.low + np.clip(unit[: len(self.names)], 0.0, 1.0) * self.span
         params = self.engine.params
         return self.start.with_values({n: params[n].clip(float(v)) for n, v in zip(self.names, raw)})
+
+
+def _module(name: str) -> str:
+    """The module a parameter belongs to (osc_1, filter_fx, op3, chorus, algorithm): the
+    unit whose choices are swapped together. A DX7's feedback goes with its algorithm (the
+    algorithm decides which operator it feeds back)."""
+    if name == "feedback":
+        return "algorithm"
+    parts = name.split("_")
+    if len(parts) > 1 and (parts[1].isdigit() or parts[1] == "fx"):
+        return "_".join(parts[:2])
+    return parts[0]
+
+
+def discrete_trials(engine: SynthEngine, base: Preset, donors: Sequence[Preset]) -> list[dict[str, float]]:
+    """Changes of ``base``'s discrete choices worth one evaluation each, most promising first:
+    each module's choices as each donor has them (an oscillator's wavetable and routing, a
+    filter's model and style, an effect's switch), each switch flipped, each donor's whole
+    module (its choices with its settings, the pitch left alone), each differing choice of a
+    module alone, then every option of the swept choices (SWEPT_CHOICES) where their module
+    sounds. Changes that leave ``base`` as it is, and repeats, are dropped."""
+    params = engine.params
+    values = params.complete(base.values)
+    discrete = set(params.names("choice")) | set(params.names("switch"))
+    modules: dict[str, list[str]] = {}
+    for name in params.names():
+        modules.setdefault(_module(name), []).append(name)
+    switchable = [m for m in modules if any(n in discrete for n in modules[m])]
+    tiers: list[list[dict[str, float]]] = [[], [], [], []]
+    seen: set[tuple] = set()
+
+    def add(tier: int, changes: dict[str, float]) -> None:
+        changes = {n: float(v) for n, v in changes.items() if abs(float(v) - values[n]) > 1e-9}
+        key = tuple(sorted((n, round(v, 6)) for n, v in changes.items()))
+        if changes and key not in seen:
+            seen.add(key)
+            tiers[tier].append(changes)
+
+    others = [params.complete(d.values) for d in donors if d.synth == base.synth]
+    for other in others:
+        for module in switchable:
+            choices = [n for n in modules[module] if n in discrete]
+            add(0, {n: other[n] for n in choices})
+    for name in params.names("switch"):
+        add(1, {name: params[name].low + params[name].high - values[name]})
+    for other in others:
+        for module in switchable:
+            choices = [n for n in modules[module] if n in discrete]
+            add(2, {n: other[n] for n in modules[module] if not n.endswith(_PITCH_SUFFIXES)})
+            for name in choices:
+                add(2, {name: other[name]})
+    for choice, switch in SWEPT_CHOICES.get(engine.name, ()):
+        if switch is None or values[switch] >= 0.5:
+            param = params[choice]
+            for k in range(len(param.options)):
+                add(3, {choice: param.low + k})
+    return [t for tier in tiers for t in tier]
 
 
 def note_with_tail(analysis: ClipAnalysis, note: Note) -> np.ndarray:
@@ -215,6 +331,11 @@ def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds
     return tuple(fits)
 
 
+def held_seconds(fit: FitNote, ratio: float) -> float:
+    """How long a fit note is held when the hold is ``ratio`` times the fit note's."""
+    return float(np.clip(fit.note_seconds * ratio, MIN_HOLD_SECONDS, fit.total_seconds - 0.01))
+
+
 class Objective:
     """Mean perceptual distance of parameter vectors over the fit notes, rendered in a pool."""
 
@@ -230,8 +351,13 @@ class Objective:
 
     def __call__(self, units: np.ndarray) -> np.ndarray:
         """Mean distance of each unit vector (rows of ``units``)."""
-        presets = [self.space.preset(u) for u in units]
-        jobs = [(p, f) for p in presets for f in self.fit_notes]
+        return self.presets([self.space.preset(u) for u in units], [self.space.hold_ratio(u) for u in units])
+
+    def presets(self, presets: Sequence[Preset], holds: Sequence[float] | None = None) -> np.ndarray:
+        """Mean distance of each preset over the fit notes, the matched note held ``holds``
+        times as long as its fit note says (default 1)."""
+        holds = [1.0] * len(presets) if holds is None else holds
+        jobs = [(p, f, h if i == 0 else 1.0) for p, h in zip(presets, holds) for i, f in enumerate(self.fit_notes)]
         # Each thread renders and scores its own notes: the distance's FFTs and matrix
         # products release the GIL, so scoring runs in parallel with the other renders.
         results = list(self.pool.map(self._render_and_score, jobs))
@@ -241,10 +367,10 @@ class Objective:
         self.evaluations += len(presets)
         return scores.mean(axis=1)
 
-    def _render_and_score(self, voice: Voice, job: tuple[Preset, FitNote]) -> tuple[float, float, float]:
-        preset, fit = job
+    def _render_and_score(self, voice: Voice, job: tuple[Preset, FitNote, float]) -> tuple[float, float, float]:
+        preset, fit, hold = job
         started = time.perf_counter()
-        audio = voice.render(preset, fit.note, fit.velocity, fit.note_seconds, fit.total_seconds)
+        audio = voice.render(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
         rendered = time.perf_counter()
         score = float(self.distance.score(fit.target, [audio])[0])
         return score, rendered - started, time.perf_counter() - rendered
@@ -264,6 +390,10 @@ class _Run:
     plateaued: bool = False
     #: Per-parameter starting steps (unit range), kept for restarts.
     sigmas: np.ndarray | None = None
+    #: Parameters the discrete stage changed in this run's search space (a whole-module
+    #: swap may change continuous ones too), and the discrete ones among them.
+    moved: tuple[str, ...] = ()
+    discrete_changes: tuple[str, ...] = ()
 
     def restart(self, seed: int) -> None:
         """A fresh CMA-ES around the best point so far, with the starting steps."""
@@ -334,7 +464,7 @@ class Refiner:
             # leave most of the budget to the search.
             if runs and evaluations() * (number + 1) / number > PROBE_SHARE * options.budget:
                 break
-            runs.append(self._start_run(start, options.seed + number, options.only))
+            runs.append(self._start_run(start, options.seed + number, options.only, options.hold))
 
         # Explore: generations in turn on every start until EXPLORE_SHARE of the budget.
         explore_until = int(EXPLORE_SHARE * options.budget) if len(runs) > 1 else 0
@@ -344,6 +474,13 @@ class Refiner:
                 break
             for run in active:
                 run.step()
+            report()
+        # Discrete choices: the best point so far tries the other matches' choices.
+        if options.discrete and not out_of_time():
+            best = min(runs, key=lambda r: r.best_value)
+            donors = [s.preset for s in starts[:DISCRETE_DONORS] if s is not best.start]
+            allowance = min(int(DISCRETE_SHARE * options.budget), options.budget - evaluations())
+            self._discrete_stage(best, donors, allowance, options.seed + 500)
             report()
         # Exploit: the best start continues; when it plateaus, the next best one.
         for run in sorted(runs, key=lambda r: r.best_value):
@@ -363,15 +500,15 @@ class Refiner:
                 break
         spent = evaluations()
         report()
-        return self._finish(runs, spent, time.perf_counter() - began)
+        return self._finish(runs, spent, time.perf_counter() - began, options.hold_check)
 
-    def _start_run(self, start: StartPoint, seed: int, only: Sequence[str] | None = None) -> _Run:
+    def _start_run(self, start: StartPoint, seed: int, only: Sequence[str] | None = None, hold: bool = False) -> _Run:
         """Score the start, probe every parameter once, and set CMA-ES up on the ones that
         change the sound, with a step size per parameter from its probe."""
         engine = get_engine(start.preset.synth)
-        space = SearchSpace(engine, start.preset)
+        space = SearchSpace(engine, start.preset, hold=1.0 if hold else None)
         if only is not None:
-            space = space.subset(np.array([n in only for n in space.names]))
+            space = space.subset(np.array([n in only for n in space.names] + [True]))
         objective = Objective(self.pool_for(engine.name), self.distance, space, start.fit_notes)
         x0 = space.start_vector()
         initial = float(objective(x0[None, :])[0])
@@ -390,37 +527,84 @@ class Refiner:
         sigmas = np.clip(wanted / slope, *SIGMA_RANGE)
         return _Run(start, objective, _cma(x0, sigmas, seed), initial, x0, sigmas=sigmas)
 
-    def _finish(self, runs: Sequence[_Run], spent: int, seconds: float) -> RefineOutcome:
+    def _discrete_stage(self, run: _Run, donors: Sequence[Preset], allowance: int, seed: int) -> None:
+        """Try discrete changes (``discrete_trials``) on the run's best point within
+        ``allowance`` evaluations; the best improving one, then the next ones on top of it
+        while each still improves, become the run's new start (CMA-ES restarts there)."""
+        space = run.objective.space
+        base, hold = space.preset(run.best_unit), space.hold_ratio(run.best_unit)
+        trials = discrete_trials(space.engine, base, donors)[: max(0, allowance - 1 - DISCRETE_COMBINE)]
+        if not trials:
+            return
+        # the base is scored again beside its trials: pooled renders are slightly noisy
+        scores = run.objective.presets([base, *(base.with_values(t) for t in trials)], [hold] * (len(trials) + 1))
+        value = float(scores[0])
+        better = [int(i) for i in np.argsort(scores[1:]) if scores[1 + i] < value * (1 - DISCRETE_MIN_GAIN)]
+        if not better:
+            return
+        changes, value = dict(trials[better[0]]), float(scores[1 + better[0]])
+        for i in better[1 : 1 + DISCRETE_COMBINE]:
+            if any(n in changes and changes[n] != v for n, v in trials[i].items()):
+                continue
+            merged = {**changes, **trials[i]}
+            tried = float(run.objective.presets([base.with_values(merged)], [hold])[0])
+            if tried < value * (1 - DISCRETE_MIN_GAIN):
+                changes, value = merged, tried
+        start = base.with_values(changes)
+        discrete = {*space.engine.params.names("choice"), *space.engine.params.names("switch")}
+        run.objective.space = SearchSpace(space.engine, start, space.names, hold if space.hold is not None else None)
+        run.best_unit = run.objective.space.start_vector()
+        run.best_value = value
+        run.archive = []
+        run.moved = tuple(sorted(changes))
+        run.discrete_changes = tuple(n for n in run.moved if n in discrete)
+        if run.sigmas is not None:
+            run.restart(seed)
+
+    def _finish(self, runs: Sequence[_Run], spent: int, seconds: float, hold_check: bool = False) -> RefineOutcome:
         """Check the best candidates of the search on fresh synth instances; keep the start
         preset when none sounds closer."""
         best_run = min(runs, key=lambda r: r.best_value)
         start = best_run.start
         space = best_run.objective.space
-        # The start itself is checked anyway: a candidate at the start point is not.
-        start_unit = space.start_vector()
+        # The start itself is checked anyway: a candidate at the start point is not (unless
+        # the discrete stage changed the search's start: then that point is a candidate).
+        exclude = [] if best_run.moved else [space.start_vector()]
         candidates: list[np.ndarray] = []
         for unit in [best_run.best_unit, *(u for _, u in sorted(best_run.archive, key=lambda item: item[0]))]:
             if len(candidates) >= FINAL_CHECKS:
                 break
-            if all(np.abs(unit - c).max() > 1e-3 for c in [start_unit, *candidates]):
+            if all(np.abs(unit - c).max(initial=0.0) > 1e-3 for c in [*exclude, *candidates]):
                 candidates.append(unit)
         presets = [space.preset(u) for u in candidates]
-        fresh = self.fresh_distance([start.preset, *presets], start.fit_notes)
+        holds = [1.0, *(space.hold_ratio(u) for u in candidates)]
+        fresh = self.fresh_distance([start.preset, *presets], start.fit_notes, holds)
         before = float(fresh[0])
-        choice = int(np.argmin(fresh))
+        eligible = fresh.copy()
+        if hold_check and presets:
+            for factor in CHECK_HOLDS:
+                other = self.fresh_distance([start.preset, *presets], start.fit_notes, [h * factor for h in holds])
+                eligible[1:][other[1:] >= other[0]] = np.inf
+        choice = int(np.argmin(eligible))
         chosen = start.preset if choice == 0 else presets[choice - 1]
         return RefineOutcome(
             preset=chosen, start_preset_id=start.preset_id, distance_before=before, distance_after=float(fresh[choice]),
             evaluations=spent, seconds=seconds, render_seconds=sum(r.objective.render_seconds for r in runs),
             loss_seconds=sum(r.objective.loss_seconds for r in runs),
+            discrete_changes=best_run.discrete_changes if choice else (), hold_ratio=holds[choice],
         )
 
-    def fresh_distance(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote]) -> np.ndarray:
+    def fresh_distance(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote],
+                       holds: Sequence[float] | None = None) -> np.ndarray:
         """Mean distance over the fit notes of each preset rendered on a fresh synth instance
-        (reproducible: what an exported preset plays)."""
+        (reproducible: what an exported preset plays), the matched note held ``holds`` times
+        as long as its fit note says (default 1)."""
+        holds = [1.0] * len(presets) if holds is None else holds
         scores = np.zeros(len(presets))
-        for fit in fit_notes:
-            renders = [get_engine(p.synth).render(p, fit.note, fit.velocity, fit.note_seconds, fit.total_seconds,
-                                                  sample_rate=self.distance.sample_rate) for p in presets]
+        for number, fit in enumerate(fit_notes):
+            renders = [get_engine(p.synth).render(p, fit.note, fit.velocity,
+                                                  held_seconds(fit, h if number == 0 else 1.0), fit.total_seconds,
+                                                  sample_rate=self.distance.sample_rate)
+                       for p, h in zip(presets, holds)]
             scores += self.distance.score(fit.target, renders)
         return scores / len(fit_notes)

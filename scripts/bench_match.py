@@ -740,7 +740,8 @@ def oracle(index: Path, seed: int, targets: int, vital_targets: int, workers: in
 
 
 # ---- refinement ---------------------------------------------------------------------------
-def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int) -> str:
+def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int,
+               discrete: bool = False, hold: bool = False, hold_check: bool = False) -> str:
     """CMA-ES refinement on a subset of the General MIDI notes: MR-STFT and MSS of the top-1
     match before and after refining at each budget, from the init patch at the largest budget,
     with wall time and evaluations per second against the synth's bare render rate."""
@@ -774,7 +775,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                    "init": metrics_of(engine.init_preset(), played)}
             for budget in budgets:
                 started = time.perf_counter()
-                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed))
+                refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed, discrete=discrete, hold=hold,
+                                                             hold_check=hold_check))
                 outcome = refined.matches[0].refinement
                 first = refined.matches[0]  # played as its start match was: its own note
                 row[budget] = (metrics_of(first.preset, first.render.note), time.perf_counter() - started, outcome)
@@ -785,7 +787,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             start = StartPoint(engine.init_preset(), "init",
                                fit_notes_for(analysis, played, settings.velocity, window_note, refiner.distance))
             started = time.perf_counter()
-            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed))
+            outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed, discrete=discrete, hold=hold,
+                                                            hold_check=hold_check))
             row["from_init"] = (metrics_of(outcome.preset, played), time.perf_counter() - started, outcome)
             # the refinement's starts: the best matches on the top-1's synth
             starts = [m for m in result.matches if m.preset.synth == engine.name][:DEFAULT_STARTS]
@@ -794,7 +797,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             rows.append(row)
             print(f"  {label}: {row['synth']} {row['preset']}: top-1 {row['top1']}, init {row['init']}, "
                   + ", ".join(f"{b}: {row[b][0]} in {row[b][1]:.0f} s" for b in budgets)
-                  + f", from init {row['from_init'][0]}", file=sys.stderr)
+                  + f", from init {row['from_init'][0]}, discrete changes kept: "
+                  + (", ".join(row[max(budgets)][2].discrete_changes) or "none"), file=sys.stderr)
 
     def mean(values) -> np.ndarray:  # noqa: ANN001
         return np.mean(np.array(list(values), dtype=float), axis=0)
@@ -830,8 +834,9 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
               f"{gain[0]:.2f}, MSS {gain[1]:.2f} ({verdict(gain[0] <= 0.9 and gain[1] <= 0.9)}; stretch 0.75); median "
               f"wall time a note <= 30 s: {median_time:.0f} s ({verdict(median_time <= 30)}; stretch 15 s).", "",
               "| note | synth | top-1 preset | init | top-1 | " + " | ".join(f"refined {b}" for b in budgets)
-              + " | from init | evaluations/s at " + str(big) + " | bare renders/s x " + str(workers) + " | ratio |",
-              "|---|---|---|---|---|" + "---|" * len(budgets) + "---|---|---|---|"]
+              + " | from init | evaluations/s at " + str(big) + " | bare renders/s x " + str(workers) + " | ratio | "
+              "discrete changes kept at " + str(big) + " |",
+              "|---|---|---|---|---|" + "---|" * len(budgets) + "---|---|---|---|---|"]
     pair = lambda m: f"{m[0]:.2f} / {m[1]:.1f}"  # noqa: E731
     for r in rows:
         outcome = r[big][2]
@@ -839,9 +844,12 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
         ideal = r["raw_rate"] * workers
         lines.append(f"| {r['note']} | {r['synth']} | {r['preset']} | {pair(r['init'])} | {pair(r['top1'])} | "
                      + " | ".join(pair(r[b][0]) for b in budgets)
-                     + f" | {pair(r['from_init'][0])} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.2f} |")
+                     + f" | {pair(r['from_init'][0])} | {rate:.1f} | {ideal:.1f} | {rate / ideal:.2f} | "
+                     + (", ".join(outcome.discrete_changes) or "none") + " |")
     command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
-               f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}")
+               f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}"
+               + (" --refine-discrete" if discrete else "") + (" --refine-hold" if hold else "")
+               + (" --refine-hold-check" if hold_check else ""))
     return (header("Refinement (CMA-ES) on the General MIDI notes", command)
             + f"\n{len(rows)} of the General MIDI notes of the out-of-domain benchmark ({Path(soundfont).name}, evenly "
             "spread over the list), each matched against both synths; the top-1 match is refined (`match --refine "
@@ -983,6 +991,10 @@ def main() -> None:
     parser.add_argument("--oracle-vital-targets", type=int, default=4, help="of those, how many for Vital")
     parser.add_argument("--refine-notes", type=int, default=8, help="General MIDI notes the refine section uses")
     parser.add_argument("--budgets", default="500,2000", help="refinement budgets, comma-separated")
+    parser.add_argument("--refine-discrete", action="store_true", help="refine section: the discrete stage on")
+    parser.add_argument("--refine-hold", action="store_true", help="refine section: search the note's hold too")
+    parser.add_argument("--refine-hold-check", action="store_true",
+                        help="refine section: the final check also plays the note held half and twice as long")
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--candidates", type=int, default=24)
@@ -1017,7 +1029,8 @@ def main() -> None:
         write_section("oracle", oracle(index, args.seed, args.oracle_targets, args.oracle_vital_targets, args.workers))
     if "refine" in sections:
         budgets = tuple(int(b) for b in args.budgets.split(","))
-        write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers))
+        write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers,
+                                           args.refine_discrete, args.refine_hold, args.refine_hold_check))
     print(f"updated {REPORT}", file=sys.stderr)
 
 

@@ -158,3 +158,79 @@ def test_fit_targets_run_into_the_quiet_after_a_note_but_not_into_the_next(tiny_
     extended = note_with_tail(pair, first)
     assert first.samples.size < extended.size
     assert first.start * SR + extended.size <= note.size + close.size  # stops before the next note begins
+
+
+def test_discrete_trials_take_the_donors_choices_first_then_flips_and_sweeps(tiny_banks: Path) -> None:
+    from patchpilot.refine import discrete_trials
+
+    engine = get_engine("vital")
+    params = engine.params
+    base = _preset(tiny_banks, "vital", "Test Pluck")  # osc 1 Saw through filter 1; oscs 2, 3 off
+    donor = _preset(tiny_banks, "vital", "Test Pad").with_values(
+        {"osc_1_transpose": 12.0, "filter_1_model": params["filter_1_model"].parse("Ladder")})
+    values, other = params.complete(base.values), params.complete(donor.values)
+    trials = discrete_trials(engine, base, [donor])
+    assert trials and len(trials) == len({tuple(sorted(t.items())) for t in trials})
+    # no trial leaves the base as it is
+    assert all(any(abs(v - values[n]) > 1e-9 for n, v in t.items()) for t in trials)
+    # first: the donor's choices, module by module (osc 1's wavetable; filter 1's model and switch)
+    first = trials[0]
+    assert first == {"osc_1_wavetable": other["osc_1_wavetable"]}
+    assert {"filter_1_on": 0.0, "filter_1_model": other["filter_1_model"]} in trials[:5]
+    # every switch flipped once
+    for name in params.names("switch"):
+        assert {name: 1.0 - values[name]} in trials
+    # a whole-module swap brings the donor's settings but never its pitch
+    whole = [t for t in trials if "osc_1_wavetable" in t and "osc_1_wave_frame" in t]
+    assert whole and all("osc_1_transpose" not in t and "osc_1_tune" not in t for t in whole)
+    # swept options only where the module sounds: osc 1's wavetables, not osc 2's (off)
+    tables = {t["osc_1_wavetable"] for t in trials if set(t) == {"osc_1_wavetable"}}
+    assert len(tables) == len(params["osc_1_wavetable"].options) - 1
+    assert not any(set(t) == {"osc_2_wavetable"} for t in trials)
+    # the donor's choices come before the flips (a flip the donor also has counts as the donor's)
+    flips = [{n: 1.0 - values[n]} for n in params.names("switch") if other[n] == values[n]]
+    first_flip = min(trials.index(f) for f in flips)
+    assert first_flip >= 2 and all(other[n] == v for t in trials[:first_flip] for n, v in t.items())
+
+
+def test_the_discrete_stage_finds_the_algorithm_a_continuous_search_cannot(tiny_banks: Path) -> None:
+    """Known answer: an organ played with the wrong DX7 algorithm. No continuous parameter is
+    searched (``only=()``), so only the discrete stage can bring the organ back."""
+    engine = get_engine("dexed")
+    params = engine.params
+    truth = _preset(tiny_banks, "dexed", "Test Organ")
+    audio = engine.render(truth, 60, 100, 0.8, 1.1, sample_rate=SR)
+    distance = PerceptualDistance(SR)
+    fits = fit_notes_for(analyse_clip(Audio(audio, SR, "organ")), 60, 100, 0.8, distance)
+    right = params["algorithm"].parse("32")
+    start = truth.with_values({"algorithm": params["algorithm"].parse("1")})
+    donor = _preset(tiny_banks, "dexed", "Test Brass").with_values({"algorithm": right})
+    starts = [StartPoint(start, "start", fits), StartPoint(donor, "donor", fits)]
+
+    with RenderPool(engine, 2) as pool:
+        refiner = Refiner(lambda _: pool, distance)
+        fixed = refiner.refine(starts, RefineOptions(budget=200, starts=1, only=(), discrete=False, hold=False))
+        outcome = refiner.refine(starts, RefineOptions(budget=200, starts=1, only=(), discrete=True, hold=False))
+    assert fixed.preset.values["algorithm"] != right and not fixed.discrete_changes
+    assert outcome.start_preset_id == "start"
+    assert outcome.preset.values["algorithm"] == right
+    assert "algorithm" in outcome.discrete_changes
+    assert outcome.distance_after < 0.5 * outcome.distance_before
+    assert outcome.evaluations <= 200
+
+
+def test_the_hold_search_finds_the_note_off_the_match_misread(tiny_banks: Path) -> None:
+    """Known answer: the organ was held 0.8 s, the match says 0.3 s. No parameter is searched,
+    only the hold: it comes back near 0.8 s, and the distance falls."""
+    engine = get_engine("dexed")
+    organ = _preset(tiny_banks, "dexed", "Test Organ")
+    audio = engine.render(organ, 60, 100, 0.8, 1.4, sample_rate=SR)
+    distance = PerceptualDistance(SR)
+    fits = fit_notes_for(analyse_clip(Audio(audio, SR, "organ")), 60, 100, 0.3, distance)
+    with RenderPool(engine, 2) as pool:
+        refiner = Refiner(lambda _: pool, distance)
+        fixed = refiner.refine([StartPoint(organ, "organ", fits)], RefineOptions(budget=80, only=(), hold=False))
+        outcome = refiner.refine([StartPoint(organ, "organ", fits)], RefineOptions(budget=80, only=(), hold=True))
+    assert fixed.hold_ratio == 1.0 and not fixed.improved
+    assert outcome.improved and outcome.distance_after < 0.5 * outcome.distance_before
+    assert 0.3 * outcome.hold_ratio == pytest.approx(0.8, rel=0.15)
