@@ -215,21 +215,38 @@ class Matcher:
         ]
         outcome = refiner.refine(starts, options, progress)
         origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
-        if not outcome.improved:
-            # Nothing sounded closer than the start: it stays the answer, ranked first.
-            first = replace(origin, rank=1, distance=outcome.distance_after, refinement=outcome)
-            rest = [m for m in result.matches if m is not origin]
-        else:
-            preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
-                                                origin=f"refined from {origin.preset_id}")
-            # played as the search settled: the same key and velocity, the hold it found
-            held = min(max(origin.render.note_seconds * outcome.hold_ratio, MIN_HOLD_SECONDS),
-                       origin.render.total_seconds - 0.01)
-            first = Match(1, f"{origin.preset_id}+refined", preset, outcome.distance_after,
-                          origin.retrieval_distance, replace(origin.render, note_seconds=held), outcome)
-            rest = list(result.matches)
+        if outcome.improved:
+            refined = self._final_check(result.analysis, origin, outcome)
+            if refined is not None:
+                others = tuple(replace(m, rank=rank) for rank, m in enumerate(result.matches, start=2))
+                return replace(result, matches=(refined, *others))
+            # closer by the refinement's loss, not on the final check: the start stays the answer
+            outcome = replace(outcome, preset=origin.preset, distance_after=outcome.distance_before)
+        # Nothing sounded closer than the start: it stays the answer, ranked first.
+        first = replace(origin, rank=1, refinement=outcome)
+        rest = [m for m in result.matches if m is not origin]
         others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
         return replace(result, matches=(first, *others))
+
+    def _final_check(self, analysis: ClipAnalysis, origin: Match, outcome: RefineOutcome) -> Match | None:
+        """The refined preset as a match, scored like every match (its file played fresh on
+        the input's best note, through the effect chain found for it), or None when that
+        does not beat the match it started from."""
+        preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
+                                            origin=f"refined from {origin.preset_id}")
+        # played as the search settled: the same key and velocity, the hold it found
+        held = min(max(origin.render.note_seconds * outcome.hold_ratio, MIN_HOLD_SECONDS),
+                   origin.render.total_seconds - 0.01)
+        settings = replace(origin.render, note_seconds=held)
+        note = analysis.best
+        target = self.target_of(note)
+        chains = ChainSearch(self.distance, self.target_signal(note), target.length) if self.use_fx else None
+        stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
+        [(_, distance, _, _, fx)] = self.confirm(target, [(stored, 0.0, origin.retrieval_distance, settings)], 1,
+                                                 chains)
+        if distance >= origin.distance:
+            return None
+        return Match(1, stored.preset_id, preset, distance, origin.retrieval_distance, settings, outcome, fx=fx)
 
     def target_signal(self, note: Note) -> np.ndarray:
         """The stretch of the input note every candidate is compared with."""

@@ -767,9 +767,10 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             # and the note's own length; the init patch sounds at the pitch the top-1 sounds at
             played = settings.note + int(round((top.stored.pitch_offset or 0.0) if top.stored else 0.0))
 
-            def metrics_of(preset, note=settings.note):  # noqa: ANN001, ANN202
+            def metrics_of(preset, note=settings.note, fx=top.fx):  # noqa: ANN001, ANN202
+                # through an effect chain: the answer's own, else the top-1's (the same path)
                 audio = engine.render(preset, note, settings.velocity, GM_NOTE_SECONDS, total, sample_rate=rate)
-                return both_metrics(target, audio)
+                return both_metrics(target, fx.apply(audio, rate))
 
             row = {"note": label, "synth": engine.name, "preset": top.preset.name, "top1": metrics_of(top.preset),
                    "init": metrics_of(engine.init_preset(), played)}
@@ -779,7 +780,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                                                              hold_check=hold_check))
                 outcome = refined.matches[0].refinement
                 first = refined.matches[0]  # played as its start match was: its own note
-                row[budget] = (metrics_of(first.preset, first.render.note), time.perf_counter() - started, outcome)
+                row[budget] = (metrics_of(first.preset, first.render.note, first.fx), time.perf_counter() - started,
+                               outcome)
             # Ablation: the same search from the init patch, at the largest budget.
             analysis = result.analysis
             window_note, _ = compare_window(analysis.best)

@@ -11,15 +11,17 @@ import soundfile
 from typer.testing import CliRunner
 
 from patchpilot.api import PatchPilot
-from patchpilot.audio.analysis import analyse_clip
+from patchpilot.audio.analysis import analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.cli import app
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.distance import PerceptualDistance
 from patchpilot.export import EXPORT_TAIL_SECONDS
+from patchpilot.fx import FxChain
 from patchpilot.library.bank import load_factory_bank
 from patchpilot.refine import RefineOptions, Refiner, SearchSpace, StartPoint, fit_notes_for
 from patchpilot.synths import RenderPool, get_engine
+from patchpilot.synths.base import from_native_rate
 
 SR = ANALYSIS_SAMPLE_RATE_HZ
 
@@ -113,13 +115,21 @@ def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_ind
     first = refined.matches[0]
     assert first.refined and first.refinement is not None
     assert [m.rank for m in refined.matches] == list(range(1, len(refined.matches) + 1))
-    assert first.distance == pytest.approx(first.refinement.distance_after)
     engine = get_engine("dexed")
     (loaded,) = engine.read_presets(exports[1].preset_file)
+    chain = FxChain.load(exports[1].fx_file) if exports[1].fx_file else FxChain()
     audio, _ = soundfile.read(exports[1].audio_file, dtype="float32")
     again = engine.render(loaded, first.render.note, first.render.velocity, first.render.note_seconds,
                           first.render.total_seconds + EXPORT_TAIL_SECONDS, sample_rate=44100)
-    assert np.array_equal(audio, again)
+    assert np.array_equal(audio, chain.apply(again, 44100))
+    # the distance reported is that of the exported files, played as the user will, on the input's note
+    note = result.analysis.best
+    _, window = compare_window(note)
+    played = from_native_rate(chain.apply(engine.render(loaded, first.render.note, first.render.velocity,
+                                                        first.render.note_seconds, first.render.total_seconds,
+                                                        sample_rate=44100), 44100), SR, first.render.total_seconds)
+    assert float(PerceptualDistance(SR)(note.samples[: int(window * SR)], [played])[0]) == pytest.approx(
+        first.distance, abs=1e-4)
 
 
 def test_cli_refine_json_reports_the_search(tiny_index: Path, pluck_wav: Path) -> None:
