@@ -741,7 +741,7 @@ def oracle(index: Path, seed: int, targets: int, vital_targets: int, workers: in
 
 # ---- refinement ---------------------------------------------------------------------------
 def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int,
-               discrete: bool = False, hold: bool = False, hold_check: bool = False) -> str:
+               discrete: bool = False, hold: bool = False, hold_check: bool = False, fx: bool = True) -> str:
     """CMA-ES refinement on a subset of the General MIDI notes: MR-STFT and MSS of the top-1
     match before and after refining at each budget, from the init patch at the largest budget,
     with wall time and evaluations per second against the synth's bare render rate."""
@@ -753,7 +753,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
     torch.set_num_threads(1)
     rows: list[dict] = []
     soundfont = ood_soundfonts()[0]
-    with tempfile.TemporaryDirectory() as tmp, PatchPilot(index, workers=workers) as pilot:
+    with tempfile.TemporaryDirectory() as tmp, PatchPilot(index, workers=workers, fx=fx) as pilot:
         every = gm_notes(Path(tmp), soundfont)
         chosen = [every[round(i * len(every) / notes)] for i in range(notes)] if notes < len(every) else every
         for label, wav in chosen:
@@ -851,8 +851,9 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
     command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
                f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}"
                + (" --refine-discrete" if discrete else "") + (" --refine-hold" if hold else "")
-               + (" --refine-hold-check" if hold_check else ""))
-    return (header("Refinement (CMA-ES) on the General MIDI notes", command)
+               + (" --refine-hold-check" if hold_check else "") + ("" if fx else " --no-fx"))
+    title = "Refinement (CMA-ES) on the General MIDI notes" + ("" if fx else ", without the effect chain")
+    return (header(title, command)
             + f"\n{len(rows)} of the General MIDI notes of the out-of-domain benchmark ({Path(soundfont).name}, evenly "
             "spread over the list), each matched against both synths; the top-1 match is refined (`match --refine "
             "--budget N`). Every preset is scored from its file on a fresh synth, at the top-1's velocity, the "
@@ -987,6 +988,8 @@ def main() -> None:
     parser.add_argument("--only", choices=("recovery", "ood", "speed", "refine", "oracle", "calibrate", "proposals", "fidelity",
                                            "fx"), action="append")
     parser.add_argument("--fx-step", type=int, default=2, help="every Nth GM note for the fx section")
+    parser.add_argument("--no-fx", dest="fx", action="store_false",
+                        help="refine section: match without the effect chain (written as its own section)")
     parser.add_argument("--fidelity-presets", type=int, default=30, help="presets per synth the fidelity section exports")
     parser.add_argument("--proposal-step", type=int, default=4, help="every Nth GM note for the proposals section")
     parser.add_argument("--oracle-targets", type=int, default=8, help="General MIDI notes the oracle scores (DX7)")
@@ -1031,8 +1034,9 @@ def main() -> None:
         write_section("oracle", oracle(index, args.seed, args.oracle_targets, args.oracle_vital_targets, args.workers))
     if "refine" in sections:
         budgets = tuple(int(b) for b in args.budgets.split(","))
-        write_section("refine", refinement(index, args.seed, args.refine_notes, budgets, args.workers,
-                                           args.refine_discrete, args.refine_hold, args.refine_hold_check))
+        write_section("refine" if args.fx else "refine-nofx",
+                      refinement(index, args.seed, args.refine_notes, budgets, args.workers, args.refine_discrete,
+                                 args.refine_hold, args.refine_hold_check, args.fx))
     print(f"updated {REPORT}", file=sys.stderr)
 
 
