@@ -107,8 +107,8 @@ class ChainSearch:
         chain, best = self._nudge(chain, best, proxy, NUDGE_STEPS)
         # an effect taken early can be made redundant by one taken later: drop it if the
         # chain does as well without it, and settle the rest again
-        for effect in list(chain.effects):
-            without = FxChain(tuple(e for e in chain.effects if e is not effect))
+        for kind in [e.kind for e in chain.effects]:
+            without = FxChain(tuple(e for e in chain.effects if e.kind != kind))
             score = float(proxy([without])[0])
             if without and score <= best * (1 + NUDGE_GAIN):
                 chain, best = without, score
@@ -117,7 +117,6 @@ class ChainSearch:
         if full < dry_distance * (1 - ROUND_GAINS[0] / 2):
             return chain, full
         return FxChain(), dry_distance
-
 
     @staticmethod
     def _nudge(chain: FxChain, best: float, proxy: Callable[[list[FxChain]], np.ndarray],
