@@ -48,6 +48,7 @@ from patchpilot.match import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineOptions, RefineProgress
 from patchpilot.synths import Preset, get_engine
+from patchpilot.synths.base import from_native_rate
 from patchpilot.text_match import TextMatcher, TextMatchResult
 
 if TYPE_CHECKING:
@@ -184,14 +185,11 @@ class PatchPilot:
                     tail: float = EXPORT_TAIL_SECONDS) -> np.ndarray:
         """A match as its exported files play (preset file in a fresh synth, then its
         effect chain): at the note it was compared at, or at ``note``."""
+        total = match.render.total_seconds + tail
         audio = play_exported(match.preset, note=match.render.note if note is None else note,
                               velocity=match.render.velocity, note_seconds=match.render.note_seconds,
-                              total_seconds=match.render.total_seconds + tail, fx=match.fx)
-        if sample_rate == EXPORT_SAMPLE_RATE_HZ:
-            return audio
-        import soxr
-
-        return soxr.resample(audio, EXPORT_SAMPLE_RATE_HZ, sample_rate).astype(np.float32)
+                              total_seconds=total, fx=match.fx)
+        return from_native_rate(audio, sample_rate, total)
 
     def picture(self, result: MatchResult, match: Match) -> Picture:
         """What the picture of a match shows: the compared note of the input (none for a
@@ -264,9 +262,11 @@ class PatchPilot:
 
     def render(self, preset: Preset, *, note: int, velocity: int, seconds: float, tail: float,
                sample_rate: int, fx: FxChain = FxChain()) -> np.ndarray:
-        """One note of a preset (as its file plays in a fresh synth), through ``fx``."""
-        audio = get_engine(preset.synth).render(preset, note, velocity, seconds, seconds + tail, sample_rate=sample_rate)
-        return fx.apply(audio, sample_rate)
+        """One note of a preset as its exported files play (preset file in a fresh synth,
+        then ``fx`` at the export rate), at ``sample_rate``."""
+        audio = play_exported(preset, note=note, velocity=velocity, note_seconds=seconds, total_seconds=seconds + tail,
+                              fx=fx)
+        return from_native_rate(audio, sample_rate, seconds + tail)
 
     def list_presets(self, synth: str | None = None, category: str | None = None, *, user: bool = False) -> list[dict]:
         """Presets of the index; ``user``: only those from the user's files, with their source."""

@@ -161,8 +161,7 @@ class Matcher:
         pool += self.proposals(vector, note, synth)
         target = self.target_of(note)
         scored = self.rerank(note, target, pool)
-        chains = ChainSearch(self.distance, self.target_signal(note), target.length) if self.use_fx else None
-        confirmed = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES), chains)
+        confirmed = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES), self.chain_search(note, target))
         matches = tuple(
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp, fx=fx)
             for rank, (sp, distance, retrieval, settings, fx) in enumerate(confirmed[:top_k], start=1)
@@ -240,10 +239,9 @@ class Matcher:
         settings = replace(origin.render, note_seconds=held)
         note = analysis.best
         target = self.target_of(note)
-        chains = ChainSearch(self.distance, self.target_signal(note), target.length) if self.use_fx else None
         stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
         [(_, distance, _, _, fx)] = self.confirm(target, [(stored, 0.0, origin.retrieval_distance, settings)], 1,
-                                                 chains)
+                                                 self.chain_search(note, target))
         if distance >= origin.distance:
             return None
         return Match(1, stored.preset_id, preset, distance, origin.retrieval_distance, settings, outcome, fx=fx)
@@ -252,6 +250,10 @@ class Matcher:
         """The stretch of the input note every candidate is compared with."""
         _, window_seconds = compare_window(note)
         return note.samples[: int(window_seconds * ANALYSIS_SAMPLE_RATE_HZ)]
+
+    def chain_search(self, note: Note, target: Target) -> ChainSearch | None:
+        """The effect-chain search against this note (None when effects are off)."""
+        return ChainSearch(self.distance, self.target_signal(note), target.length) if self.use_fx else None
 
     def target_of(self, note: Note) -> Target:
         """The input note as every candidate is compared with it: its compare window, prepared."""

@@ -24,7 +24,7 @@ import numpy as np
 
 from patchpilot.audio import dsp
 from patchpilot.confidence import confidence_label
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.distance import attack_start
 from patchpilot.errors import MissingExtraError
 
@@ -66,14 +66,6 @@ class Picture:
     title: str
     match: np.ndarray  # mono at ANALYSIS_SAMPLE_RATE_HZ
     reference: np.ndarray | None = None  # the input's note (None for a text query)
-
-
-def to_plot_rate(audio: np.ndarray, sample_rate: int = EXPORT_SAMPLE_RATE_HZ) -> np.ndarray:
-    if sample_rate == ANALYSIS_SAMPLE_RATE_HZ:
-        return np.asarray(audio, dtype=np.float32)
-    import soxr
-
-    return soxr.resample(np.asarray(audio, dtype=np.float32), sample_rate, ANALYSIS_SAMPLE_RATE_HZ).astype(np.float32)
 
 
 def match_title(*, rank: int, name: str, synth: str, distance: float, labelled: bool, refined: bool) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 
 from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA, describe_preset
 from patchpilot.index.store import PresetStore, StoredPreset
-from patchpilot.synths import Preset, Voice, get_engine
+from patchpilot.synths import Voice, get_engine
 
 #: Presets rendered and committed together (what an interrupt can lose at most).
 CHUNK_PRESETS = 64
@@ -39,12 +39,8 @@ def describe_missing(store: PresetStore, *, workers: int = 2, progress: Progress
 
 
 def _describe_stored(voice: Voice, stored: StoredPreset) -> np.ndarray | None:
-    return _describe_or_none(voice, stored.preset)
-
-
-def _describe_or_none(voice: Voice, preset: Preset) -> np.ndarray | None:
     """Descriptors, or None for a preset the synth cannot play (the build leaves it out)."""
     try:
-        return describe_preset(voice, preset)
+        return describe_preset(voice, stored.preset)
     except Exception:  # noqa: BLE001 - a bad imported preset must not stop the build
         return None

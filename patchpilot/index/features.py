@@ -80,6 +80,9 @@ class FeatureChunks:
         self.folder = folder
         self.slots = slots
         folder.mkdir(parents=True, exist_ok=True)
+        #: What :meth:`load` read, until a chunk is saved or dropped (the training queries
+        #: and the assembly both need every chunk).
+        self._loaded: LoadedFeatures | None = None
 
     def _final(self) -> list[Path]:
         return sorted(self.folder.glob(f"{_PREFIX}*.npz"))
@@ -91,6 +94,7 @@ class FeatureChunks:
                     else np.zeros((0, self.slots, 1), np.float32))
         offsets = np.array([np.nan if r.pitch_offset is None else r.pitch_offset for r in good], dtype=np.float64)
         bad = [r for r in results if r.features is None]
+        self._loaded = None
         name = f"{_PREFIX}{results[0].row:09d}.npz"
         temporary = self.folder / f".{name}.{os.getpid()}.tmp"
         with open(temporary, "wb") as handle:
@@ -116,6 +120,7 @@ class FeatureChunks:
     def validate(self) -> set[int]:
         """Drop temporary files and damaged chunks (a note on stderr for each damaged one);
         returns the rows the remaining chunks cover."""
+        self._loaded = None
         for leftover in self.folder.glob(".*.tmp"):
             leftover.unlink(missing_ok=True)
         done: set[int] = set()
@@ -131,6 +136,12 @@ class FeatureChunks:
         return done
 
     def load(self) -> LoadedFeatures:
+        """Every chunk, concatenated (read once while no chunk changes)."""
+        if self._loaded is None:
+            self._loaded = self._load()
+        return self._loaded
+
+    def _load(self) -> LoadedFeatures:
         rows, features, offsets, skipped = [], [], [], []
         failures: dict[int, str] = {}
         for path in self._final():

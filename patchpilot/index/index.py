@@ -18,15 +18,18 @@ import numpy as np
 
 from patchpilot.embed.transform import FeatureTransform
 from patchpilot.errors import EmbedderMismatchError, IndexLoadError
-from patchpilot.index.layout import VersionLease, open_version
+from patchpilot.index.layout import (
+    INDEX_FILES,
+    STORE_NAME,
+    TRANSFORM_NAME,
+    VECTORS_NAME,
+    VersionLease,
+    open_version,
+)
 from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.paths import MANIFEST_NAME
 
 FORMAT_VERSION = 1
-STORE_NAME = "presets.sqlite"
-VECTORS_NAME = "vectors.faiss"
-TRANSFORM_NAME = "transform.npz"
-INDEX_FILES = (MANIFEST_NAME, STORE_NAME, VECTORS_NAME, TRANSFORM_NAME)
 
 #: FAISS ids are ``row * SLOT_STRIDE + slot``.
 SLOT_STRIDE = 8

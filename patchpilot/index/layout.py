@@ -38,8 +38,11 @@ BUILD_NAME = "build"
 LOCK_NAME = ".lock"
 #: Inside a version: readers hold a shared lock on it, garbage collection an exclusive one.
 LEASE_NAME = ".lease"
-#: Top-level files of an index built before versions existed.
-LEGACY_FILES = (MANIFEST_NAME, "presets.sqlite", "vectors.faiss", "transform.npz")
+#: The files of one index version (a flat index from before versions has them at its top).
+STORE_NAME = "presets.sqlite"
+VECTORS_NAME = "vectors.faiss"
+TRANSFORM_NAME = "transform.npz"
+INDEX_FILES = (MANIFEST_NAME, STORE_NAME, VECTORS_NAME, TRANSFORM_NAME)
 
 
 def fsync_path(path: Path) -> None:
@@ -133,7 +136,7 @@ class IndexFolder:
 
     def _drop_legacy_files(self) -> None:
         """Once ``current`` names a version, a flat index's top-level files are unused."""
-        for name in LEGACY_FILES:
+        for name in INDEX_FILES:
             (self.path / name).unlink(missing_ok=True)
 
     def collect_garbage(self) -> list[str]:

@@ -47,13 +47,10 @@ class Workdir:
         return self.path / self.state.version
 
     def start(self, key: str) -> WorkState:
-        """Resume the work of ``key``, or start it afresh. Publishes a finished version left
-        by an interrupted run first."""
+        """Resume the work of ``key``, or start it afresh. Call :meth:`recover` first: a
+        finished version left by an interrupted run is published before any new work."""
         self._clean_legacy()
         state = self.read_state()
-        if state is not None and state.finished and state.key != key:
-            self.publish_finished(state)
-            state = None
         if state is not None and state.key != key:
             warnings.warn(f"discarded an unfinished build in {self.path} (it was building something else)",
                           PatchPilotWarning, stacklevel=2)
