@@ -465,9 +465,9 @@ def fx_section(index: Path, seed: int, step: int) -> str:
                          f"{times[0]:.1f} s / {times[1]:.1f} s |")
     verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
     wet, dry = verdicts.get(True, np.ones(2)), verdicts.get(False, np.ones(2))
-    targets = (f"Targets (issue 11): on wet notes the chain lowers both distances by >= 10 %: MR-STFT x{wet[0]:.2f}, "
-               f"MSS x{wet[1]:.2f} ({verdict(wet[0] <= 0.9 and wet[1] <= 0.9)}); on dry notes it never raises the "
-               f"distance by more than 2 %: MR-STFT x{dry[0]:.2f}, MSS x{dry[1]:.2f} "
+    targets = (f"Targets (issue 11): on wet notes the chain lowers both distances by >= 10 %: MR-STFT x{wet[0]:.3f}, "
+               f"MSS x{wet[1]:.3f} ({verdict(wet[0] <= 0.9 and wet[1] <= 0.9)}); on dry notes it never raises the "
+               f"distance by more than 2 %: MR-STFT x{dry[0]:.3f}, MSS x{dry[1]:.3f} "
                f"({verdict(dry[0] <= 1.02 and dry[1] <= 1.02)}).")
     detail = ["| note | recorded | answer without chain (synth) | chain found | MR-STFT without / with | MSS without / with |",
               "|---|---|---|---|---|---|"]
