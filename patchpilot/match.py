@@ -33,6 +33,9 @@ from patchpilot.refine import (DISCRETE_DONORS, MIN_HOLD_SECONDS, Refiner, Refin
 from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
+#: Presets read from the user's own files that join the re-ranker's candidates whether or
+#: not they are among the nearest of the whole index (their nearest by vector).
+USER_CANDIDATES = 6
 #: Velocities tried for presets whose sound depends on velocity, among the
 #: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
 VELOCITY_CANDIDATES = (40, 70, DEFAULT_VELOCITY, 127)
@@ -155,6 +158,12 @@ class Matcher:
         raw = self.embedder.features([note.samples])
         vector = self.index.transform.apply(raw)[0]
         found = self.index.search(vector, note.pitch.midi, synth=synth, k=max(candidates, top_k))
+        # a user's own presets always get a hearing: their nearest on each synth join in
+        for user_synth in self.index.user_synths:
+            if synth in (None, user_synth):
+                rows = {c.row for c in found}
+                found += [c for c in self.index.search(vector, note.pitch.midi, synth=user_synth, k=USER_CANDIDATES,
+                                                       user=True) if c.row not in rows]
         stored = self.index.presets([c.row for c in found])
         pool: list[tuple[StoredPreset, Sequence[int], float | None]] = [
             (stored[c.row], c.notes, c.distance) for c in found if c.row in stored]
@@ -195,8 +204,9 @@ class Matcher:
 
     def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> MatchResult:
-        """The result with a refined preset ranked first: CMA-ES started from its best
-        matches, scored on up to four notes of the input. The other matches follow."""
+        """The result with a refined preset ranked first where it sounds closer than the
+        first match: CMA-ES started from the best matches, scored on up to four notes of
+        the input. The other matches follow."""
         if not result.matches:
             return result
         if result.analysis is None:
@@ -215,22 +225,23 @@ class Matcher:
         outcome = refiner.refine(starts, options, progress)
         origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
         if outcome.improved:
-            refined = self._final_check(result.analysis, origin, outcome)
+            # it becomes the answer: it must sound closer than the first match, not only its start
+            refined = self._final_check(result.analysis, origin, outcome, result.matches[0].distance)
             if refined is not None:
                 others = tuple(replace(m, rank=rank) for rank, m in enumerate(result.matches, start=2))
                 return replace(result, matches=(refined, *others))
             # closer by the refinement's loss, not on the final check: the start stays the answer
             outcome = replace(outcome, preset=origin.preset, distance_after=outcome.distance_before)
-        # Nothing sounded closer than the start: it stays the answer, ranked first.
-        first = replace(origin, rank=1, refinement=outcome)
-        rest = [m for m in result.matches if m is not origin]
-        others = tuple(replace(m, rank=rank) for rank, m in enumerate(rest, start=2))
-        return replace(result, matches=(first, *others))
+        # Nothing sounded closer than the first match: the matches keep their ranks, and the
+        # one the search started from carries its outcome.
+        return replace(result, matches=tuple(replace(m, refinement=outcome) if m is origin else m
+                                             for m in result.matches))
 
-    def _final_check(self, analysis: ClipAnalysis, origin: Match, outcome: RefineOutcome) -> Match | None:
+    def _final_check(self, analysis: ClipAnalysis, origin: Match, outcome: RefineOutcome,
+                     to_beat: float) -> Match | None:
         """The refined preset as a match, scored like every match (its file played fresh on
         the input's best note, through the effect chain found for it), or None when that
-        does not beat the match it started from."""
+        distance is not below ``to_beat``."""
         preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
                                             origin=f"refined from {origin.preset_id}")
         # played as the search settled: the same key and velocity, the hold it found
@@ -242,7 +253,7 @@ class Matcher:
         stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
         [(_, distance, _, _, fx)] = self.confirm(target, [(stored, 0.0, origin.retrieval_distance, settings)], 1,
                                                  self.chain_search(note, target))
-        if distance >= origin.distance:
+        if distance >= to_beat:
             return None
         return Match(1, stored.preset_id, preset, distance, origin.retrieval_distance, settings, outcome, fx=fx)
 

@@ -97,7 +97,8 @@ def test_an_interrupted_build_resumes_and_keeps_the_old_index(tiny_banks: Path, 
     assert not (out / "build").exists()
 
 
-def test_user_presets_are_added_to_an_existing_index(tiny_index: Path, tmp_path: Path) -> None:
+def add_user_presets(tiny_index: Path, tmp_path: Path) -> tuple[Path, object]:
+    """A copy of the tiny index with a 32-voice DX7 bank and one .vital file of the user's."""
     import dexed
 
     out = tmp_path / "mine"
@@ -115,7 +116,11 @@ def test_user_presets_are_added_to_an_existing_index(tiny_index: Path, tmp_path:
     vital_engine.write_preset(vital_engine.make_preset("My Lead", {"osc_1_wavetable": "Pulse Width"}), vital_file)
 
     plan = BuildPlan(output=out, user_paths=(bank, vital_file), notes=TEST_NOTES)
-    report = IndexBuilder(plan, append=True).build()
+    return out, IndexBuilder(plan, append=True).build()
+
+
+def test_user_presets_are_added_to_an_existing_index(tiny_index: Path, tmp_path: Path) -> None:
+    out, report = add_user_presets(tiny_index, tmp_path)
     index = PresetIndex.open(out)
     assert report.appended == 33
     assert index.manifest.synths == {"dexed": 8 + 32, "vital": 8 + 1}
@@ -123,3 +128,33 @@ def test_user_presets_are_added_to_an_existing_index(tiny_index: Path, tmp_path:
     assert mine is not None and mine.preset.name == "MINE 05"
     lead = index.store.get_by_id("vital:user:my-lead")
     assert lead is not None and lead.preset.base_state is not None
+
+
+def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Path, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchpilot.audio.io import Audio
+    from patchpilot.match import USER_CANDIDATES, Matcher
+
+    out, _ = add_user_presets(tiny_index, tmp_path)
+    index = PresetIndex.open(out)
+    user_rows = index.store.user_rows()
+    assert len(user_rows) == 33
+    vector = index.transform.apply(np.ones((1, index.transform.mean.size), dtype=np.float32))[0]
+    found = index.search(vector, 60.0, synth="dexed", k=10, user=True)
+    assert len(found) == 10 and {c.row for c in found} <= user_rows
+    assert not index.search(vector, 60.0, synth="vital", k=10, user=True)[1:]  # one .vital of the user's
+
+    engine = get_engine("vital")  # a factory-like sound, so that the user's are not its nearest anyway
+    audio = Audio(engine.render(engine.make_preset("saw", {}), 60, 100, 0.8, 1.4), 22050, "saw.wav")
+    heard: list[set[int]] = []
+    original = Matcher.rerank
+
+    def spy(self, note, target, candidates):  # noqa: ANN001, ANN202
+        heard.append({stored.row for stored, _, _ in candidates})
+        return original(self, note, target, candidates)
+
+    monkeypatch.setattr(Matcher, "rerank", spy)
+    with Matcher(index) as matcher:
+        matcher.match_audio(audio, top_k=1, candidates=1)
+    # one candidate asked for; the user's nearest on each synth join it (one .vital of theirs)
+    assert len(heard[0] & user_rows) >= USER_CANDIDATES + 1

@@ -244,3 +244,21 @@ def test_the_hold_search_finds_the_note_off_the_match_misread(tiny_banks: Path) 
     assert fixed.hold_ratio == 1.0 and not fixed.improved
     assert outcome.improved and outcome.distance_after < 0.5 * outcome.distance_before
     assert 0.3 * outcome.hold_ratio == pytest.approx(0.8, rel=0.15)
+
+
+def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
+        tiny_index: Path, organ_wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchpilot.refine import RefineOutcome
+
+    with PatchPilot(tiny_index) as pilot:
+        result = pilot.match(organ_wav, top_k=3, synth="dexed")
+        first, second = result.matches[:2]
+        assert first.distance < second.distance
+        # the search claims to have improved on the second match but hands back that preset
+        # unchanged: played as the answer it is still further than the first match
+        claim = RefineOutcome(second.preset, second.preset_id, 1.0, 0.5, 10, 0.1, 0.1, 0.0)
+        monkeypatch.setattr(Refiner, "refine", lambda self, starts, options, progress=None: claim)
+        refined = pilot.refine(result, RefineOptions(budget=10))
+    assert [m.preset_id for m in refined.matches] == [m.preset_id for m in result.matches]
+    assert [m.rank for m in refined.matches] == [1, 2, 3]
+    assert refined.matches[0].refinement is None and refined.matches[1].refinement is not None

@@ -97,6 +97,32 @@ def test_an_imported_vital_file_keeps_values_the_space_cannot_express(tmp_path: 
     assert json.loads(engine.to_json(moved))["settings"]["osc_1_destination"] == 0.0
 
 
+def test_a_users_vital_file_plays_as_its_first_note_after_loading_on_a_reused_voice(tmp_path: Path) -> None:
+    import json
+
+    import vita
+
+    # chorus, flanger and an LFO on the filter: a reused voice would start them where the
+    # last note left them; the user hears them from a freshly loaded file
+    doc = json.loads(vita.Synth().to_json())
+    doc["settings"].update({"chorus_on": 1.0, "flanger_on": 1.0, "filter_1_on": 1.0, "filter_1_cutoff": 70.0,
+                            **{f"osc_{n}_random_phase": 0.0 for n in (1, 2, 3)}})
+    synth = vita.Synth()
+    assert synth.load_json(json.dumps(doc))
+    assert synth.connect_modulation("lfo_1", "filter_1_cutoff")
+    path = tmp_path / "mine.vital"
+    path.write_text(synth.to_json())
+    engine = get_engine("vital")
+    (mine,) = engine.read_presets(path)
+    plain = vita.Synth()
+    assert plain.load_json(path.read_text())
+    first_note = np.asarray(plain.render(57, 90 / 127, 0.4, 0.6)).mean(axis=0)
+    voice = engine.new_voice(44100)
+    voice.render(engine.make_preset("other", {"reverb_on": True, "delay_on": True}), 48, 127, 0.5, 0.6)
+    for _ in range(2):  # after another preset, and after itself
+        assert np.allclose(voice.render(mine, 57, 90, 0.4, 0.6), first_note, atol=1e-6)
+
+
 def test_vital_rejects_a_broken_preset_file(tmp_path: Path) -> None:
     path = tmp_path / "broken.vital"
     path.write_text("{not json")

@@ -174,22 +174,33 @@ class PresetIndex:
         offsets[np.abs(offsets) > MAX_PITCH_OFFSET] = np.nan
         synth_of = self.store.synth_by_row()
         synths = np.array([synth_of.get(int(r), "") for r in rows])
+        user_rows = self.store.user_rows()
+        user = np.array([int(r) in user_rows for r in rows], dtype=bool)
         adjacent = np.einsum("rsd,rsd->rs", vectors[:, :-1], vectors[:, 1:])
         return {"faiss": index, "rows": rows, "position": position, "vectors": vectors, "offsets": offsets,
-                "adjacent": adjacent, "synths": synths}
+                "adjacent": adjacent, "synths": synths, "user": user}
+
+    @property
+    def user_synths(self) -> list[str]:
+        """The synths that presets read from a user's files are for."""
+        data = self._vectors
+        return sorted(set(data["synths"][data["user"]].tolist()))
 
     def __len__(self) -> int:
         return int(sum(self.manifest.synths.values()))
 
     def search(self, vector: np.ndarray, query_midi: float | None, *, synth: str | None = None,
-               k: int = 24) -> list[Candidate]:
-        """Presets nearest a query vector (from :attr:`transform`) heard at ``query_midi``."""
+               k: int = 24, user: bool = False) -> list[Candidate]:
+        """Presets nearest a query vector (from :attr:`transform`) heard at ``query_midi``;
+        with ``user``, only those read from a user's files."""
         data = self._vectors
         faiss = import_faiss()
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         params = None
-        if synth is not None:
-            mask = data["synths"] == synth
+        if synth is not None or user:
+            mask = np.ones(data["rows"].size, dtype=bool) if synth is None else data["synths"] == synth
+            if user:
+                mask &= data["user"]
             if not mask.any():
                 return []
             entry_ids = (data["rows"][mask][:, None] * SLOT_STRIDE + np.arange(len(self.manifest.notes))).ravel()

@@ -19,6 +19,7 @@ import numpy as np
 
 from patchpilot.errors import IndexLoadError
 from patchpilot.synths import Preset, get_engine, remember_engine
+from patchpilot.synths.base import USER_ORIGIN
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -223,6 +224,10 @@ class PresetStore:
     def synth_by_row(self) -> dict[int, str]:
         return dict(self._db.execute("SELECT row, synth FROM presets"))
 
+    def user_rows(self) -> set[int]:
+        """Rows of the presets read from a user's files."""
+        return {row for (row,) in self._db.execute(f"SELECT row FROM presets WHERE origin LIKE '{USER_ORIGIN}%'")}
+
     def pitch_offsets(self) -> dict[int, float | None]:
         return dict(self._db.execute("SELECT row, pitch_offset FROM presets"))
 
@@ -273,7 +278,7 @@ class PresetStore:
             query += " AND category = ?"
             args.append(category)
         if user:
-            query += " AND origin LIKE 'user:%'"
+            query += f" AND origin LIKE '{USER_ORIGIN}%'"
         sources = self.sources()
         rows = []
         for pid, s, n, c, t, o in self._db.execute(query + " ORDER BY row", args):

@@ -19,6 +19,10 @@ from patchpilot.errors import PresetError, SynthError
 from patchpilot.synths.params import NativeValue, ParamSpace
 
 
+#: ``Preset.origin`` of a preset read from a user's file: ``user:<file name>[#voice]``.
+USER_ORIGIN = "user:"
+
+
 @dataclass(frozen=True)
 class Preset:
     """A sound on one synth: raw values for every parameter of its space.

@@ -17,7 +17,7 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, read_preset_bytes
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, USER_ORIGIN, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
 
 OPERATORS = (1, 2, 3, 4, 5, 6)
@@ -271,7 +271,7 @@ class DexedEngine(SynthEngine):
         for index, vced in enumerate(voices):
             name = bytes(b & 0x7F for b in vced[145:155]).decode("ascii", errors="replace").strip() or f"Voice {index + 1}"
             presets.append(Preset(self.name, name, vced_to_values(vced, self._params),
-                                  origin=f"user:{path.name}#{index + 1}"))
+                                  origin=f"{USER_ORIGIN}{path.name}#{index + 1}"))
         return presets
 
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, read_preset_bytes
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, USER_ORIGIN, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
 from patchpilot.synths.vital_checks import STRUCTURED_SETTINGS, VitaLimits, check_preset
 from patchpilot.synths.vital_tables import (
@@ -557,14 +557,7 @@ class VitalEngine(SynthEngine):
 
     def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
                           total_seconds: float) -> np.ndarray:
-        # A fresh Synth with every oscillator's random phase off (the file says so) renders
-        # bit-identical audio; no warm-up note: the user's first note is this one.
-        synth = _import_vita().Synth()
-        synth.set_sample_rate(float(NATIVE_SAMPLE_RATE_HZ))
-        if not synth.load_json(data.decode("utf-8", errors="replace")):
-            raise SynthError("vita could not load the preset file")
-        stereo = np.asarray(synth.render(int(note), velocity / 127.0, float(note_seconds), float(total_seconds)),
-                            dtype=np.float32)
+        stereo = _first_note(data.decode("utf-8", errors="replace"), note, velocity, note_seconds, total_seconds)
         return 0.5 * (stereo[0] + stereo[1])
 
     def read_presets(self, path: Path) -> list[Preset]:
@@ -602,7 +595,7 @@ class VitalEngine(SynthEngine):
         name = str(base.header.get("preset_name") or path.stem)
         category = str(base.header.get("preset_style") or "").lower()
         return Preset(self.name, name, self.params.complete(values), category=category,
-                      origin=f"user:{path.name}", base_state=text)
+                      origin=f"{USER_ORIGIN}{path.name}", base_state=text)
 
 
 @lru_cache(maxsize=1)
@@ -713,7 +706,14 @@ _EFFECT_SWITCHES = tuple(f"{fx}_on" for fx in (
 
 
 class VitalVoice(Voice):
-    """One ``vita.Synth``. Reloads JSON only when the preset's structure changes."""
+    """One ``vita.Synth``. Reloads JSON only when the preset's structure changes.
+
+    A user's own ``.vital`` file plays on a fresh Synth every time, as its first note
+    after loading: what the user hears. Its modulators, effect LFOs and envelopes would
+    otherwise start from the state the voice's last note left them in (pooled renders of
+    such files differ from the first note by as much as two different presets do).
+    Our own presets are designed so that the reused voice plays them close enough.
+    """
 
     #: Length of the render that retires a voice still releasing (seconds).
     _FLUSH_SECONDS = 0.005
@@ -747,6 +747,8 @@ class VitalVoice(Voice):
 
     def _render_native_stereo(self, preset: Preset, note: int, velocity: int, note_seconds: float,
                               total_seconds: float) -> np.ndarray:
+        if plays_fresh(preset):
+            return _first_note(self._engine.to_json(preset), note, velocity, note_seconds, total_seconds)
         self._load(preset)
         # Vital glides every changed control to its new value during the first note after a
         # change, so a render would depend on the preset rendered before it. A short
@@ -774,6 +776,23 @@ class VitalVoice(Voice):
         for switch in _EFFECT_SWITCHES:
             self._controls[switch].set(0.0)
         self._synth.render(60, 0.5, self._FLUSH_SECONDS / 2, self._FLUSH_SECONDS)
+
+
+def _first_note(text: str, note: int, velocity: int, note_seconds: float, total_seconds: float) -> np.ndarray:
+    """A preset's JSON loaded in a fresh Synth and its first note played, as a user hears
+    it after loading the file: ``(2, N)`` float32 at the native rate. With every
+    oscillator's random phase off (our files say so) this is bit-identical every time."""
+    synth = _import_vita().Synth()
+    synth.set_sample_rate(float(NATIVE_SAMPLE_RATE_HZ))
+    if not synth.load_json(text):
+        raise SynthError("vita could not load the preset file")
+    return np.asarray(synth.render(int(note), velocity / 127.0, float(note_seconds), float(total_seconds)),
+                      dtype=np.float32)
+
+
+def plays_fresh(preset: Preset) -> bool:
+    """Whether voices render this preset on a fresh Synth (see :class:`VitalVoice`)."""
+    return preset.origin.startswith(USER_ORIGIN)
 
 
 @lru_cache(maxsize=1)

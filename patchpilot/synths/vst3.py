@@ -46,7 +46,7 @@ from patchpilot.plugins.host import (
 )
 from patchpilot.plugins.profiles import PluginProfile, profile_for
 from patchpilot.synths import PLUGIN_PREFIX
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, RenderPool, SynthEngine, Voice
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, RenderPool, SynthEngine, USER_ORIGIN, Voice
 from patchpilot.synths.params import Param, ParamSpace
 
 #: Samples per block handed to the plugin (pedalboard's default is 8192; 512 is what DAWs
@@ -201,7 +201,7 @@ class VST3Engine(SynthEngine):
         try:
             if path.suffix.lower() == ".fxp":
                 name, data = self._state_from_fxp(data)
-            preset = self.preset_from_state(data, name or path.stem, origin=f"user:{path.name}")
+            preset = self.preset_from_state(data, name or path.stem, origin=f"{USER_ORIGIN}{path.name}")
         except PresetError as error:
             raise PresetError(f"{path}: {error}") from None
         return [preset]
