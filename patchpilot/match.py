@@ -133,6 +133,13 @@ class Matcher:
             self._pools[synth] = RenderPool(get_engine(synth), self.workers)
         return self._pools[synth]
 
+    def fresh_voices(self) -> None:
+        """Renders of this query on voices that have played nothing yet: the same input gets
+        the same answer whatever the process matched before (a pooled Vital voice keeps some
+        state from one preset to the next)."""
+        for pool in self._pools.values():
+            pool.reset()
+
     def close(self) -> None:
         for pool in self._pools.values():
             pool.close()
@@ -152,6 +159,7 @@ class Matcher:
             raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
                              f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
         from_track = analysis is not None
+        self.fresh_voices()
         if analysis is None:
             analysis = analyse_clip(audio)
         note = analysis.best
@@ -211,6 +219,7 @@ class Matcher:
             return result
         if result.analysis is None:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
+        self.fresh_voices()
         refiner = Refiner(self.pool)
         # The refined preset is for the synth that matched best: its starts are on that synth.
         best_synth = result.matches[0].preset.synth

@@ -778,7 +778,8 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                 started = time.perf_counter()
                 refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed, discrete=discrete, hold=hold,
                                                              hold_check=hold_check))
-                outcome = refined.matches[0].refinement
+                # the match the search started from carries its outcome (the answer when it won)
+                outcome = next(m.refinement for m in refined.matches if m.refinement is not None)
                 first = refined.matches[0]  # played as its start match was: its own note
                 row[budget] = (metrics_of(first.preset, first.render.note, first.fx), time.perf_counter() - started,
                                outcome)

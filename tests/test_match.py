@@ -22,6 +22,16 @@ def test_a_vital_pluck_at_an_unindexed_pitch_is_found(tiny_index: Path, pluck_wa
     assert result.matches[0].distance < result.matches[1].distance
 
 
+def test_the_same_input_gets_the_same_answer_whatever_was_matched_before(tiny_index: Path, pluck_wav: Path,
+                                                                        organ_wav: Path) -> None:
+    with PatchPilot(tiny_index) as pilot:
+        first = pilot.match(pluck_wav, top_k=5, synth="vital")
+        pilot.match(organ_wav, top_k=5, synth="vital")
+        again = pilot.match(pluck_wav, top_k=5, synth="vital")
+    assert [(m.preset_id, m.distance, m.render) for m in again.matches] == \
+        [(m.preset_id, m.distance, m.render) for m in first.matches]
+
+
 def test_a_dexed_organ_is_found_and_synth_filter_applies(tiny_index: Path, organ_wav: Path) -> None:
     with PatchPilot(tiny_index) as pilot:
         assert pilot.match(organ_wav, top_k=1).matches[0].preset_id == "dexed:test-organ"

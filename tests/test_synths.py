@@ -50,6 +50,20 @@ def test_pool_renders_in_order_with_a_synth_per_thread() -> None:
         assert np.array_equal(audio, engine.render(preset, request.note, 100, 0.2, 0.3))
 
 
+def test_a_reset_pool_plays_as_a_new_pool_whatever_it_played_before() -> None:
+    engine = get_engine("vital")
+    wobbly = engine.make_preset("wobbly", {"chorus_on": True, "flanger_on": True, "phaser_on": True})
+    other = engine.make_preset("other", {"reverb_on": True, "delay_on": True, "env_1_release": 3.0})
+    requests = [RenderRequest(wobbly, note, 100, 0.3, 0.5) for note in (48, 55, 60, 67, 72)]
+    with RenderPool(engine, workers=2) as new:
+        expected = new.render(requests)
+    with RenderPool(engine, workers=2) as used:
+        used.render([RenderRequest(other, note, 127, 0.4, 0.5) for note in (40, 52, 64)])
+        used.reset()
+        again = used.render(requests)
+    assert all(np.array_equal(a, b) for a, b in zip(again, expected))
+
+
 def test_bad_render_arguments_raise_synth_errors() -> None:
     engine = get_engine("dexed")
     with pytest.raises(SynthError):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -241,47 +240,45 @@ def check_render_args(note: int, velocity: int, note_seconds: float, total_secon
         raise SynthError(f"note length {note_seconds:.3f} s must be positive and within the render ({total_seconds:.3f} s)")
 
 
+def play_request(voice: Voice, request: RenderRequest) -> np.ndarray:
+    """One request rendered on a voice."""
+    return voice.render(request.preset, request.note, request.velocity, request.note_seconds, request.total_seconds)
+
+
 class RenderPool:
-    """Renders batches of notes in a thread pool, one voice per thread.
+    """Renders batches of notes on a few threads, each with its own voice.
 
     Both engines release the GIL while rendering, so threads scale with free cores.
     A pool reuses its voices: renders are not bit-identical to a fresh instance for
     effects with free-running LFOs (Vital's chorus, flanger, reverb), which the
     perceptual features tolerate. Use :meth:`SynthEngine.render` for exact renders.
+    Request ``i`` of a batch always goes to voice ``i % workers``, so that after
+    :meth:`reset` the same batches give the same audio whatever the threads' timing.
     """
 
     def __init__(self, engine: SynthEngine, workers: int = 2, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
         self.engine = engine
         self.sample_rate = sample_rate
         self.workers = max(1, int(workers))
-        self._local = threading.local()
-        self._executor: ThreadPoolExecutor | None = None
-        if self.workers > 1:
-            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix=f"render-{engine.name}")
+        self._voices: list[Voice | None] = [None] * self.workers
+        # one thread per voice, so that each voice plays its share in order
+        self._executors = [ThreadPoolExecutor(1, thread_name_prefix=f"render-{engine.name}-{worker}")
+                           for worker in range(self.workers)] if self.workers > 1 else []
 
-    def _voice(self) -> Voice:
-        voice = getattr(self._local, "voice", None)
+    def _voice(self, worker: int) -> Voice:
+        voice = self._voices[worker]
         if voice is None:
-            voice = self._local.voice = self.engine.new_voice(self.sample_rate)
+            voice = self._voices[worker] = self.engine.new_voice(self.sample_rate)
         return voice
 
-    def _render_one(self, request: RenderRequest) -> np.ndarray:
-        return self._voice().render(
-            request.preset, request.note, request.velocity, request.note_seconds, request.total_seconds
-        )
+    def reset(self) -> None:
+        """Start the next batches on fresh voices, so that what they play does not depend on
+        what the pool played before (an earlier query's presets)."""
+        self._voices = [None] * self.workers
 
     def imap(self, requests: Iterable[RenderRequest]) -> Iterator[np.ndarray]:
         """Render in order, yielding each result as soon as it and those before it are done."""
-        if self._executor is None:
-            yield from map(self._render_one, requests)
-            return
-        window: list = []
-        for request in requests:
-            window.append(self._executor.submit(self._render_one, request))
-            if len(window) >= 4 * self.workers:
-                yield window.pop(0).result()
-        for future in window:
-            yield future.result()
+        yield from self.map(play_request, requests)
 
     def render(self, requests: Sequence[RenderRequest]) -> list[np.ndarray]:
         return list(self.imap(requests))
@@ -290,16 +287,22 @@ class RenderPool:
         """Run ``function(voice, item)`` for each item on the pool's threads, in order.
         ``on_crash`` is for pools that outlive a crashing synth (``isolated.py``); a thread
         cannot, so it is not used here."""
-        if self._executor is None:
-            voice = self._voice()
-            yield from (function(voice, item) for item in items)
+        if not self._executors:
+            yield from (function(self._voice(0), item) for item in items)
             return
-        yield from self._executor.map(lambda item: function(self._voice(), item), items)
+        window: list = []
+        for position, item in enumerate(items):
+            worker = position % self.workers
+            window.append(self._executors[worker].submit(lambda w=worker, x=item: function(self._voice(w), x)))
+            if len(window) >= 4 * self.workers:
+                yield window.pop(0).result()
+        for future in window:
+            yield future.result()
 
     def close(self) -> None:
-        if self._executor is not None:
-            self._executor.shutdown(wait=True)
-            self._executor = None
+        for executor in self._executors:
+            executor.shutdown(wait=True)
+        self._executors = []
 
     def __enter__(self) -> RenderPool:
         return self

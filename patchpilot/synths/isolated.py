@@ -23,7 +23,7 @@ import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import SynthError
-from patchpilot.synths.base import RenderPool, RenderRequest, SynthEngine, Voice
+from patchpilot.synths.base import RenderPool, RenderRequest, SynthEngine, Voice, play_request
 
 CrashHandler = Callable[[Any, str], Any]
 
@@ -54,10 +54,6 @@ def _run(function: Callable[[Voice, Any], Any], item: Any) -> Any:
     return function(_voice, item)
 
 
-def _render(voice: Voice, request: RenderRequest) -> np.ndarray:
-    return voice.render(request.preset, request.note, request.velocity, request.note_seconds, request.total_seconds)
-
-
 class IsolatedRenderPool(RenderPool):
     """:class:`RenderPool`'s interface with one voice per worker process. ``function``\\ s
     and items given to :meth:`map` must pickle (module-level functions, ``functools.partial``)."""
@@ -70,7 +66,7 @@ class IsolatedRenderPool(RenderPool):
         self.sample_rate = sample_rate
         self.workers = max(1, int(workers))
         self._record = record
-        self._executor = None
+        self._executors = []
         self._processes: ProcessPoolExecutor | None = None
         #: Worker processes lost to crashes so far, and results that came back.
         self.crashes = 0
@@ -133,8 +129,11 @@ class IsolatedRenderPool(RenderPool):
                 raise SynthError(reason) from None
             return on_crash(item, reason)
 
+    def reset(self) -> None:
+        """Nothing to do: a plugin voice is reset before every render (``vst3.py``)."""
+
     def imap(self, requests: Iterable[RenderRequest]) -> Iterator[np.ndarray]:
-        yield from self.map(_render, requests)
+        yield from self.map(play_request, requests)
 
     def render(self, requests: Sequence[RenderRequest]) -> list[np.ndarray]:
         return list(self.imap(requests))
