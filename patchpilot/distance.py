@@ -53,6 +53,9 @@ WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
 REFINE_WEIGHTS = {**WEIGHTS, "log_stft": 1.0}
 LINEAR_RESOLUTION = (1024, 256)  # one of RESOLUTIONS: its STFT is computed once
 assert LINEAR_RESOLUTION in {(n_fft, hop) for n_fft, hop, _ in RESOLUTIONS}
+#: A cheap proxy of the distance (first hearings, the effect search): one mel resolution
+#: instead of three (the one the MFCC come from).
+PROXY_RESOLUTIONS = (RESOLUTIONS[1],)
 #: Distance given to a silent candidate.
 SILENT_DISTANCE = 100.0
 #: Attack alignment: the first point within this many dB of the loudest 5 ms frame.

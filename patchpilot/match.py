@@ -21,11 +21,11 @@ import numpy as np
 from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.distance import PerceptualDistance, Target, attack_start
+from patchpilot.distance import PROXY_RESOLUTIONS, PerceptualDistance, Target, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.fx import ChainSearch, FxChain
-from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
+from patchpilot.index.index import TRANSFORM_NAME, Candidate, PresetIndex
 from patchpilot.index.store import StoredPreset
 from patchpilot.proposal import ProposalNet, proposal_nets
 from patchpilot.refine import (DISCRETE_DONORS, MIN_HOLD_SECONDS, Refiner, RefineOptions, RefineOutcome,
@@ -36,6 +36,9 @@ from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 #: Presets read from the user's own files that join the re-ranker's candidates whether or
 #: not they are among the nearest of the whole index (their nearest by vector).
 USER_CANDIDATES = 6
+#: Of the extra candidates of synths that render fast (``min_rerank_candidates``), those
+#: that join the re-ranker after a first hearing on a cheap proxy of the distance.
+SHORTLIST = 16
 #: Velocities tried for presets whose sound depends on velocity, among the
 #: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
 VELOCITY_CANDIDATES = (40, 70, DEFAULT_VELOCITY, 127)
@@ -126,6 +129,7 @@ class Matcher:
         self.workers = workers
         self._pools: dict[str, RenderPool] = {}
         self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+        self._proxy = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, resolutions=PROXY_RESOLUTIONS)
 
     def pool(self, synth: str) -> RenderPool:
         """The render pool of a synth (created on first use, one voice per thread)."""
@@ -165,18 +169,13 @@ class Matcher:
         note = analysis.best
         raw = self.embedder.features([note.samples])
         vector = self.index.transform.apply(raw)[0]
-        found = self.index.search(vector, note.pitch.midi, synth=synth, k=max(candidates, top_k))
-        # a user's own presets always get a hearing: their nearest on each synth join in
-        for user_synth in self.index.user_synths:
-            if synth in (None, user_synth):
-                rows = {c.row for c in found}
-                found += [c for c in self.index.search(vector, note.pitch.midi, synth=user_synth, k=USER_CANDIDATES,
-                                                       user=True) if c.row not in rows]
-        stored = self.index.presets([c.row for c in found])
+        found, more = self.candidates(vector, note, synth, max(candidates, top_k))
+        stored = self.index.presets([c.row for c in found + more])
+        target = self.target_of(note)
         pool: list[tuple[StoredPreset, Sequence[int], float | None]] = [
             (stored[c.row], c.notes, c.distance) for c in found if c.row in stored]
+        pool += self.shortlist(note, [(stored[c.row], c.notes, c.distance) for c in more if c.row in stored])
         pool += self.proposals(vector, note, synth)
-        target = self.target_of(note)
         scored = self.rerank(note, target, pool)
         confirmed = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES), self.chain_search(note, target))
         matches = tuple(
@@ -184,6 +183,51 @@ class Matcher:
             for rank, (sp, distance, retrieval, settings, fx) in enumerate(confirmed[:top_k], start=1)
         )
         return MatchResult(audio.name, matches, analysis, from_track)
+
+    def candidates(self, vector: np.ndarray, note: Note, synth: str | None, count: int
+                   ) -> tuple[list[Candidate], list[Candidate]]:
+        """The presets the re-ranker hears, and more for its shortlist. The first are the
+        ``count`` nearest the note's vector and the USER_CANDIDATES nearest of the presets
+        read from the user's files on each synth (a user's own presets always get a
+        hearing); the others, each synth's own nearest up to its ``min_rerank_candidates``
+        (synths cheap to render) that are not among them."""
+        found = self.index.search(vector, note.pitch.midi, synth=synth, k=count)
+        rows = {c.row for c in found}
+
+        def new(candidates: list[Candidate]) -> list[Candidate]:
+            fresh = [c for c in candidates if c.row not in rows]
+            rows.update(c.row for c in fresh)
+            return fresh
+
+        for name in self.index.user_synths:
+            if synth in (None, name):
+                found += new(self.index.search(vector, note.pitch.midi, synth=name, k=USER_CANDIDATES, user=True))
+        more: list[Candidate] = []
+        for name in self.index.manifest.synths:
+            least = get_engine(name).min_rerank_candidates
+            if synth in (None, name) and least:
+                more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least))
+        return found, more
+
+    def shortlist(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
+                  ) -> list[tuple[StoredPreset, Sequence[int], float | None]]:
+        """The SHORTLIST candidates whose note, held through the input's window at the
+        default velocity, comes closest on a one-resolution proxy of the distance: a cheap
+        first hearing for the extra candidates of synths that render fast."""
+        if not candidates:
+            return []
+        target = self._proxy.prepare_target(self.target_signal(note))
+        total = compare_window(note)[1] + RENDER_LEAD_SECONDS
+        by_synth: dict[str, list[int]] = defaultdict(list)
+        for position, (stored, _, _) in enumerate(candidates):
+            by_synth[stored.preset.synth].append(position)
+        scores = np.full(len(candidates), np.inf)
+        for synth, positions in by_synth.items():
+            renders = self.pool(synth).render([RenderRequest(candidates[p][0].preset, candidates[p][1][0],
+                                                             DEFAULT_VELOCITY, total - HELD_MARGIN_SECONDS, total)
+                                               for p in positions])
+            scores[positions] = self._proxy.score(target, renders)
+        return [candidates[i] for i in np.argsort(scores, kind="stable")[:SHORTLIST]]
 
     def proposals(self, vector: np.ndarray, note: Note, synth: str | None
                   ) -> list[tuple[StoredPreset, Sequence[int], float | None]]:

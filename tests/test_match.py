@@ -39,6 +39,31 @@ def test_a_dexed_organ_is_found_and_synth_filter_applies(tiny_index: Path, organ
     assert all(m.preset.synth == "vital" for m in only_vital.matches)
 
 
+def test_a_cheap_synths_extra_candidates_get_a_first_hearing(tiny_index: Path, organ_wav: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    from patchpilot.audio.analysis import analyse_clip
+    from patchpilot.audio.io import load_audio
+    from patchpilot.index.index import PresetIndex
+    from patchpilot.match import Matcher
+
+    monkeypatch.setattr("patchpilot.match.SHORTLIST", 2)
+    with Matcher(PresetIndex.open(tiny_index)) as matcher:
+        note = analyse_clip(load_audio(organ_wav)).best
+        dexed = [sp for sp in matcher.index.store.iter_presets() if sp.preset.synth == "dexed"]
+        # every DX7 preset of the tiny index, the organ last, each at the input's key
+        dexed.sort(key=lambda sp: sp.preset_id == "dexed:test-organ")
+        heard = matcher.shortlist(note, [(sp, (66,), None) for sp in dexed])
+        assert len(heard) == 2 and heard[0][0].preset_id == "dexed:test-organ"
+        # with one shared candidate, the re-ranker hears the DX7 shortlist too
+        assert get_engine("dexed").min_rerank_candidates > 1
+        heard_counts: list[int] = []
+        rerank = Matcher.rerank
+        monkeypatch.setattr(Matcher, "rerank", lambda self, n, t, candidates: heard_counts.append(len(candidates))
+                            or rerank(self, n, t, candidates))
+        result = matcher.match_audio(load_audio(organ_wav), top_k=1, synth="dexed", candidates=1)
+    assert heard_counts == [1 + 2] and result.matches[0].preset_id == "dexed:test-organ"
+
+
 def test_json_has_parameters_and_no_musical_content(tiny_index: Path, pluck_wav: Path) -> None:
     with PatchPilot(tiny_index) as pilot:
         document = result_to_dict(pilot.match(pluck_wav, top_k=2))

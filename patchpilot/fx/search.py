@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patchpilot.distance import PerceptualDistance, Target
+from patchpilot.distance import PROXY_RESOLUTIONS, PerceptualDistance, Target
 from patchpilot.fx.chain import EFFECT_KINDS, Effect, EffectKind, FxChain
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
@@ -34,8 +34,6 @@ LATER_ROUND_KINDS = 3
 #: Nudges of each kept control, in unit range, either way, and the gain a nudge must bring.
 NUDGE_STEPS = (0.1, 0.05)
 NUDGE_GAIN = 0.003
-#: The proxy distance: one mel resolution instead of three.
-PROXY_RESOLUTIONS = ((1024, 256, 64),)
 
 
 def _spread(kind: EffectKind, count: int) -> list[tuple[tuple[str, float], ...]]:

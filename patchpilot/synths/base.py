@@ -123,6 +123,9 @@ class SynthEngine(ABC):
     preset_suffix: ClassVar[str]
     #: File suffixes of user banks this engine imports.
     bank_suffixes: ClassVar[tuple[str, ...]]
+    #: The re-ranker hears at least this many of the synth's presets nearest an input, on
+    #: top of the shared candidates: more for synths whose renders cost little.
+    min_rerank_candidates: ClassVar[int] = 0
 
     @property
     @abstractmethod

@@ -174,6 +174,9 @@ class DexedEngine(SynthEngine):
     display_name = "Dexed (DX7)"
     preset_suffix = ".syx"
     bank_suffixes = (".syx",)
+    # a DX7 render costs a tenth of a Vital one; on 28 General MIDI notes 72 candidates
+    # instead of 24 brought the DX7 answer's MR-STFT / MSS from 2.02 / 7.4 dB to 1.90 / 6.7
+    min_rerank_candidates = 72
 
     def __init__(self) -> None:
         self._params = _build_params()
