@@ -63,6 +63,9 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None, *, auditi
     }
     if exported and exported.fx_file is not None:
         document["fx_file"] = str(exported.fx_file)
+    if exported and exported.fx_preset_file is not None:
+        document["preset_with_fx_file"] = str(exported.fx_preset_file)
+        document["fx_not_in_preset_with_fx_file"] = list(exported.fx_left_out)
     if confidence:
         document["confidence"] = confidence_label(match.distance)
     if audition:
@@ -193,6 +196,10 @@ def print_settings(console: Console, match: Match, exported: ExportedFiles | Non
         console.print(f"  preset file: {exported.preset_file}")
         if exported.fx_file is not None:
             console.print(f"  effects:     {exported.fx_file} (patchpilot render --fx loads it)")
+        if exported.fx_preset_file is not None:
+            missing = f"; without {', '.join(exported.fx_left_out)}" if exported.fx_left_out else ""
+            console.print(f"  with effects: {exported.fx_preset_file} (the chain in the synth's own effects, "
+                          f"alike rather than the same{missing})", highlight=False)
         console.print(f"  audio:       {exported.audio_file}")
 
 

@@ -82,3 +82,46 @@ def test_render_applies_an_exported_chain(tiny_index: Path, tmp_path: Path) -> N
     (tmp_path / "bad.fx.json").write_text('{"fx": [{"effect": "Reverb", "room_size": 3}]}')
     bad = runner.invoke(app, [*args, "-o", str(tmp_path / "x.wav"), "--fx", str(tmp_path / "bad.fx.json")])
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "bad.fx.json" in bad.stderr
+
+
+def test_a_vital_answer_also_exports_its_chain_in_vitals_own_effects(tmp_path: Path) -> None:
+    import vita
+
+    from patchpilot.export import export_preset
+    from patchpilot.synths import get_engine
+    from patchpilot.synths.vital_fx import with_chain
+
+    engine = get_engine("vital")
+    chain = FxChain((Effect("HighpassFilter", (("cutoff_frequency_hz", 2000.0),)), Effect("Compressor", (
+        ("threshold_db", -20.0), ("ratio", 4.0), ("attack_ms", 5.0), ("release_ms", 100.0))),
+        Effect("Delay", (("delay_seconds", 0.25), ("feedback", 0.3), ("mix", 0.5)))))
+    roomy = engine.make_preset("roomy", {"reverb_on": True})
+    settings_json, left_out = with_chain(engine.to_json(roomy), FxChain((*chain.effects, *ROOM.effects)))
+    settings = json.loads(settings_json)["settings"]
+    assert settings["delay_on"] == 1 and settings["delay_sync"] == 0 and settings["delay_frequency"] == pytest.approx(2.0)
+    assert settings["eq_low_mode"] == 1 and settings["eq_low_cutoff"] == pytest.approx(69 + 12 * np.log2(2000 / 440))
+    assert left_out == ("Compressor: Vital has no equivalent", "Reverb: the preset already uses Vital's reverb")
+
+    plain = engine.make_preset("plain", {"osc_1_wavetable": "Saw"})
+    files = export_preset(plain, tmp_path, "answer", note=48, velocity=100, note_seconds=0.1, total_seconds=1.0,
+                          fx=chain)
+    assert files.fx_preset_file == tmp_path / "answer.with-fx.vital"
+    assert files.fx_left_out == ("Compressor: Vital has no equivalent",)
+
+    def first_note(path: Path) -> np.ndarray:
+        synth = vita.Synth()
+        assert synth.load_preset(str(path))
+        return np.asarray(synth.render(48, 100 / 127, 0.1, 1.0)).mean(axis=0)
+
+    dry, wet = first_note(files.preset_file), first_note(files.fx_preset_file)
+
+    def level(audio: np.ndarray, start: float, stop: float) -> float:
+        return float(np.sqrt(np.mean(audio[int(start * 44100) : int(stop * 44100)] ** 2)))
+
+    assert level(wet, 0.27, 0.33) > 10 * level(dry, 0.27, 0.33)  # the echo a quarter second on
+
+    def low_share(audio: np.ndarray) -> float:
+        spectrum = np.abs(np.fft.rfft(audio[: int(0.1 * 44100)])) ** 2
+        return float(spectrum[: int(500 * 0.1)].sum() / spectrum.sum())
+
+    assert low_share(wet) < 0.3 * low_share(dry)  # the high-pass at 2 kHz (pedalboard's: 0.83 -> 0.13)

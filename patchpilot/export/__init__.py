@@ -4,7 +4,9 @@ The WAV is the written preset file loaded in a fresh synth instance and played a
 (:meth:`SynthEngine.render`): the note, velocity and hold of the match, then
 EXPORT_TAIL_SECONDS for the release, then the match's effect chain (written beside it as
 ``<stem>.fx.json``, which ``patchpilot render --fx`` applies). Loading the file, playing
-that note and running the chain gives the same audio, sample for sample.
+that note and running the chain gives the same audio, sample for sample. For a synth with
+effects of its own (Vital), ``<stem>.with-fx.<suffix>`` also holds the chain set in them
+where the synth has equivalents: one file to load, sounding alike rather than the same.
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ class ExportedFiles:
     audio_file: Path
     #: The effect chain as JSON (None when the answer has none).
     fx_file: Path | None = None
+    #: The preset with the chain set in the synth's own effects (None where it has none).
+    fx_preset_file: Path | None = None
+    #: The chain's effects that file leaves out, each with why.
+    fx_left_out: tuple[str, ...] = ()
 
 
 def prepare_directory(directory: Path) -> Path:
@@ -47,7 +53,8 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
                   note_seconds: float = EXPORT_NOTE_SECONDS, total_seconds: float = EXPORT_RENDER_SECONDS,
                   fx: FxChain = FxChain()) -> ExportedFiles:
     """Write ``<stem>.<suffix>`` (the preset), ``<stem>.fx.json`` (the effect chain, if
-    any) and ``<stem>.wav`` (that file played at ``note``, through the chain)."""
+    any), ``<stem>.with-fx.<suffix>`` (the chain in the synth's own effects, where it has
+    them) and ``<stem>.wav`` (the preset file played at ``note``, through the chain)."""
     engine = get_engine(preset.synth)
     base = directory / slug(stem)
     preset_file = base.with_suffix(engine.preset_suffix)
@@ -56,12 +63,18 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
     preset_file.write_bytes(data)
     audio = play_exported(preset, note=note, velocity=velocity, note_seconds=note_seconds,
                           total_seconds=total_seconds, fx=fx, data=data)
-    fx_file = None
+    fx_file = fx_preset_file = None
+    left_out: tuple[str, ...] = ()
     if fx:
         fx_file = base.with_suffix(".fx.json")
         fx.save(fx_file)
+        native = engine.preset_bytes_with_fx(preset, fx)
+        if native is not None and len(native[1]) < len(fx.effects):
+            fx_preset_file = base.with_name(f"{base.name}.with-fx{engine.preset_suffix}")
+            fx_preset_file.write_bytes(native[0])
+            left_out = native[1]
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
-    return ExportedFiles(preset_file, audio_file, fx_file)
+    return ExportedFiles(preset_file, audio_file, fx_file, fx_preset_file, left_out)
 
 
 def play_exported(preset: Preset, *, note: int, velocity: int, note_seconds: float, total_seconds: float,

@@ -9,13 +9,16 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
 from patchpilot.synths.params import NativeValue, ParamSpace
+
+if TYPE_CHECKING:
+    from patchpilot.fx.chain import FxChain
 
 
 #: ``Preset.origin`` of a preset read from a user's file: ``user:<file name>[#voice]``.
@@ -139,6 +142,12 @@ class SynthEngine(ABC):
     @abstractmethod
     def preset_bytes(self, preset: Preset) -> bytes:
         """The content of the native preset file the real synth loads."""
+
+    def preset_bytes_with_fx(self, preset: Preset, chain: FxChain) -> tuple[bytes, tuple[str, ...]] | None:
+        """The native preset file with an effect chain set in the synth's own effects where
+        it has equivalents, and the effects left out (``"<Effect>: <why>"``); None for a
+        synth without effects of its own."""
+        return None
 
     def write_preset(self, preset: Preset, path: Path) -> None:
         """Write a native preset file the real synth loads."""

@@ -30,13 +30,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, USER_ORIGIN, read_preset_bytes
+from patchpilot.synths import vital_fx
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, USER_ORIGIN, Preset, SynthEngine, Voice, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
 from patchpilot.synths.vital_checks import STRUCTURED_SETTINGS, VitaLimits, check_preset
 from patchpilot.synths.vital_tables import (
@@ -49,6 +50,9 @@ from patchpilot.synths.vital_tables import (
     noise_sample_json,
     wavetable_json,
 )
+
+if TYPE_CHECKING:
+    from patchpilot.fx.chain import FxChain
 
 OSCILLATORS = (1, 2, 3)
 FILTERS = ("filter_1", "filter_2", "filter_fx")
@@ -554,6 +558,10 @@ class VitalEngine(SynthEngine):
 
     def preset_bytes(self, preset: Preset) -> bytes:
         return self.to_json(preset).encode("utf-8")
+
+    def preset_bytes_with_fx(self, preset: Preset, chain: FxChain) -> tuple[bytes, tuple[str, ...]]:
+        text, left_out = vital_fx.with_chain(self.to_json(preset), chain)
+        return text.encode("utf-8"), left_out
 
     def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
                           total_seconds: float) -> np.ndarray:
