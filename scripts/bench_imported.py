@@ -63,14 +63,14 @@ TOP_K = 5
 DIAGNOSE_K = 24
 #: Diagnostic variants of every Vital query (same note, velocity, length): the file with its
 #: oscillators' random phase off (as the importer stores it), and/or played as the second
-#: note after loading (as the pooled voices that build the index and re-rank play it).
+#: note after loading (as pooled voices played every preset before a user's files were
+#: played as their first note after loading everywhere).
 ABLATIONS = {"phase off": (True, False), "second note": (False, True), "second note, phase off": (True, True)}
 #: Length of the note played before a "second note" (that of the pooled voices' warm-up).
 WARMUP_SECONDS = 0.1
 KINDS_SHOWN = ("bass", "bell", "keys", "lead", "pad", "pluck")
 NOT_REPRODUCIBLE = ("The Vital figures move between runs of the same command: the queries are not reproducible "
-                    "(the random phase the files leave on), and neither are the index vectors of imported Vital "
-                    "presets (the render pool's voices carry state from one preset to the next during the build).")
+                    "(the random phase the files leave on).")
 
 
 @dataclass
@@ -225,8 +225,8 @@ def fidelity(pilot: PatchPilot, q: Query) -> tuple[float, float, float, float]:
     to Patch Pilot's reference render of the stored preset and to a second plain render (what
     the random phase alone changes); from plain vita's render of the file with its random
     phase off to Patch Pilot's reference render (what the import carries over, phase aside)
-    and to a pooled voice's render (warm-up note first: how the index and the first
-    re-ranking stages hear the preset)."""
+    and to a pooled voice's render (how the index and the first re-ranking stages hear the
+    preset)."""
     import soxr
 
     stored = pilot.index.store.get_by_id(q.preset_id)
@@ -275,7 +275,7 @@ def diagnose(pilot: PatchPilot, q: Query) -> str:
         parts.append(f"re-ranked {rerank + 1} at {wide.matches[rerank].distance:.3f} vs winner "
                      f"{wide.matches[0].distance:.3f}, played at note {played.note} velocity {played.velocity}")
     else:
-        parts.append(f"not among the {DIAGNOSE_K} re-ranked")
+        parts.append(f"re-ranked below {DIAGNOSE_K} (or not retrieved)")
     if q.synth == "vital":
         ours, floor, pinned, pooled = fidelity(pilot, q)
         parts.append(f"our render vs plain vita {ours:.3f} (plain vs plain {floor:.3f}); vs plain with the "
@@ -339,7 +339,8 @@ def report(queries: list[Query], index: Path, counts: dict[str, int], import_sec
         text += ("\nWhy Vital misses, ablations: the same Vital queries (same notes, velocities, lengths; their own "
                  "noise) played from the file with every oscillator's random phase off (as the importer stores "
                  "it), and/or as the second note after loading, a 0.05 s note at the same pitch played first (as "
-                 "the pooled voices that build the index and run the first re-ranking stages play every preset). "
+                 "pooled voices played every preset until a user's files were played as their first note after "
+                 "loading in the index and the re-ranker too). "
                  "Top-1 per sound type.\n\n"
                  "| Vital queries | top-1 | top-5 | MRR | " + " | ".join(KINDS_SHOWN) + " |\n"
                  "|---|---|---|---|" + "---|" * len(KINDS_SHOWN) + "\n")
@@ -357,11 +358,12 @@ def report(queries: list[Query], index: Path, counts: dict[str, int], import_sec
                  "the same sound): Patch Pilot's reference render of the stored preset (its file in a fresh "
                  f"synth) vs plain vita playing the user's file: {stat(ours)}; two plain vita renders of the file: "
                  f"{stat(floor)}; Patch Pilot's reference render vs plain vita playing the file with its random "
-                 f"phase off: {stat(pin)}; a pooled voice's render (warm-up note, flush, then the note: what the "
-                 f"index and the first re-ranking stages hear) vs the same: {stat(pooled)}.\n")
+                 f"phase off: {stat(pin)}; a pooled voice's render (what the index and the first re-ranking "
+                 f"stages hear; a user's file plays there as its first note after loading) vs the same: "
+                 f"{stat(pooled)}.\n")
     text += (f"\nMisses ({len(misses)}). Why: the pitch the analysis read; the true preset's rank in retrieval "
-             f"(embedding search); its rank and distance when {DIAGNOSE_K} candidates are re-ranked, against the "
-             "winner's; for Vital the render check above for this query.\n\n" + "\n".join(miss_lines) + "\n"
+             f"(embedding search); its rank and distance after re-ranking (the first {DIAGNOSE_K} looked at), against "
+             "the winner's; for Vital the render check above for this query.\n\n" + "\n".join(miss_lines) + "\n"
              if misses else "\nNo misses.\n")
     return text
 

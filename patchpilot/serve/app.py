@@ -159,9 +159,11 @@ class Server:
         for match in result.matches:
             document = match_to_dict(match, audition=not result.from_track, confidence=labelled)
             base = f"/api/results/{rid}/matches/{match.rank}"
-            suffix = get_engine(match.preset.synth).preset_suffix
+            engine = get_engine(match.preset.synth)
+            suffix = engine.preset_suffix
+            with_fx = engine.preset_bytes_with_fx(match.preset, match.fx) if match.fx else None
             document.update({
-                "synth_name": get_engine(match.preset.synth).display_name,
+                "synth_name": engine.display_name,
                 "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
                 "fx_text": match.fx.describe() if match.fx else "",
                 "picture_url": f"{base}/picture.png",
@@ -169,6 +171,10 @@ class Server:
                 "preset_url": f"{base}/preset",
                 "preset_filename": f"{slug(match.preset.name)}{suffix}",
                 "fx_url": f"{base}/fx.json" if match.fx else None,
+                # the chain in the synth's own effects, where it has them (what --export writes)
+                "preset_with_fx_url": f"{base}/preset-with-fx"
+                if with_fx is not None and len(with_fx[1]) < len(match.fx.effects) else None,
+                "preset_with_fx_filename": f"{slug(match.preset.name)}.with-fx{suffix}",
                 # a song's notes are its melody: never shown (the keyboard starts at C4)
                 "note": None if result.from_track else match.render.note,
                 "note_name": None if result.from_track else note_name(match.render.note),
@@ -384,6 +390,17 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         engine = get_engine(match.preset.synth)
         name = f"{slug(match.preset.name)}{engine.preset_suffix}"
         return Response(engine.preset_bytes(match.preset), media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.get("/api/results/{rid}/matches/{rank}/preset-with-fx")
+    def preset_with_fx_file(rid: str, rank: int) -> Response:
+        _, match = server.match_of(rid, rank)
+        engine = get_engine(match.preset.synth)
+        with_fx = engine.preset_bytes_with_fx(match.preset, match.fx) if match.fx else None
+        if with_fx is None:
+            raise UsageError(f"match {rank} has no effects {engine.display_name} can hold")
+        name = f"{slug(match.preset.name)}.with-fx{engine.preset_suffix}"
+        return Response(with_fx[0], media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
     @app.get("/api/results/{rid}/matches/{rank}/fx.json")
