@@ -256,9 +256,9 @@ class Matcher:
 
     def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> MatchResult:
-        """The result with a refined preset ranked first where the refinement found one
-        closer than its matches: CMA-ES started from the best matches, scored on up to four
-        notes of the input. The other matches follow."""
+        """The result with a refined preset ranked first where it sounds closer than the
+        first match: CMA-ES started from the best matches, scored on up to four notes of
+        the input. The other matches follow."""
         if not result.matches:
             return result
         if result.analysis is None:
@@ -278,11 +278,9 @@ class Matcher:
         outcome = refiner.refine(starts, options, progress)
         origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
         if outcome.improved:
-            # The search kept the start whose run ended lowest on its own loss (every note of
-            # the fit, the top octaves too), the first match's run included: the refined
-            # preset beat them all there. Played fresh on the input's best note, it must
-            # also beat the start it came from.
-            refined = self._final_check(result.analysis, origin, outcome)
+            # it becomes the answer: played fresh on the input's best note it must sound
+            # closer than the first match, not only than the start it came from
+            refined = self._final_check(result.analysis, origin, outcome, result.matches[0].distance)
             if refined is not None:
                 others = tuple(replace(m, rank=rank) for rank, m in enumerate(result.matches, start=2))
                 return replace(result, matches=(refined, *others))
@@ -293,10 +291,11 @@ class Matcher:
         return replace(result, matches=tuple(replace(m, refinement=outcome) if m is origin else m
                                              for m in result.matches))
 
-    def _final_check(self, analysis: ClipAnalysis, origin: Match, outcome: RefineOutcome) -> Match | None:
+    def _final_check(self, analysis: ClipAnalysis, origin: Match, outcome: RefineOutcome,
+                     to_beat: float) -> Match | None:
         """The refined preset as a match, scored like every match (its file played fresh on
         the input's best note, through the effect chain found for it), or None when that
-        does not beat the match it started from."""
+        distance is not below ``to_beat``."""
         preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
                                             origin=f"refined from {origin.preset_id}")
         # played as the search settled: the same key and velocity, the hold it found
@@ -308,7 +307,7 @@ class Matcher:
         stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
         [(_, distance, _, _, fx)] = self.confirm(target, [(stored, 0.0, origin.retrieval_distance, settings)], 1,
                                                  self.chain_search(note, target))
-        if distance >= origin.distance:
+        if distance >= to_beat:
             return None
         return Match(1, stored.preset_id, preset, distance, origin.retrieval_distance, settings, outcome, fx=fx)
 

@@ -20,6 +20,8 @@ Each section replaces its own part of docs/BENCHMARKS.md, with the command and t
   several budgets, an ablation from the init patch, wall time and evaluations per second.
 * speed: `patchpilot match` on a 5-second clip as a whole process (first run and later
   runs); raw render throughput of each synth against build-index throughput.
+* vital-fx: how close the `.with-fx.vital` export (the effect chain in Vital's own effects)
+  comes to the preset through the pedalboard chain, against the dry preset.
 """
 
 from __future__ import annotations
@@ -984,10 +986,58 @@ def raw_render_rate(synth: str, count: int = 60) -> float:
     return len(presets) / total
 
 
+# ---- the effect chain inside a .vital file ------------------------------------------------
+def vital_fx_section(index: Path, seed: int, trials: int) -> str:
+    """How close ``<name>.with-fx.vital`` (the chain set in Vital's own effects) comes to the
+    preset played through the pedalboard chain, against the dry preset, per effect."""
+    from patchpilot.fx import EFFECT_KINDS, Effect, FxChain
+    from patchpilot.index.index import PresetIndex
+    from patchpilot.synths.vital_fx import VITAL_EFFECT
+
+    rng = np.random.default_rng(seed)
+    engine = get_engine("vital")
+    placed = [kind for kind in EFFECT_KINDS if kind.name in VITAL_EFFECT]
+    pairs: dict[str, list[tuple[float, float, float, float]]] = {kind.name: [] for kind in placed}
+    busy = 0
+    with PresetIndex.open(index) as opened:
+        rows = opened.store.rows("vital")
+        for trial in range(trials):
+            row = int(rng.choice(rows))
+            preset = opened.presets([row])[row].preset
+            kind = placed[trial % len(placed)]
+            chain = FxChain((Effect(kind.name, tuple((c.name, c.value(rng.uniform())) for c in kind.controls)),))
+            data, left_out = engine.preset_bytes_with_fx(preset, chain)
+            if left_out:  # the preset already uses that Vital effect
+                busy += 1
+                continue
+            dry = engine.play_file(engine.preset_bytes(preset), 60, 100, 1.0, 2.5, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+            exact = chain.apply(dry, EXPORT_SAMPLE_RATE_HZ)
+            inside = engine.play_file(data, 60, 100, 1.0, 2.5, sample_rate=EXPORT_SAMPLE_RATE_HZ)
+            pairs[kind.name].append((*both_metrics(exact, dry), *both_metrics(exact, inside)))
+    lines = ["| effect | Vital's stand-in | pairs | MR-STFT: dry preset / .with-fx.vital | MSS dB: dry / .with-fx.vital |",
+             "|---|---|---|---|---|"]
+    for name, values in pairs.items():
+        if values:
+            m = np.mean(values, axis=0)
+            lines.append(f"| {name} | {VITAL_EFFECT[name]} | {len(values)} | {m[0]:.3f} / {m[2]:.3f} | "
+                         f"{m[1]:.2f} / {m[3]:.2f} |")
+    return (header("Effects inside a .vital file: how close `.with-fx.vital` comes to the chain",
+                   f"python scripts/bench_match.py --only vital-fx --vital-fx-trials {trials} --seed {seed} "
+                   f"--index {index}")
+            + f"\n{trials} draws (seed {seed}): a random Vital preset of the index and one effect of the chain with "
+            "random settings in its searched ranges, taking each effect Vital has a stand-in for in turn "
+            f"(`synths/vital_fx.py`; {busy} draws skipped where the preset already used that Vital effect). The "
+            "reference is the preset file played fresh at note 60, velocity 100, held 1 s, 2.5 s in all, through "
+            "pedalboard's effect (what the exported WAV plays); against it, MR-STFT and MSS of the dry preset and of "
+            "the `.with-fx.vital` file played the same way. Lower is closer; the stand-in helps where the second "
+            "figure is below the first.\n\n" + "\n".join(lines) + "\n")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("recovery", "ood", "speed", "refine", "oracle", "calibrate", "proposals", "fidelity",
-                                           "fx"), action="append")
+                                           "fx", "vital-fx"), action="append")
+    parser.add_argument("--vital-fx-trials", type=int, default=70, help="draws of the vital-fx section")
     parser.add_argument("--fx-step", type=int, default=2, help="every Nth GM note for the fx section")
     parser.add_argument("--no-fx", dest="fx", action="store_false",
                         help="refine section: match without the effect chain (written as its own section)")
@@ -1031,6 +1081,8 @@ def main() -> None:
         write_section("proposals", proposals(index, args.proposal_step))
     if "fx" in sections:
         write_section("fx", fx_section(index, args.seed, args.fx_step))
+    if "vital-fx" in sections:
+        write_section("vital-fx", vital_fx_section(index, args.seed, args.vital_fx_trials))
     if "oracle" in sections:
         write_section("oracle", oracle(index, args.seed, args.oracle_targets, args.oracle_vital_targets, args.workers))
     if "refine" in sections:

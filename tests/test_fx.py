@@ -100,13 +100,14 @@ def test_a_vital_answer_also_exports_its_chain_in_vitals_own_effects(tmp_path: P
     settings = json.loads(settings_json)["settings"]
     assert settings["delay_on"] == 1 and settings["delay_sync"] == 0 and settings["delay_frequency"] == pytest.approx(2.0)
     assert settings["eq_low_mode"] == 1 and settings["eq_low_cutoff"] == pytest.approx(69 + 12 * np.log2(2000 / 440))
-    assert left_out == ("Compressor: Vital has no equivalent", "Reverb: the preset already uses Vital's reverb")
+    assert left_out == ("Compressor: Vital's compressor is a multiband one, not an equivalent",
+                        "Reverb: the preset already uses Vital's reverb")
 
     plain = engine.make_preset("plain", {"osc_1_wavetable": "Saw"})
     files = export_preset(plain, tmp_path, "answer", note=48, velocity=100, note_seconds=0.1, total_seconds=1.0,
                           fx=chain)
     assert files.fx_preset_file == tmp_path / "answer.with-fx.vital"
-    assert files.fx_left_out == ("Compressor: Vital has no equivalent",)
+    assert files.fx_left_out == ("Compressor: Vital's compressor is a multiband one, not an equivalent",)
 
     def first_note(path: Path) -> np.ndarray:
         synth = vita.Synth()

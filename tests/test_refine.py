@@ -255,8 +255,8 @@ def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
         first, second = result.matches[:2]
         assert first.distance < second.distance
         # the search claims to have improved on the second match but hands back that preset
-        # unchanged: played fresh it is no closer than its start, so nothing is refined and
-        # the second match must not be promoted over the first
+        # unchanged: played as the answer it is still further than the first match, so
+        # nothing is refined and the second match must not be promoted over the first
         claim = RefineOutcome(second.preset, second.preset_id, 1.0, 0.5, 10, 0.1, 0.1, 0.0)
         monkeypatch.setattr(Refiner, "refine", lambda self, starts, options, progress=None: claim)
         refined = pilot.refine(result, RefineOptions(budget=10))
