@@ -23,7 +23,7 @@ from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
 from patchpilot.distance import PROXY_RESOLUTIONS, PerceptualDistance, Target, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
-from patchpilot.errors import PatchPilotWarning, UsageError
+from patchpilot.errors import PatchPilotWarning, SynthError, UsageError
 from patchpilot.fx import ChainSearch, FxChain
 from patchpilot.index.index import TRANSFORM_NAME, Candidate, PresetIndex
 from patchpilot.index.store import StoredPreset
@@ -204,8 +204,13 @@ class Matcher:
                 found += new(self.index.search(vector, note.pitch.midi, synth=name, k=USER_CANDIDATES, user=True))
         more: list[Candidate] = []
         for name in self.index.manifest.synths:
-            least = get_engine(name).min_rerank_candidates
-            if synth in (None, name) and least:
+            if synth not in (None, name):
+                continue
+            try:
+                least = get_engine(name).min_rerank_candidates
+            except SynthError:  # a plugin no longer installed: its presets are not rendered here
+                continue
+            if least:
                 more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least))
         return found, more
 

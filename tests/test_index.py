@@ -154,7 +154,10 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
         return original(self, note, target, candidates)
 
     monkeypatch.setattr(Matcher, "rerank", spy)
+    monkeypatch.setattr("patchpilot.match.SHORTLIST", 0)  # no DX7 shortlist: only the user's join
     with Matcher(index) as matcher:
         matcher.match_audio(audio, top_k=1, candidates=1)
     # one candidate asked for; the user's nearest on each synth join it (one .vital of theirs)
+    assert index.store.get_by_id("vital:user:my-lead").row in heard[0]
     assert len(heard[0] & user_rows) >= USER_CANDIDATES + 1
+    assert len(heard[0]) <= 1 + USER_CANDIDATES + 1

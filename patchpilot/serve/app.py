@@ -397,7 +397,7 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         _, match = server.match_of(rid, rank)
         engine = get_engine(match.preset.synth)
         with_fx = engine.preset_bytes_with_fx(match.preset, match.fx) if match.fx else None
-        if with_fx is None:
+        if with_fx is None or len(with_fx[1]) == len(match.fx.effects):
             raise UsageError(f"match {rank} has no effects {engine.display_name} can hold")
         name = f"{slug(match.preset.name)}.with-fx{engine.preset_suffix}"
         return Response(with_fx[0], media_type="application/octet-stream",

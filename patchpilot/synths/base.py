@@ -266,6 +266,7 @@ class RenderPool:
     perceptual features tolerate. Use :meth:`SynthEngine.render` for exact renders.
     Request ``i`` of a batch always goes to voice ``i % workers``, so that after
     :meth:`reset` the same batches give the same audio whatever the threads' timing.
+    A pool serves one caller at a time (the matcher's work is serialised).
     """
 
     def __init__(self, engine: SynthEngine, workers: int = 2, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
@@ -303,13 +304,20 @@ class RenderPool:
             yield from (function(self._voice(0), item) for item in items)
             return
         window: list = []
-        for position, item in enumerate(items):
-            worker = position % self.workers
-            window.append(self._executors[worker].submit(lambda w=worker, x=item: function(self._voice(w), x)))
-            if len(window) >= 4 * self.workers:
+        try:
+            for position, item in enumerate(items):
+                worker = position % self.workers
+                window.append(self._executors[worker].submit(lambda w=worker, x=item: function(self._voice(w), x)))
+                if len(window) >= 4 * self.workers:
+                    yield window.pop(0).result()
+            while window:
                 yield window.pop(0).result()
-        for future in window:
-            yield future.result()
+        finally:  # a batch given up (an error, a consumer that stopped) leaves nothing queued
+            for future in window:
+                future.cancel()
+            for future in window:
+                if not future.cancelled():
+                    future.exception()  # wait for it: the next batch must start after it
 
     def close(self) -> None:
         for executor in self._executors:
