@@ -68,13 +68,20 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
     if fx:
         fx_file = base.with_suffix(".fx.json")
         fx.save(fx_file)
-        native = engine.preset_bytes_with_fx(preset, fx)
-        if native is not None and len(native[1]) < len(fx.effects):
+        native = preset_with_fx(preset, fx)
+        if native is not None:
             fx_preset_file = base.with_name(f"{base.name}.with-fx{engine.preset_suffix}")
             fx_preset_file.write_bytes(native[0])
             left_out = native[1]
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
     return ExportedFiles(preset_file, audio_file, fx_file, fx_preset_file, left_out)
+
+
+def preset_with_fx(preset: Preset, fx: FxChain) -> tuple[bytes, tuple[str, ...]] | None:
+    """The preset file with the chain set in the synth's own effects and the effects left
+    out (``<stem>.with-fx.<suffix>``); None where the synth holds none of the chain."""
+    native = get_engine(preset.synth).preset_bytes_with_fx(preset, fx) if fx else None
+    return native if native is not None and len(native[1]) < len(fx.effects) else None
 
 
 def play_exported(preset: Preset, *, note: int, velocity: int, note_seconds: float, total_seconds: float,

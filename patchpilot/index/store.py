@@ -21,6 +21,9 @@ from patchpilot.errors import IndexLoadError
 from patchpilot.synths import Preset, get_engine, remember_engine
 from patchpilot.synths.base import USER_ORIGIN
 
+#: SQL condition of the presets read from a user's files.
+_FROM_USER = f"origin LIKE '{USER_ORIGIN}%'"
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS presets (
@@ -226,7 +229,7 @@ class PresetStore:
 
     def user_rows(self) -> set[int]:
         """Rows of the presets read from a user's files."""
-        return {row for (row,) in self._db.execute(f"SELECT row FROM presets WHERE origin LIKE '{USER_ORIGIN}%'")}
+        return {row for (row,) in self._db.execute(f"SELECT row FROM presets WHERE {_FROM_USER}")}
 
     def pitch_offsets(self) -> dict[int, float | None]:
         return dict(self._db.execute("SELECT row, pitch_offset FROM presets"))
@@ -278,7 +281,7 @@ class PresetStore:
             query += " AND category = ?"
             args.append(category)
         if user:
-            query += f" AND origin LIKE '{USER_ORIGIN}%'"
+            query += f" AND {_FROM_USER}"
         sources = self.sources()
         rows = []
         for pid, s, n, c, t, o in self._db.execute(query + " ORDER BY row", args):

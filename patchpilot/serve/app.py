@@ -38,6 +38,7 @@ from patchpilot.api import PatchPilot
 from patchpilot.audio.io import load_audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
+from patchpilot.export import preset_with_fx
 from patchpilot.library.bank import slug
 from patchpilot.match import Match, MatchResult
 from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
@@ -161,7 +162,6 @@ class Server:
             base = f"/api/results/{rid}/matches/{match.rank}"
             engine = get_engine(match.preset.synth)
             suffix = engine.preset_suffix
-            with_fx = engine.preset_bytes_with_fx(match.preset, match.fx) if match.fx else None
             document.update({
                 "synth_name": engine.display_name,
                 "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
@@ -173,7 +173,7 @@ class Server:
                 "fx_url": f"{base}/fx.json" if match.fx else None,
                 # the chain in the synth's own effects, where it has them (what --export writes)
                 "preset_with_fx_url": f"{base}/preset-with-fx"
-                if with_fx is not None and len(with_fx[1]) < len(match.fx.effects) else None,
+                if preset_with_fx(match.preset, match.fx) is not None else None,
                 "preset_with_fx_filename": f"{slug(match.preset.name)}.with-fx{suffix}",
                 # a song's notes are its melody: never shown (the keyboard starts at C4)
                 "note": None if result.from_track else match.render.note,
@@ -396,8 +396,8 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
     def preset_with_fx_file(rid: str, rank: int) -> Response:
         _, match = server.match_of(rid, rank)
         engine = get_engine(match.preset.synth)
-        with_fx = engine.preset_bytes_with_fx(match.preset, match.fx) if match.fx else None
-        if with_fx is None or len(with_fx[1]) == len(match.fx.effects):
+        with_fx = preset_with_fx(match.preset, match.fx)
+        if with_fx is None:
             raise UsageError(f"match {rank} has no effects {engine.display_name} can hold")
         name = f"{slug(match.preset.name)}.with-fx{engine.preset_suffix}"
         return Response(with_fx[0], media_type="application/octet-stream",

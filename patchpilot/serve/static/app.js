@@ -106,22 +106,18 @@ function setUpInputs() {
     drop.addEventListener(kind, () => drop.classList.remove("over"));
   }
   drop.addEventListener("drop", (e) => { e.preventDefault(); matchFile(e.dataTransfer.files[0]); });
-  $("link-form").addEventListener("submit", (e) => {
+  // a one-field form: its trimmed value posted as `field` to `path`
+  const onSubmit = (form, input, field, empty, label, path) => $(form).addEventListener("submit", (e) => {
     e.preventDefault();
-    const url = $("link").value.trim();
-    if (!url) { showError("paste a link first"); return; }
+    const value = $(input).value.trim();
+    if (!value) { showError(empty); return; }
     const body = new FormData();
-    body.append("url", url);
-    run(`Fetching and matching ${url}`, () => api("/api/match", { method: "POST", body }));
+    body.append(field, value);
+    run(label(value), () => api(path, { method: "POST", body }));
   });
-  $("text-form").addEventListener("submit", (e) => {
-    e.preventDefault();
-    const text = $("text").value.trim();
-    if (!text) { showError("type a few words about the sound"); return; }
-    const body = new FormData();
-    body.append("text", text);
-    run(`Searching "${text}"`, () => api("/api/text", { method: "POST", body }));
-  });
+  onSubmit("link-form", "link", "url", "paste a link first", (url) => `Fetching and matching ${url}`, "/api/match");
+  onSubmit("text-form", "text", "text", "type a few words about the sound", (text) => `Searching "${text}"`,
+           "/api/text");
 }
 
 // ---- the matches ------------------------------------------------------------------------
