@@ -37,8 +37,9 @@ from patchpilot.constants import (
 )
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
-from patchpilot.errors import PatchPilotWarning, PresetError
+from patchpilot.errors import PatchPilotWarning, PresetError, UsageError
 from patchpilot.fx import FxChain
+from patchpilot.fx.plugin import plugin_effect_kind
 from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, play_exported, prepare_directory
 from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
@@ -67,11 +68,14 @@ class PatchPilot:
     """Matching, rendering and export against one index."""
 
     def __init__(self, index: Path | str | None = None, *, workers: int = 2, embedder: str | None = None,
-                 clap_checkpoint: Path | str | None = None, proposals: bool = False, fx: bool = True) -> None:
+                 clap_checkpoint: Path | str | None = None, proposals: bool = False, fx: bool = True,
+                 fx_plugins: Sequence[str | Path] = ()) -> None:
         """``embedder`` ("timbre" or "clap") must be the one the index was built with; by
         default audio uses the built-in embedder and text the index's own path.
         ``proposals``: the neural proposals join the retrieval candidates (``proposal.py``).
-        ``fx``: the best answers get the effect chain that brings them closest (``fx/``)."""
+        ``fx``: the best answers get the effect chain that brings them closest (``fx/``);
+        ``fx_plugins``: VST3 effects (names or paths) the chain may use besides the built-in
+        ones, loaded now (a missing one is a PluginLoadError)."""
         self.explicit_index = Path(index) if index is not None else None
         self.index_path = self.explicit_index if self.explicit_index is not None else default_index_dir()
         self.workers = workers
@@ -79,6 +83,9 @@ class PatchPilot:
         self.clap_checkpoint = clap_checkpoint
         self.proposals = proposals
         self.fx = fx
+        if fx_plugins and not fx:
+            raise UsageError("VST3 effects for the chain need the effect chain on (drop --no-fx)")
+        self.fx_plugins = tuple(plugin_effect_kind(reference) for reference in fx_plugins)
         self._separators: dict[tuple[str, Path | None], StemSeparator] = {}
 
     @cached_property
@@ -88,7 +95,8 @@ class PatchPilot:
     @cached_property
     def matcher(self) -> Matcher:
         embedder = get_embedder(self.embedder_name or DEFAULT_EMBEDDER, clap_checkpoint=self.clap_checkpoint)
-        return Matcher(self.index, embedder=embedder, workers=self.workers, proposals=self.proposals, fx=self.fx)
+        return Matcher(self.index, embedder=embedder, workers=self.workers, proposals=self.proposals, fx=self.fx,
+                       fx_plugins=self.fx_plugins)
 
     @cached_property
     def text_matcher(self) -> TextMatcher:

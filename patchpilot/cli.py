@@ -226,6 +226,10 @@ def match(
     fx: Annotated[bool, typer.Option(
         "--fx/--no-fx", help="Search an effect chain (reverb, delay, chorus, compressor, drive, EQ) for the best "
                              "matches; an effect that does not bring a match closer stays off.")] = True,
+    fx_plugins: Annotated[Optional[list[str]], typer.Option(
+        "--fx-plugin", metavar="NAME|PATH",
+        help="A VST3 effect of yours the chain may use too (its own parameters, searched like the built-in "
+             "effects; repeat for more). A name is looked up in the standard VST3 folders.")] = None,
     refine: Annotated[bool, typer.Option("--refine", help="Optimise the best matches' parameters against the "
                                          "input (CMA-ES); the refined preset is listed first.")] = False,
     budget: Annotated[int, typer.Option("--budget", min=1, max=100_000,
@@ -257,6 +261,7 @@ def match(
     Examples:
       patchpilot match sound.wav --export out/
       patchpilot match sound.wav --refine --plot pictures/
+      patchpilot match sound.wav --fx-plugin ZamComp --export out/
       patchpilot match --text "dark evolving pad"
     """
     from patchpilot.api import PatchPilot
@@ -288,7 +293,7 @@ def match(
         if plot is not None:
             check_plots()  # one line now, not after the matching
         pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
-                           proposals=proposals, fx=fx)
+                           proposals=proposals, fx=fx, fx_plugins=fx_plugins or ())
         try:
             for item in inputs:
                 try:

@@ -24,7 +24,8 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDA
 from patchpilot.distance import PROXY_RESOLUTIONS, PerceptualDistance, Target, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, SynthError, UsageError
-from patchpilot.fx import ChainSearch, FxChain
+from patchpilot.fx import EFFECT_KINDS, ChainSearch, FxChain
+from patchpilot.fx.chain import EffectKind
 from patchpilot.index.index import TRANSFORM_NAME, Candidate, PresetIndex
 from patchpilot.index.store import StoredPreset
 from patchpilot.proposal import ProposalNet, proposal_nets
@@ -118,12 +119,15 @@ class Matcher:
     """Loads the embedder and synth pools once; serves many queries against one index."""
 
     def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2,
-                 proposals: bool = False, fx: bool = True) -> None:
+                 proposals: bool = False, fx: bool = True, fx_plugins: Sequence[EffectKind] = ()) -> None:
         """``proposals``: add the neural proposals (``proposal.py``) to the re-ranker's
-        candidates. ``fx``: search an effect chain for the best answers (``fx/``)."""
+        candidates. ``fx``: search an effect chain for the best answers (``fx/``);
+        ``fx_plugins``: the user's VST3 effects it may use besides the built-in ones
+        (``fx/plugin.py``)."""
         self.index = index
         self.use_proposals = proposals
         self.use_fx = fx
+        self.fx_kinds = (*EFFECT_KINDS, *fx_plugins)
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         index.check_embedder(self.embedder.identity)
         self.workers = workers
@@ -323,7 +327,9 @@ class Matcher:
 
     def chain_search(self, note: Note, target: Target) -> ChainSearch | None:
         """The effect-chain search against this note (None when effects are off)."""
-        return ChainSearch(self.distance, self.target_signal(note), target.length) if self.use_fx else None
+        if not self.use_fx:
+            return None
+        return ChainSearch(self.distance, self.target_signal(note), target.length, self.fx_kinds)
 
     def target_of(self, note: Note) -> Target:
         """The input note as every candidate is compared with it: its compare window, prepared."""

@@ -66,6 +66,8 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None, *, auditi
     if exported and exported.fx_preset_file is not None:
         document["preset_with_fx_file"] = str(exported.fx_preset_file)
         document["fx_not_in_preset_with_fx_file"] = list(exported.fx_left_out)
+    if exported and exported.fx_plugin_presets:
+        document["fx_plugin_preset_files"] = [str(path) for path in exported.fx_plugin_presets]
     if confidence:
         document["confidence"] = confidence_label(match.distance)
     if audition:
@@ -200,6 +202,8 @@ def print_settings(console: Console, match: Match, exported: ExportedFiles | Non
             missing = f"; without {', '.join(exported.fx_left_out)}" if exported.fx_left_out else ""
             console.print(f"  with effects: {exported.fx_preset_file} (the chain in the synth's own effects, "
                           f"alike rather than the same{missing})", highlight=False)
+        for path in exported.fx_plugin_presets:
+            console.print(f"  plugin state: {path} (load it in your copy of the plugin)", highlight=False)
         console.print(f"  audio:       {exported.audio_file}")
 
 

@@ -40,6 +40,8 @@ class ExportedFiles:
     fx_preset_file: Path | None = None
     #: The chain's effects that file leaves out, each with why.
     fx_left_out: tuple[str, ...] = ()
+    #: A ``.vstpreset`` of each VST3 effect of the chain at its settings, in chain order.
+    fx_plugin_presets: tuple[Path, ...] = ()
 
 
 def prepare_directory(directory: Path) -> Path:
@@ -54,7 +56,9 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
                   fx: FxChain = FxChain()) -> ExportedFiles:
     """Write ``<stem>.<suffix>`` (the preset), ``<stem>.fx.json`` (the effect chain, if
     any), ``<stem>.with-fx.<suffix>`` (the chain in the synth's own effects, where it has
-    them) and ``<stem>.wav`` (the preset file played at ``note``, through the chain)."""
+    them), ``<stem>.fx-<n>-<plugin>.vstpreset`` (each VST3 effect of the chain at its settings,
+    for a DAW's copy of the plugin) and ``<stem>.wav`` (the preset file played at ``note``,
+    through the chain)."""
     engine = get_engine(preset.synth)
     base = directory / slug(stem)
     preset_file = base.with_suffix(engine.preset_suffix)
@@ -65,16 +69,22 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
                           total_seconds=total_seconds, fx=fx, data=data)
     fx_file = fx_preset_file = None
     left_out: tuple[str, ...] = ()
+    plugin_presets: list[Path] = []
     if fx:
         fx_file = base.with_suffix(".fx.json")
         fx.save(fx_file)
+        for position, effect in enumerate(fx.effects, start=1):
+            state = effect.spec.state(dict(effect.settings))
+            if state is not None:
+                plugin_presets.append(base.with_name(f"{base.name}.fx-{position}-{slug(effect.kind)}.vstpreset"))
+                plugin_presets[-1].write_bytes(state)
         native = preset_with_fx(preset, fx)
         if native is not None:
             fx_preset_file = base.with_name(f"{base.name}.with-fx{engine.preset_suffix}")
             fx_preset_file.write_bytes(native[0])
             left_out = native[1]
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
-    return ExportedFiles(preset_file, audio_file, fx_file, fx_preset_file, left_out)
+    return ExportedFiles(preset_file, audio_file, fx_file, fx_preset_file, left_out, tuple(plugin_presets))
 
 
 def preset_with_fx(preset: Preset, fx: FxChain) -> tuple[bytes, tuple[str, ...]] | None:

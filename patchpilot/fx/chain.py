@@ -50,19 +50,47 @@ class Control:
         return float(np.clip((value - self.low) / (self.high - self.low), 0, 1))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EffectKind:
     """An effect the chain can hold: pedalboard's class, the controls searched and the
-    arguments held fixed."""
+    arguments held fixed. Kinds compare by identity: the built-in ones are the objects of
+    EFFECT_KINDS, a VST3 plugin's is made once per plugin file (``fx/plugin.py``)."""
 
     name: str
     controls: tuple[Control, ...]
     fixed: Mapping[str, float]
 
+    @property
+    def slot(self) -> float:
+        """Where the effect sits in a chain (chains run in ascending slots)."""
+        return float(_BUILTIN_SLOTS[self.name])
+
+    def source(self) -> dict[str, str]:
+        """What the JSON needs besides the name to find the effect again (built-ins: nothing)."""
+        return {}
+
     def make(self, settings: Mapping[str, float]):  # noqa: ANN201 - a pedalboard.Plugin
         import pedalboard
 
         return getattr(pedalboard, self.name)(**{**self.fixed, **settings})
+
+    def neutral(self) -> dict[str, float]:
+        """Settings that leave the sound as it is, where the effect has them (a plugin's
+        defaults); empty for the built-in effects, which are off until added."""
+        return {}
+
+    def state(self, settings: Mapping[str, float]) -> bytes | None:
+        """The effect at these settings as a file its host loads (a VST3 plugin's
+        ``.vstpreset``); None for the built-in effects, which the ``.fx.json`` holds."""
+        return None
+
+    def check(self, settings: Mapping[str, float]) -> None:
+        """Raise ValueError or TypeError where the effect refuses these settings."""
+        self.make(settings)
+
+    def process(self, settings: Mapping[str, float], audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The effect over ``audio`` (mono or ``(channels, frames)``), from a reset state."""
+        return self.make(settings)(audio, sample_rate)
 
 
 #: The effects, in the order a chain applies them (drive and tone before dynamics, then
@@ -82,21 +110,31 @@ EFFECT_KINDS: tuple[EffectKind, ...] = (
                           Control("wet_level", 0.03, 0.8)), {"dry_level": 1.0, "width": 1.0}),
 )
 KINDS_BY_NAME = {kind.name.lower(): kind for kind in EFFECT_KINDS}
+_BUILTIN_SLOTS = {kind.name: i for i, kind in enumerate(EFFECT_KINDS)}
 
 
 @dataclass(frozen=True)
 class Effect:
-    """One effect of a chain with its settings (the searched controls only)."""
+    """One effect of a chain with its settings (the searched controls only). ``spec`` may
+    be given as a built-in effect's name (``Effect("Reverb", ...)``)."""
 
-    kind: str
+    spec: EffectKind
     settings: tuple[tuple[str, float], ...]
 
+    def __post_init__(self) -> None:
+        if isinstance(self.spec, str):
+            object.__setattr__(self, "spec", KINDS_BY_NAME[self.spec.lower()])
+
     @property
-    def spec(self) -> EffectKind:
-        return KINDS_BY_NAME[self.kind.lower()]
+    def kind(self) -> str:
+        return self.spec.name
 
     def to_dict(self) -> dict:
-        return {"effect": self.spec.name, **{name: round(value, SETTING_DECIMALS) for name, value in self.settings}}
+        return {"effect": self.spec.name, **self.spec.source(),
+                **{name: round(value, SETTING_DECIMALS) for name, value in self.settings}}
+
+    def apply(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        return self.spec.process(dict(self.settings), audio, sample_rate)
 
 
 @dataclass(frozen=True)
@@ -110,20 +148,16 @@ class FxChain:
 
     def apply(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
         """The chain over mono (or ``(channels, frames)``) audio; same length, float32."""
-        if not self.effects:
-            return np.asarray(audio, dtype=np.float32)
-        import pedalboard
-
-        board = pedalboard.Pedalboard([e.spec.make(dict(e.settings)) for e in self.effects])
-        out = board(np.asarray(audio, dtype=np.float32), sample_rate)
+        out = np.asarray(audio, dtype=np.float32)
+        for effect in self.effects:
+            out = effect.apply(out, sample_rate)
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
     def with_effect(self, effect: Effect) -> FxChain:
-        """The chain with ``effect`` put in its place in the standard order (replacing one
-        of the same kind)."""
-        order = [kind.name.lower() for kind in EFFECT_KINDS]
-        kept = [e for e in self.effects if e.kind.lower() != effect.kind.lower()]
-        return FxChain(tuple(sorted([*kept, effect], key=lambda e: order.index(e.kind.lower()))))
+        """The chain with ``effect`` put in its place by its kind's slot (replacing one of
+        the same kind)."""
+        kept = [e for e in self.effects if e.spec is not effect.spec]
+        return FxChain(tuple(sorted([*kept, effect], key=lambda e: e.spec.slot)))
 
     def to_list(self) -> list[dict]:
         return [effect.to_dict() for effect in self.effects]
@@ -138,10 +172,7 @@ class FxChain:
         for item in items:
             if not isinstance(item, Mapping) or not isinstance(item.get("effect"), str):
                 raise UsageError(f"{source}: each effect needs an \"effect\" name")
-            kind = KINDS_BY_NAME.get(item["effect"].lower())
-            if kind is None:
-                known = ", ".join(k.name for k in EFFECT_KINDS)
-                raise UsageError(f"{source}: unknown effect {item['effect']!r} (known: {known})")
+            kind = _kind_of(item, source)
             settings = []
             for control in kind.controls:
                 value = item.get(control.name)
@@ -150,12 +181,12 @@ class FxChain:
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                     raise UsageError(f"{source}: {kind.name} {control.name} must be a number")
                 settings.append((control.name, float(value)))
-            extra = set(item) - {"effect"} - {c.name for c in kind.controls}
+            extra = set(item) - {"effect", *kind.source()} - {c.name for c in kind.controls}
             if extra:
                 raise UsageError(f"{source}: {kind.name} has no setting {sorted(extra)[0]!r}")
-            effect = Effect(kind.name, tuple(settings))
+            effect = Effect(kind, tuple(settings))
             try:
-                effect.spec.make(dict(effect.settings))
+                kind.check(dict(effect.settings))
             except (ValueError, TypeError) as exc:
                 raise UsageError(f"{source}: {kind.name}: {exc}") from None
             effects.append(effect)
@@ -184,6 +215,26 @@ class FxChain:
             raise UsageError(f"{path}: cannot read the effect chain ({exc})") from None
         items = data.get("fx") if isinstance(data, Mapping) else data
         return cls.from_list(items if items is not None else [], str(path))
+
+
+def _kind_of(item: Mapping, source: str) -> EffectKind:
+    """The kind an effect's JSON names: a built-in one, or the VST3 plugin at its ``plugin``."""
+    if "plugin" in item:
+        from patchpilot.fx.plugin import plugin_effect_kind
+        from patchpilot.plugins.host import PluginLoadError
+
+        if not isinstance(item["plugin"], str):
+            raise UsageError(f"{source}: {item['effect']}: \"plugin\" must be the plugin's path or name")
+        try:
+            return plugin_effect_kind(item["plugin"])
+        except PluginLoadError as exc:
+            raise UsageError(f"{source}: {exc}") from None
+    kind = KINDS_BY_NAME.get(item["effect"].lower())
+    if kind is None:
+        known = ", ".join(k.name for k in EFFECT_KINDS)
+        raise UsageError(f"{source}: unknown effect {item['effect']!r} (known: {known}; a VST3 effect "
+                         f"names its file in \"plugin\")")
+    return kind
 
 
 def _format(value: float) -> str:

@@ -34,17 +34,42 @@ LATER_ROUND_KINDS = 3
 #: Nudges of each kept control, in unit range, either way, and the gain a nudge must bring.
 NUDGE_STEPS = (0.1, 0.05)
 NUDGE_GAIN = 0.003
+#: Moves (in unit range) of each control from an effect's neutral setting, one at a time.
+SWEEP_OFFSETS = (-0.3, -0.12, 0.12, 0.3)
+#: Each control is also moved together with this many controls after it in the plugin's list.
+SWEEP_NEIGHBOURS = 2
+#: One prime base per control of the Halton spread (a plugin effect may have a dozen).
+HALTON_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
 
 
 def _spread(kind: EffectKind, count: int) -> list[tuple[tuple[str, float], ...]]:
     """``count`` settings of an effect spread over its controls' ranges (a Halton sequence,
-    so every run tries the same ones)."""
-    primes = (2, 3, 5, 7, 11)
+    so every run tries the same ones). An effect with a neutral setting (a plugin's
+    defaults: a flat EQ, a compressor at 0 dB threshold) is also swept one control at a
+    time from there: with a dozen controls, settings that move all of them at once rarely
+    land near a sound that differs from the neutral one in one or two."""
     out = []
     for i in range(1, count + 1):
-        positions = [_halton(i, primes[d]) for d in range(len(kind.controls))]
+        positions = [_halton(i, HALTON_BASES[d % len(HALTON_BASES)]) for d in range(len(kind.controls))]
         out.append(tuple((c.name, c.value(u)) for c, u in zip(kind.controls, positions)))
+    neutral = kind.neutral()
+    if not neutral:
+        return out
+    moves = {c.name: sorted({min(max(c.position(neutral[c.name]) + offset, 0.0), 1.0) for offset in SWEEP_OFFSETS}
+                            - {c.position(neutral[c.name])}) for c in kind.controls}
+    for i, first in enumerate(kind.controls):
+        out.extend(_moved(kind, neutral, {first.name: u}) for u in moves[first.name])
+        # a control next to it in the plugin's list may only matter with it (a band's gain
+        # and its frequency): those two are moved together too
+        for second in kind.controls[i + 1 : i + 1 + SWEEP_NEIGHBOURS]:
+            out.extend(_moved(kind, neutral, {first.name: u, second.name: v})
+                       for u in moves[first.name] for v in moves[second.name])
     return out
+
+
+def _moved(kind: EffectKind, neutral: dict[str, float], positions: dict[str, float]) -> tuple[tuple[str, float], ...]:
+    return tuple((c.name, c.value(positions[c.name]) if c.name in positions else neutral[c.name])
+                 for c in kind.controls)
 
 
 def _halton(index: int, base: int) -> float:
@@ -84,7 +109,7 @@ class ChainSearch:
         best = float(proxy([chain])[0])
         kinds = list(self.kinds)
         for gain in ROUND_GAINS[:MAX_EFFECTS]:
-            tried = [(kind, chain.with_effect(Effect(kind.name, settings))) for kind in kinds
+            tried = [(kind, chain.with_effect(Effect(kind, settings))) for kind in kinds
                      for settings in _spread(kind, TRIES_BASE + TRIES_PER_CONTROL * len(kind.controls))]
             if not tried:
                 break
@@ -105,8 +130,8 @@ class ChainSearch:
         chain, best = self._nudge(chain, best, proxy, NUDGE_STEPS)
         # an effect taken early can be made redundant by one taken later: drop it if the
         # chain does as well without it, and settle the rest again
-        for kind in [e.kind for e in chain.effects]:
-            without = FxChain(tuple(e for e in chain.effects if e.kind != kind))
+        for kind in [e.spec for e in chain.effects]:
+            without = FxChain(tuple(e for e in chain.effects if e.spec is not kind))
             score = float(proxy([without])[0])
             if without and score <= best * (1 + NUDGE_GAIN):
                 chain, best = without, score
@@ -122,9 +147,9 @@ class ChainSearch:
         """Move each control of the chain either way by each step while the distance drops."""
         for step in steps:
             for effect in chain.effects:
-                kind = effect.kind
-                for control in effect.spec.controls:
-                    current = next(e for e in chain.effects if e.kind == kind)
+                kind = effect.spec
+                for control in kind.controls:
+                    current = next(e for e in chain.effects if e.spec is kind)
                     value = dict(current.settings)[control.name]
                     nudged = []
                     for sign in (-1, 1):

@@ -85,7 +85,9 @@ def with_chain(text: str, chain: FxChain) -> tuple[str, tuple[str, ...]]:
     left_out: list[str] = []
     for effect in chain.effects:
         target = VITAL_EFFECT.get(effect.kind)
-        if target is None:
+        if target is None and effect.spec.source():
+            left_out.append(f"{effect.kind}: a VST3 effect, to load after Vital (its .vstpreset)")
+        elif target is None:
             left_out.append(f"{effect.kind}: {NO_EQUIVALENT.get(effect.kind, 'Vital has no equivalent')}")
         elif target in busy:
             left_out.append(f"{effect.kind}: the preset already uses Vital's {target}")
