@@ -488,6 +488,87 @@ def fx_section(index: Path, seed: int, step: int) -> str:
             + "\n\n<details><summary>per note</summary>\n\n" + "\n".join(detail) + "\n\n</details>\n")
 
 
+# ---- a user's VST3 effect in the chain -------------------------------------------------------------
+def fx_plugin_section(index: Path, seed: int, step: int, plugin: str) -> str:
+    """Matches allowed a user's VST3 EQ (``--fx-plugin``) against matches with the built-in
+    chain only, on General MIDI notes recorded through that EQ at random settings, and on
+    the same notes without it."""
+    import soundfile
+    import torch
+
+    from patchpilot.audio.io import write_wav
+    from patchpilot.fx import Effect, FxChain
+    from patchpilot.fx.plugin import plugin_effect_kind
+
+    torch.set_num_threads(1)
+    kind = plugin_effect_kind(plugin)
+    rng = np.random.default_rng(seed)
+    soundfont = ood_soundfonts()[0]
+    notes = gm_note_list()[::step]
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp, PatchPilot(index, fx_plugins=[plugin]) as with_plugin, \
+            PatchPilot(index) as builtin_only:
+        for label, program, key in notes:
+            plain = gm_note_wav(Path(tmp), program, key, soundfont)
+            # the user's EQ: one band boosted or cut 6-15 dB somewhere in 300 Hz-5 kHz, a high shelf -10..+6 dB
+            gain = float(rng.uniform(6, 15) * rng.choice([-1, 1]))
+            colour = FxChain((Effect(kind, (("boost_cut_1_db", round(gain, 1)), ("bandwidth_1", round(float(
+                rng.uniform(0.5, 2.0)), 2)), ("frequency_1_hz", round(float(np.exp(rng.uniform(np.log(300), np.log(5000)))))),
+                ("boost_cut_h_db", round(float(rng.uniform(-10, 6)), 1)))),))
+            samples, rate = soundfile.read(plain, dtype="float32", always_2d=True)
+            coloured = Path(tmp) / f"{plain.stem}_eq.wav"
+            write_wav(coloured, colour.apply(samples.mean(axis=1), rate), rate)
+            for through, wav in ((True, coloured), (False, plain)):
+                target, rate = gm_target(wav)
+                row: dict = {"note": label, "through": through, "colour": colour.describe() if through else "none"}
+                for name, pilot in (("plugin", with_plugin), ("builtin", builtin_only)):
+                    result = timed_match(pilot, wav, row, label, top_k=1)
+                    if result is None:
+                        break
+                    best = result.matches[0]
+                    audio = best.fx.apply(get_engine(best.preset.synth).render(
+                        best.preset, best.render.note, best.render.velocity, GM_NOTE_SECONDS, target.size / rate,
+                        sample_rate=rate), rate)
+                    row[name] = both_metrics(target, audio)
+                    row[f"{name}_chain"] = best.fx.describe()
+                    row[f"{name}_uses_plugin"] = any(e.spec is kind for e in best.fx.effects)
+                    row[f"{name}_seconds"] = row.pop("seconds")
+                rows.append(row)
+                if "plugin" in row and "builtin" in row:
+                    print(f"  {label} {'through EQ' if through else 'plain'}: {row['plugin_chain']}: MR-STFT "
+                          f"{row['builtin'][0]:.3f} -> {row['plugin'][0]:.3f}, MSS {row['builtin'][1]:.2f} -> "
+                          f"{row['plugin'][1]:.2f}", file=sys.stderr)
+    scored = [r for r in rows if "plugin" in r and "builtin" in r]
+    lines = ["| notes | n | MR-STFT built-in chain / with the plugin | ratio | MSS dB built-in / with the plugin | ratio | "
+             "answers using the plugin | match time built-in / with the plugin (median) |", "|---|---|---|---|---|---|---|---|"]
+    for through in (True, False):
+        group = [r for r in scored if r["through"] == through]
+        if not group:
+            continue
+        builtin = np.array([r["builtin"] for r in group]).mean(axis=0)
+        with_it = np.array([r["plugin"] for r in group]).mean(axis=0)
+        ratio = with_it / builtin
+        times = (statistics.median(r["builtin_seconds"] for r in group), statistics.median(r["plugin_seconds"] for r in group))
+        lines.append(f"| {'through the EQ' if through else 'plain'} | {len(group)} | {builtin[0]:.3f} / {with_it[0]:.3f} | "
+                     f"{ratio[0]:.3f} | {builtin[1]:.2f} / {with_it[1]:.2f} | {ratio[1]:.3f} | "
+                     f"{sum(r['plugin_uses_plugin'] for r in group)} | {times[0]:.1f} s / {times[1]:.1f} s |")
+    detail = ["| note | recorded through | chain with the plugin allowed | MR-STFT built-in / with | MSS built-in / with |",
+              "|---|---|---|---|---|"]
+    for r in scored:
+        detail.append(f"| {r['note']} | {r['colour']} | {r['plugin_chain']} | {r['builtin'][0]:.2f} / {r['plugin'][0]:.2f} | "
+                      f"{r['builtin'][1]:.1f} / {r['plugin'][1]:.1f} |")
+    command = f"python scripts/bench_match.py --only fx-plugin --fx-plugin-name {plugin} --fx-step {step} --seed {seed} --index {index}"
+    return (header(f"A user's VST3 effect in the chain ({Path(kind.path).stem})", command)
+            + f"\n{len(notes)} General MIDI notes (every {step}th of the out-of-domain list, {Path(soundfont).name}, dry), "
+            f"each also put through the VST3 EQ {Path(kind.path).name} at random settings (seed {seed}): one band "
+            "boosted or cut 6-15 dB at 300 Hz-5 kHz, bandwidth 0.5-2, and its high shelf at -10..+6 dB, as a "
+            "recording through a user's EQ. Each is matched by `match` (top-1) with the plugin allowed in the chain "
+            f"(`--fx-plugin {plugin}`) and with the built-in effects only (the default), and scored as the user hears "
+            "it (preset file on a fresh synth, then its chain), MR-STFT and MSS as in the out-of-domain section. "
+            "No setting of the plugin search was chosen on these notes.\n\n" + "\n".join(lines)
+            + "\n\n<details><summary>per note</summary>\n\n" + "\n".join(detail) + "\n\n</details>\n")
+
+
 # ---- export fidelity ----------------------------------------------------------------------------
 def plain_render(preset_file: Path, note: int, velocity: int, held: float, total: float) -> np.ndarray:
     """A preset file loaded in a new instance of the synth package, nothing of Patch Pilot
@@ -1036,9 +1117,10 @@ def vital_fx_section(index: Path, seed: int, trials: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", choices=("recovery", "ood", "speed", "refine", "oracle", "calibrate", "proposals", "fidelity",
-                                           "fx", "vital-fx"), action="append")
+                                           "fx", "vital-fx", "fx-plugin"), action="append")
     parser.add_argument("--vital-fx-trials", type=int, default=70, help="draws of the vital-fx section")
     parser.add_argument("--fx-step", type=int, default=2, help="every Nth GM note for the fx section")
+    parser.add_argument("--fx-plugin-name", default="ZamEQ2", help="the VST3 EQ the fx-plugin section uses")
     parser.add_argument("--no-fx", dest="fx", action="store_false",
                         help="refine section: match without the effect chain (written as its own section)")
     parser.add_argument("--fidelity-presets", type=int, default=30, help="presets per synth the fidelity section exports")
@@ -1081,6 +1163,8 @@ def main() -> None:
         write_section("proposals", proposals(index, args.proposal_step))
     if "fx" in sections:
         write_section("fx", fx_section(index, args.seed, args.fx_step))
+    if "fx-plugin" in sections:
+        write_section("fx-plugin", fx_plugin_section(index, args.seed, args.fx_step * 2, args.fx_plugin_name))
     if "vital-fx" in sections:
         write_section("vital-fx", vital_fx_section(index, args.seed, args.vital_fx_trials))
     if "oracle" in sections:
