@@ -85,7 +85,7 @@ class PatchPilot:
         self.fx = fx
         if fx_plugins and not fx:
             raise UsageError("VST3 effects for the chain need the effect chain on (drop --no-fx)")
-        self.fx_plugins = tuple(plugin_effect_kind(reference) for reference in fx_plugins)
+        self.fx_plugins = tuple(dict.fromkeys(plugin_effect_kind(reference) for reference in fx_plugins))
         self._separators: dict[tuple[str, Path | None], StemSeparator] = {}
 
     @cached_property

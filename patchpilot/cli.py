@@ -292,8 +292,9 @@ def match(
         separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
         if plot is not None:
             check_plots()  # one line now, not after the matching
-        pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
-                           proposals=proposals, fx=fx, fx_plugins=fx_plugins or ())
+        with _warnings_to_stderr():  # a VST3 effect whose settings are not all searched says so
+            pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
+                               proposals=proposals, fx=fx, fx_plugins=fx_plugins or ())
         try:
             for item in inputs:
                 try:
@@ -508,13 +509,13 @@ def render(
     """
     from patchpilot.api import PatchPilot
     from patchpilot.audio.io import write_wav
-    from patchpilot.fx import FxChain
+    from patchpilot.fx import FxChain, load_chain
 
-    with _errors_to_exit():
+    with _errors_to_exit(), _warnings_to_stderr():
         with PatchPilot(index) as pilot:
             chosen = pilot.preset(preset)
             audio = pilot.render(chosen, note=note, velocity=velocity, seconds=seconds, tail=tail,
-                                 sample_rate=EXPORT_SAMPLE_RATE_HZ, fx=FxChain.load(fx) if fx else FxChain())
+                                 sample_rate=EXPORT_SAMPLE_RATE_HZ, fx=load_chain(fx) if fx else FxChain())
         try:
             write_wav(output, audio, EXPORT_SAMPLE_RATE_HZ)
         except (OSError, RuntimeError) as exc:

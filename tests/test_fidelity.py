@@ -77,7 +77,7 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
     from patchpilot.audio.analysis import compare_window
     from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
     from patchpilot.distance import PerceptualDistance
-    from patchpilot.fx import FxChain
+    from patchpilot.fx import FxChain, load_chain
     from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
     with PatchPilot(tiny_index) as pilot:
@@ -92,7 +92,7 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
         played = engine.play_file(data, match.render.note, match.render.velocity, match.render.note_seconds,
                                   match.render.total_seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ)
         fx_file = exports[match.rank].fx_file  # the effect chain, as the user loads it
-        played = (FxChain.load(fx_file) if fx_file else FxChain()).apply(played, NATIVE_SAMPLE_RATE_HZ)
+        played = (load_chain(fx_file) if fx_file else FxChain()).apply(played, NATIVE_SAMPLE_RATE_HZ)
         played = from_native_rate(played, ANALYSIS_SAMPLE_RATE_HZ, match.render.total_seconds)
         target = note.samples[: int(window * ANALYSIS_SAMPLE_RATE_HZ)]
         assert float(distance(target, [played])[0]) == pytest.approx(match.distance, abs=1e-4)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from patchpilot.cli import app
 from patchpilot.distance import PerceptualDistance
 from patchpilot.errors import UsageError
-from patchpilot.fx import EFFECT_KINDS, Effect, FxChain
+from patchpilot.fx import EFFECT_KINDS, Effect, FxChain, chain_from_list, load_chain
 from patchpilot.fx.search import ChainSearch
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
@@ -27,7 +27,7 @@ def test_a_chain_round_trips_through_its_json_and_keeps_the_standard_order(tmp_p
     chain = chain.with_effect(Effect("Distortion", (("drive_db", 12.0),)))
     assert [e.kind for e in chain.effects] == ["Distortion", "Delay", "Reverb"]  # drive first, the room last
     chain.save(tmp_path / "a.fx.json")
-    assert FxChain.load(tmp_path / "a.fx.json") == chain
+    assert load_chain(tmp_path / "a.fx.json") == chain
     assert json.loads((tmp_path / "a.fx.json").read_text())["fx"][2] == {
         "effect": "Reverb", "room_size": 0.8, "damping": 0.3, "wet_level": 0.5}
     assert "Reverb (room_size 0.8, damping 0.3, wet_level 0.5)" in chain.describe()
@@ -43,7 +43,7 @@ def test_a_chain_round_trips_through_its_json_and_keeps_the_standard_order(tmp_p
 ])
 def test_a_bad_chain_is_one_clear_error(items: object, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        FxChain.from_list(items)  # type: ignore[arg-type]
+        chain_from_list(items)  # type: ignore[arg-type]
 
 
 def test_every_effect_kind_runs_at_the_edges_of_its_ranges() -> None:

@@ -11,23 +11,22 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
+from conftest import render_note
 from typer.testing import CliRunner
 
 from patchpilot.cli import app
 from patchpilot.distance import PerceptualDistance
 from patchpilot.errors import UsageError
-from patchpilot.fx import EFFECT_KINDS, Effect, FxChain
+from patchpilot.fx import EFFECT_KINDS, Effect, FxChain, chain_from_list, load_chain
 from patchpilot.fx.search import ChainSearch
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
-
-from conftest import render_note
 
 ZAM = Path("/usr/lib/vst3")
 pytestmark = pytest.mark.skipif(not (ZAM / "ZamEQ2.vst3").exists() or not (ZAM / "ZamCompX2.vst3").exists(),
                                 reason="zam-plugins is not installed (apt-get install zam-plugins; .ci/run does)")
 
 
-def eq_kind():  # noqa: ANN201 - a PluginEffectKind
+def eq_kind():
     from patchpilot.fx.plugin import plugin_effect_kind
 
     return plugin_effect_kind("ZamEQ2")
@@ -58,11 +57,11 @@ def test_settings_reach_the_plugin_and_every_call_starts_from_a_reset_plugin() -
     note = (0.5 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
     squashed = Effect(comp, (("threshold_db", -40.0), ("ratio", 20.0), ("attack_ms", 0.1)))
     gentle = Effect(comp, (("threshold_db", 0.0), ("ratio", 1.0)))
-    loud = float(np.abs(gentle.apply(note, 44100)[22050:]).max())
+    first = gentle.apply(note, 44100)
     quiet = float(np.abs(squashed.apply(note, 44100)[22050:]).max())
-    assert quiet < 0.5 * loud
-    again = gentle.apply(note, 44100)
-    assert again.shape == note.shape and np.array_equal(again, gentle.apply(note, 44100))
+    assert quiet < 0.5 * float(np.abs(first[22050:]).max())
+    # nothing of the squashed call (its settings, its gain reduction) is left for the next
+    assert first.shape == note.shape and np.array_equal(first, gentle.apply(note, 44100))
     stereo = squashed.apply(np.stack([note, note]), 44100)
     assert stereo.shape == (2, note.size)
 
@@ -81,7 +80,7 @@ def test_the_search_finds_a_plugin_eq_the_input_went_through(tiny_banks: Path) -
     plain = float(distance.score(target, [from_native_rate(dry, 22050, seconds)])[0])
     found, score = ChainSearch(distance, signal, target.length, (*EFFECT_KINDS, eq_kind())).search(target, dry, plain)
     assert "ZamEQ2" in [e.kind for e in found.effects] and score < 0.85 * plain
-    builtin, builtin_score = ChainSearch(distance, signal, target.length).search(target, dry, plain)
+    _, builtin_score = ChainSearch(distance, signal, target.length).search(target, dry, plain)
     assert score < builtin_score
 
 
@@ -92,7 +91,7 @@ def test_a_plugin_chain_round_trips_through_its_json_and_render(tiny_index: Path
     saved = json.loads((tmp_path / "a.fx.json").read_text())["fx"][0]
     assert saved == {"effect": "ZamEQ2", "plugin": str((ZAM / "ZamEQ2.vst3").resolve()),
                      "boost_cut_1_db": 12.0, "frequency_1_hz": 900.0}
-    assert FxChain.load(tmp_path / "a.fx.json") == chain
+    assert load_chain(tmp_path / "a.fx.json") == chain
     runner = CliRunner()
     args = ["render", "dexed:test-bell", "--index", str(tiny_index), "--note", "60", "--seconds", "0.5", "--tail", "1"]
     dry = runner.invoke(app, [*args, "-o", str(tmp_path / "dry.wav")])
@@ -104,14 +103,55 @@ def test_a_plugin_chain_round_trips_through_its_json_and_render(tiny_index: Path
 
 
 @pytest.mark.parametrize("item, message", [
-    ({"effect": "ZamEQ2", "plugin": "/nowhere/ZamEQ2.vst3"}, "no such plugin file"),
+    ({"effect": "NoSuchEq", "plugin": "/nowhere/NoSuchEq.vst3"}, "no VST3 plugin named 'NoSuchEq'"),
+    ({"effect": "ZamEQ2", "plugin": 3}, "must be the plugin's path or name"),
     ({"effect": "ZamEQ2", "plugin": "ZamEQ2", "boost_cut_1_db": 40.0}, "outside -50..20"),
     ({"effect": "ZamEQ2", "plugin": "ZamEQ2", "master_gain_db": 3.0}, "no setting 'master_gain_db'"),
     ({"effect": "ZamEQ2"}, "names its file in \"plugin\""),
 ])
 def test_a_bad_plugin_effect_is_one_clear_error(item: dict, message: str) -> None:
     with pytest.raises(UsageError, match=message):
-        FxChain.from_list([item])
+        chain_from_list([item])
+
+
+def test_a_chain_made_on_another_machine_finds_the_plugin_by_its_file_name() -> None:
+    chain = chain_from_list([{"effect": "ZamEQ2", "plugin": "C:/Program Files/Common Files/VST3/ZamEQ2.vst3",
+                              "boost_cut_1_db": 6.0}])
+    assert chain.effects[0].spec is eq_kind()
+
+
+def test_many_settings_are_chosen_across_the_plugin_and_the_rest_named() -> None:
+    """A graphic EQ (29 bands exposed): twelve bands spread over its range are searched (not the twelve
+    lowest), and a warning names those left at their defaults."""
+    from patchpilot.errors import PatchPilotWarning
+    from patchpilot.fx.plugin import plugin_effect_kind
+
+    if not (ZAM / "ZamGEQ31.vst3").exists():
+        pytest.skip("ZamGEQ31 is not installed")
+    with pytest.warns(PatchPilotWarning, match=r"moves 12 of its 29 settings; these stay at the plugin.s defaults: 40hz_db"):
+        geq = plugin_effect_kind(ZAM / "ZamGEQ31.vst3")
+    bands = [c.name for c in geq.controls]
+    assert len(bands) == 12 and bands[0] == "32hz_db" and "20801hz_db" not in bands
+    assert any(name.startswith(("10032", "12662", "16081")) for name in bands)  # the top octaves too
+
+
+def test_a_plugin_without_settings_is_tried_once_and_a_failing_one_is_one_error() -> None:
+    from patchpilot.errors import SynthError
+    from patchpilot.fx.plugin import PluginEffectKind, plugin_effect_kind
+    from patchpilot.fx.search import _spread
+    from patchpilot.plugins.host import PluginHolder
+
+    if (ZAM / "ZamPhono.vst3").exists():
+        phono = plugin_effect_kind(ZAM / "ZamPhono.vst3")  # a switch and a choice: nothing to move
+        assert phono.controls == () and _spread(phono, 10) == [()]
+
+    class Broken:
+        def process(self, *args: object, **kwargs: object) -> np.ndarray:
+            raise RuntimeError("the plugin gave up\nbadly")
+
+    broken = PluginEffectKind("Broken", (), {}, path="/x/Broken.vst3", holder=PluginHolder(Broken()))
+    with pytest.raises(SynthError, match="Broken .* failed to process: the plugin gave up badly"):
+        Effect(broken, ()).apply(np.zeros(64, np.float32), 44100)
 
 
 def test_export_writes_each_plugin_effect_as_a_vstpreset_the_plugin_loads(tmp_path: Path) -> None:

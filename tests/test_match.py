@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from patchpilot.api import PatchPilot
-from patchpilot.fx import FxChain
+from patchpilot.fx import FxChain, load_chain
 from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.report import result_to_dict
 from patchpilot.synths import get_engine
@@ -99,7 +99,7 @@ def test_exported_presets_reload_and_render_the_exported_audio(tiny_index: Path,
                 assert rate == 44100
                 again = engine.render(loaded, match.render.note, match.render.velocity, match.render.note_seconds,
                                       match.render.total_seconds + EXPORT_TAIL_SECONDS, sample_rate=44100)
-                chain = FxChain.load(files.fx_file) if files.fx_file else FxChain()
+                chain = load_chain(files.fx_file) if files.fx_file else FxChain()
                 assert chain == match.fx
                 assert np.array_equal(audio, chain.apply(again, 44100))
                 if match.preset_id.endswith(("test-pluck", "test-organ")):

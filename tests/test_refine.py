@@ -17,7 +17,7 @@ from patchpilot.cli import app
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.distance import PerceptualDistance
 from patchpilot.export import EXPORT_TAIL_SECONDS
-from patchpilot.fx import FxChain
+from patchpilot.fx import FxChain, load_chain
 from patchpilot.library.bank import load_factory_bank
 from patchpilot.refine import RefineOptions, Refiner, SearchSpace, StartPoint, fit_notes_for
 from patchpilot.synths import RenderPool, get_engine
@@ -117,7 +117,7 @@ def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_ind
     assert [m.rank for m in refined.matches] == list(range(1, len(refined.matches) + 1))
     engine = get_engine("dexed")
     (loaded,) = engine.read_presets(exports[1].preset_file)
-    chain = FxChain.load(exports[1].fx_file) if exports[1].fx_file else FxChain()
+    chain = load_chain(exports[1].fx_file) if exports[1].fx_file else FxChain()
     audio, _ = soundfile.read(exports[1].audio_file, dtype="float32")
     again = engine.render(loaded, first.render.note, first.render.velocity, first.render.note_seconds,
                           first.render.total_seconds + EXPORT_TAIL_SECONDS, sample_rate=44100)

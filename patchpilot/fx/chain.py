@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from patchpilot.errors import UsageError
-
 
 #: Decimals an effect setting is searched, stored and written with.
 SETTING_DECIMALS = 4
@@ -69,7 +66,7 @@ class EffectKind:
         """What the JSON needs besides the name to find the effect again (built-ins: nothing)."""
         return {}
 
-    def make(self, settings: Mapping[str, float]):  # noqa: ANN201 - a pedalboard.Plugin
+    def make(self, settings: Mapping[str, float]):
         import pedalboard
 
         return getattr(pedalboard, self.name)(**{**self.fixed, **settings})
@@ -127,6 +124,7 @@ class Effect:
 
     @property
     def kind(self) -> str:
+        """The effect's name (pedalboard's class, or the plugin's own name)."""
         return self.spec.name
 
     def to_dict(self) -> dict:
@@ -134,6 +132,7 @@ class Effect:
                 **{name: round(value, SETTING_DECIMALS) for name, value in self.settings}}
 
     def apply(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """This effect alone over ``audio``."""
         return self.spec.process(dict(self.settings), audio, sample_rate)
 
 
@@ -157,40 +156,10 @@ class FxChain:
         """The chain with ``effect`` put in its place by its kind's slot (replacing one of
         the same kind)."""
         kept = [e for e in self.effects if e.spec is not effect.spec]
-        return FxChain(tuple(sorted([*kept, effect], key=lambda e: e.spec.slot)))
+        return FxChain(tuple(sorted([*kept, effect], key=lambda e: (e.spec.slot, e.kind, e.spec.source().get("plugin", "")))))
 
     def to_list(self) -> list[dict]:
         return [effect.to_dict() for effect in self.effects]
-
-    @classmethod
-    def from_list(cls, items: Sequence[Mapping], source: str = "the effect chain") -> FxChain:
-        """A chain from its JSON form; unknown effects and out-of-range settings are one
-        clear error."""
-        effects = []
-        if not isinstance(items, Sequence) or isinstance(items, (str, bytes)):
-            raise UsageError(f"{source}: expected a list of effects")
-        for item in items:
-            if not isinstance(item, Mapping) or not isinstance(item.get("effect"), str):
-                raise UsageError(f"{source}: each effect needs an \"effect\" name")
-            kind = _kind_of(item, source)
-            settings = []
-            for control in kind.controls:
-                value = item.get(control.name)
-                if value is None:
-                    continue
-                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-                    raise UsageError(f"{source}: {kind.name} {control.name} must be a number")
-                settings.append((control.name, float(value)))
-            extra = set(item) - {"effect", *kind.source()} - {c.name for c in kind.controls}
-            if extra:
-                raise UsageError(f"{source}: {kind.name} has no setting {sorted(extra)[0]!r}")
-            effect = Effect(kind, tuple(settings))
-            try:
-                kind.check(dict(effect.settings))
-            except (ValueError, TypeError) as exc:
-                raise UsageError(f"{source}: {kind.name}: {exc}") from None
-            effects.append(effect)
-        return cls(tuple(effects))
 
     def describe(self) -> str:
         """One line for the table: ``Reverb (room_size 0.6, ...) -> Delay (...)``."""
@@ -205,37 +174,8 @@ class FxChain:
         return " -> ".join(parts)
 
     def save(self, path: Path) -> None:
+        """Write the chain's JSON (``fx/files.py`` reads it back)."""
         path.write_text(json.dumps({"fx": self.to_list()}, indent=2) + "\n", encoding="utf-8")
-
-    @classmethod
-    def load(cls, path: Path) -> FxChain:
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, ValueError) as exc:
-            raise UsageError(f"{path}: cannot read the effect chain ({exc})") from None
-        items = data.get("fx") if isinstance(data, Mapping) else data
-        return cls.from_list(items if items is not None else [], str(path))
-
-
-def _kind_of(item: Mapping, source: str) -> EffectKind:
-    """The kind an effect's JSON names: a built-in one, or the VST3 plugin at its ``plugin``."""
-    if "plugin" in item:
-        from patchpilot.fx.plugin import plugin_effect_kind
-        from patchpilot.plugins.host import PluginLoadError
-
-        if not isinstance(item["plugin"], str):
-            raise UsageError(f"{source}: {item['effect']}: \"plugin\" must be the plugin's path or name")
-        try:
-            return plugin_effect_kind(item["plugin"])
-        except PluginLoadError as exc:
-            raise UsageError(f"{source}: {exc}") from None
-    kind = KINDS_BY_NAME.get(item["effect"].lower())
-    if kind is None:
-        known = ", ".join(k.name for k in EFFECT_KINDS)
-        raise UsageError(f"{source}: unknown effect {item['effect']!r} (known: {known}; a VST3 effect "
-                         f"names its file in \"plugin\")")
-    return kind
-
 
 def _format(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"

@@ -2,9 +2,11 @@
 
 ``match --fx-plugin ZamComp`` adds the plugin to the kinds the chain search tries: its
 controls are the plugin's own automatable continuous parameters, in its names and units
-(up to MAX_PLUGIN_CONTROLS of them, in the plugin's order), except post-gain levels, which
-a loudness-normalised distance cannot hear; switches, choices and the rest keep the
-plugin's defaults. It takes its place in the chain from the plugin's VST3 category (a
+except post-gain levels (a loudness-normalised distance cannot hear them) and meters; where
+there are more than MAX_PLUGIN_CONTROLS, thresholds, gains, frequencies, times and mixes come
+first, spread over the plugin's list (a 31-band EQ keeps every third band), and the rest are
+named in a warning. Switches, choices and the rest keep the plugin's defaults; a plugin with
+no such setting is tried at its defaults. It takes its place in the chain from the plugin's VST3 category (a
 "Fx|Dynamics" plugin right after the built-in compressor, a "Fx|Reverb" one last), and the
 JSON names its file (``{"effect": "ZamComp", "plugin": "/usr/lib/vst3/ZamComp.vst3", ...}``),
 which ``patchpilot render --fx`` loads again.
@@ -17,16 +19,18 @@ on the note doubled to two channels and mixed back.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from patchpilot.errors import PatchPilotWarning, SynthError
 from patchpilot.fx.chain import EFFECT_KINDS, Control, EffectKind
 from patchpilot.plugins.host import (
     ParameterInfo,
@@ -40,8 +44,12 @@ from patchpilot.plugins.host import (
 
 #: Settings of one plugin the chain search moves at most (the rest keep their defaults).
 MAX_PLUGIN_CONTROLS = 12
-#: Parameters left alone: output and make-up levels (the distance is loudness-normalised).
-LEVEL_ONLY = re.compile(r"(^|_)(output|master|makeup|make_up)(_|$)")
+#: Parameters left alone: output and make-up levels (the distance is loudness-normalised)
+#: and meters some plugins report as automatable.
+LEFT_ALONE = re.compile(r"(^|_)(output|master|makeup|make_up|meter|gain_reduction)(_|$)")
+#: Settings searched first where a plugin has more than MAX_PLUGIN_CONTROLS.
+FIRST_SEARCHED = re.compile(r"thresh|ratio|drive|gain|boost|cut|freq|hz|time|ms|mix|wet|feedback|room|size|decay|"
+                            r"depth|rate|tone|damp")
 #: Units searched on a log scale where the range is positive.
 LOG_UNITS = {"hz", "khz", "ms", "s", "sec", "seconds"}
 #: Where a plugin of each VST3 category goes: just after the built-in effect of that family.
@@ -64,11 +72,13 @@ class PluginEffectKind(EffectKind):
 
     @property
     def slot(self) -> float:
+        """Just after the built-in effect of the plugin's VST3 category (CATEGORY_AFTER)."""
         families = [part.lower() for part in self.category.split("|")]
         after = next((CATEGORY_AFTER[f] for f in families if f in CATEGORY_AFTER), DEFAULT_AFTER)
         return next(i for i, kind in enumerate(EFFECT_KINDS) if kind.name == after) + 0.5
 
     def source(self) -> dict[str, str]:
+        """The plugin's file, which the JSON names."""
         return {"plugin": self.path}
 
     def neutral(self) -> dict[str, float]:
@@ -81,62 +91,100 @@ class PluginEffectKind(EffectKind):
         return out
 
     def check(self, settings: Mapping[str, float]) -> None:
+        """Raise ValueError for a setting outside its control's range."""
         for control in self.controls:
             value = settings.get(control.name)
             if value is not None and not control.low <= value <= control.high:
                 raise ValueError(f"{control.name} {value:g} is outside {control.low:g}..{control.high:g}")
 
     def _set(self, plugin: Any, settings: Mapping[str, float]) -> None:
+        """Every searched control at its setting, or at the plugin's default."""
         for control in self.controls:
             info = self.parameters[control.name]
             value = settings.get(control.name, info.to_value(info.default))
             plugin.parameters[control.name].raw_value = float(np.clip(info.to_normalised(value), 0.0, 1.0))
 
+    def _plugin(self) -> Any:
+        if self.holder is None or self.holder.plugin is None:
+            raise SynthError(f"{self.name}: the plugin was closed")
+        return self.holder.plugin
+
     def process(self, settings: Mapping[str, float], audio: np.ndarray, sample_rate: int) -> np.ndarray:
+        """The plugin over ``audio`` at ``settings`` (see the module's docstring for channels);
+        a plugin that fails is one SynthError line."""
         audio = np.asarray(audio, dtype=np.float32)
         block = audio[None, :] if audio.ndim == 1 else audio
-        assert self.holder is not None and self.holder.plugin is not None
-        plugin = self.holder.plugin
+        plugin = self._plugin()
         with self.lock, quiet_plugin_output():
-            self._set(plugin, settings)
-            if self.channels == 1:
-                out = np.stack([plugin.process(channel[None, :], sample_rate, reset=True)[0] for channel in block])
-            else:
-                doubled = np.repeat(block, 2, axis=0) if block.shape[0] == 1 else block
-                out = plugin.process(doubled, sample_rate, reset=True)
-                if block.shape[0] == 1:
-                    out = out.mean(axis=0, keepdims=True)
+            try:
+                self._set(plugin, settings)
+                if self.channels == 1:
+                    out = np.stack([plugin.process(channel[None, :], sample_rate, reset=True)[0] for channel in block])
+                else:
+                    doubled = np.repeat(block, 2, axis=0) if block.shape[0] == 1 else block
+                    out = plugin.process(doubled, sample_rate, reset=True)
+                    if block.shape[0] == 1:
+                        out = out.mean(axis=0, keepdims=True)
+            except (RuntimeError, ValueError) as error:
+                raise SynthError(f"{self.name} ({self.path}) failed to process: {' '.join(str(error).split())}") from None
         return out[0] if audio.ndim == 1 else out
 
     def state(self, settings: Mapping[str, float]) -> bytes:
         """A ``.vstpreset`` of the plugin at these settings (for a DAW's copy of it)."""
-        assert self.holder is not None and self.holder.plugin is not None
+        plugin = self._plugin()
         with self.lock:
-            self._set(self.holder.plugin, settings)
-            return save_state(self.holder.plugin, "preset")
+            self._set(plugin, settings)
+            return save_state(plugin, "preset")
 
 
-def searched_controls(parameters: list[ParameterInfo]) -> tuple[Control, ...]:
-    """The plugin parameters the chain search moves (see the module's docstring)."""
+def searchable_controls(parameters: list[ParameterInfo]) -> list[Control]:
+    """Every plugin parameter the chain search could move (see the module's docstring):
+    continuous, with a finite range and a panel value that maps back to the plugin's."""
     controls = []
     for info in parameters:
-        if info.kind != "continuous" or LEVEL_ONLY.search(info.name) or info.minimum is None or info.maximum is None:
+        if info.kind != "continuous" or LEFT_ALONE.search(info.name) or info.minimum is None or info.maximum is None:
             continue
         low, high = float(info.minimum), float(info.maximum)
-        if not high > low:
+        if not (math.isfinite(low) and math.isfinite(high) and high > low and info.invertible):
             continue
         log = info.unit.lower() in LOG_UNITS and low > 0
         controls.append(Control(info.name, low, high, log=log, unit=info.unit))
-    return tuple(controls[:MAX_PLUGIN_CONTROLS])
+    return controls
+
+
+def chosen_controls(controls: list[Control], limit: int = MAX_PLUGIN_CONTROLS) -> list[Control]:
+    """At most ``limit`` of them, in the plugin's order: those FIRST_SEARCHED names first,
+    each group taken evenly across the list where it has more than the room left."""
+    first = [c for c in controls if FIRST_SEARCHED.search(c.name)]
+    rest = [c for c in controls if c not in first]
+    taken = _evenly(first, limit)
+    taken += _evenly(rest, limit - len(taken))
+    return [c for c in controls if c in taken]
+
+
+def _evenly(items: list[Control], count: int) -> list[Control]:
+    if count <= 0:
+        return []
+    if len(items) <= count:
+        return list(items)
+    return [items[int(i * len(items) / count)] for i in range(count)]
 
 
 def plugin_effect_kind(reference: str | Path) -> PluginEffectKind:
     """The effect kind of a VST3 effect, by path or name; one per plugin file in a process.
     Raises PluginLoadError (one line) where it is missing, broken or an instrument."""
-    return _load(str(find_plugin(reference).resolve()))
+    path = str(find_plugin(reference).resolve())
+    with _LOADING:
+        if path not in _KINDS:
+            _KINDS[path] = _load(path)
+        return _KINDS[path]
 
 
-@lru_cache(maxsize=None)
+#: The kinds loaded in this process, by plugin file, and the lock that loads each once.
+_KINDS: dict[str, PluginEffectKind] = {}
+_LOADING = threading.Lock()
+
+
 def _load(path: str) -> PluginEffectKind:
     plugin = load_plugin_by_name_or_path(path, instrument=False)
     with quiet_plugin_output():
@@ -144,7 +192,13 @@ def _load(path: str) -> PluginEffectKind:
         category = str(getattr(plugin, "category", "") or "")
         name = str(plugin.name)
     parameters = [info for info in describe_parameters(plugin) if info.name in automatable]
-    return PluginEffectKind(name, searched_controls(parameters), {}, path=path, category=category,
+    searchable = searchable_controls(parameters)
+    controls = chosen_controls(searchable)
+    if len(controls) < len(searchable):
+        left = ", ".join(c.name for c in searchable if c not in controls)
+        warnings.warn(f"{name}: the effect-chain search moves {len(controls)} of its {len(searchable)} settings; "
+                      f"these stay at the plugin's defaults: {left}", PatchPilotWarning, stacklevel=2)
+    return PluginEffectKind(name, tuple(controls), {}, path=path, category=category,
                             channels=_channels(plugin), parameters={info.name: info for info in parameters},
                             holder=PluginHolder(plugin))
 

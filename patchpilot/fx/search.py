@@ -44,10 +44,14 @@ HALTON_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
 
 def _spread(kind: EffectKind, count: int) -> list[tuple[tuple[str, float], ...]]:
     """``count`` settings of an effect spread over its controls' ranges (a Halton sequence,
-    so every run tries the same ones). An effect with a neutral setting (a plugin's
-    defaults: a flat EQ, a compressor at 0 dB threshold) is also swept one control at a
-    time from there: with a dozen controls, settings that move all of them at once rarely
-    land near a sound that differs from the neutral one in one or two."""
+    so every run tries the same ones; one setting for an effect without controls). An
+    effect with a neutral setting (a plugin's defaults: a flat EQ, a compressor at 0 dB
+    threshold) is also moved from there, each control alone and with each of the next
+    SWEEP_NEIGHBOURS in the plugin's list: with a dozen controls, settings that move all
+    of them at once rarely land near a sound that differs from the neutral one in one or
+    two (a band's gain and its frequency)."""
+    if not kind.controls:
+        return [()]
     out = []
     for i in range(1, count + 1):
         positions = [_halton(i, HALTON_BASES[d % len(HALTON_BASES)]) for d in range(len(kind.controls))]
@@ -118,12 +122,12 @@ class ChainSearch:
             if scores[i] >= best * (1 - gain):
                 break
             # later rounds try only the kinds that helped most in this one
-            by_kind: dict[str, float] = {}
+            by_kind: dict[EffectKind, float] = {}  # kinds hash by identity: a plugin may share a name
             for (kind, _), score in zip(tried, scores):
-                by_kind[kind.name] = min(by_kind.get(kind.name, np.inf), float(score))
+                by_kind[kind] = min(by_kind.get(kind, np.inf), float(score))
             chosen = tried[i][0]
-            kinds = sorted((k for k in kinds if k is not chosen and by_kind[k.name] < best),
-                           key=lambda k: by_kind[k.name])[:LATER_ROUND_KINDS]
+            kinds = sorted((k for k in kinds if k is not chosen and by_kind[k] < best),
+                           key=lambda k: by_kind[k])[:LATER_ROUND_KINDS]
             chain, best = tried[i][1], float(scores[i])
         if not chain:
             return chain, dry_distance

@@ -84,8 +84,8 @@ def with_chain(text: str, chain: FxChain) -> tuple[str, tuple[str, ...]]:
     taken: set[str] = set()
     left_out: list[str] = []
     for effect in chain.effects:
-        target = VITAL_EFFECT.get(effect.kind)
-        if target is None and effect.spec.source():
+        target = None if effect.spec.source() else VITAL_EFFECT.get(effect.kind)
+        if effect.spec.source():  # a user's VST3 effect, whatever its name
             left_out.append(f"{effect.kind}: a VST3 effect, to load after Vital (its .vstpreset)")
         elif target is None:
             left_out.append(f"{effect.kind}: {NO_EQUIVALENT.get(effect.kind, 'Vital has no equivalent')}")
