@@ -415,6 +415,23 @@ def ood(index: Path, seed: int, rows: list[dict]) -> str:
 
 
 # ---- effect chain -------------------------------------------------------------------------------
+def scored_top1(pilot: PatchPilot, wav: Path, target: np.ndarray, rate: int, row: dict, name: str,
+                label: str):  # noqa: ANN201 - the top-1 Match, or None where the input was refused
+    """Match ``wav`` (top-1) and score the answer as the user hears it (its preset on a
+    fresh synth at its note and velocity, then its chain) against ``target``: ``row[name]``
+    gets (MR-STFT, MSS), ``row[name + "_chain"]`` the chain, ``row[name + "_seconds"]`` the time."""
+    result = timed_match(pilot, wav, row, label, top_k=1)
+    if result is None:
+        return None
+    best = result.matches[0]
+    audio = best.fx.apply(get_engine(best.preset.synth).render(
+        best.preset, best.render.note, best.render.velocity, GM_NOTE_SECONDS, target.size / rate, sample_rate=rate), rate)
+    row[name] = both_metrics(target, audio)
+    row[f"{name}_chain"] = best.fx.describe()
+    row[f"{name}_seconds"] = row.pop("seconds")
+    return best
+
+
 def fx_section(index: Path, seed: int, step: int) -> str:
     """Matches with the effect chain against matches without it, on General MIDI notes
     recorded wet (the SoundFont's reverb and chorus on) and dry."""
@@ -431,17 +448,10 @@ def fx_section(index: Path, seed: int, step: int) -> str:
                 target, rate = gm_target(wav)
                 row: dict = {"note": label, "wet": wet}
                 for name, pilot in (("fx", with_fx), ("dry", dry_only)):
-                    result = timed_match(pilot, wav, row, label, top_k=1)
-                    if result is None:
+                    best = scored_top1(pilot, wav, target, rate, row, name, label)
+                    if best is None:
                         break
-                    best = result.matches[0]
-                    audio = best.fx.apply(get_engine(best.preset.synth).render(
-                        best.preset, best.render.note, best.render.velocity, GM_NOTE_SECONDS, target.size / rate,
-                        sample_rate=rate), rate)
-                    row[name] = both_metrics(target, audio)
                     row[f"{name}_synth"] = best.preset.synth
-                    row[f"{name}_chain"] = best.fx.describe()
-                    row[f"{name}_seconds"] = row.pop("seconds")
                 rows.append(row)
                 if "fx" in row and "dry" in row:
                     print(f"  {label} {'wet' if wet else 'dry'}: {row['fx_chain']}: MR-STFT {row['dry'][0]:.3f} -> "
@@ -522,17 +532,10 @@ def fx_plugin_section(index: Path, seed: int, step: int, plugin: str) -> str:
                 target, rate = gm_target(wav)
                 row: dict = {"note": label, "through": through, "colour": colour.describe() if through else "none"}
                 for name, pilot in (("plugin", with_plugin), ("builtin", builtin_only)):
-                    result = timed_match(pilot, wav, row, label, top_k=1)
-                    if result is None:
+                    best = scored_top1(pilot, wav, target, rate, row, name, label)
+                    if best is None:
                         break
-                    best = result.matches[0]
-                    audio = best.fx.apply(get_engine(best.preset.synth).render(
-                        best.preset, best.render.note, best.render.velocity, GM_NOTE_SECONDS, target.size / rate,
-                        sample_rate=rate), rate)
-                    row[name] = both_metrics(target, audio)
-                    row[f"{name}_chain"] = best.fx.describe()
                     row[f"{name}_uses_plugin"] = any(e.spec is kind for e in best.fx.effects)
-                    row[f"{name}_seconds"] = row.pop("seconds")
                 rows.append(row)
                 if "plugin" in row and "builtin" in row:
                     print(f"  {label} {'through EQ' if through else 'plain'}: {row['plugin_chain']}: MR-STFT "
