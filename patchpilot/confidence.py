@@ -14,7 +14,7 @@ from __future__ import annotations
 
 #: Largest distance labelled ``close`` and ``similar``.
 CLOSE_MAX_DISTANCE = 0.38
-SIMILAR_MAX_DISTANCE = 1.52
+SIMILAR_MAX_DISTANCE = 1.31
 
 LABELS = ("close", "similar", "rough")
 

@@ -560,7 +560,7 @@ def fx_plugin_section(index: Path, seed: int, step: int, plugin: str) -> str:
     for r in scored:
         detail.append(f"| {r['note']} | {r['colour']} | {r['plugin_chain']} | {r['builtin'][0]:.2f} / {r['plugin'][0]:.2f} | "
                       f"{r['builtin'][1]:.1f} / {r['plugin'][1]:.1f} |")
-    command = f"python scripts/bench_match.py --only fx-plugin --fx-plugin-name {plugin} --fx-step {step} --seed {seed} --index {index}"
+    command = f"python scripts/bench_match.py --only fx-plugin --fx-plugin-name {plugin} --fx-plugin-step {step} --seed {seed} --index {index}"
     return (header(f"A user's VST3 effect in the chain ({Path(kind.path).stem})", command)
             + f"\n{len(notes)} General MIDI notes (every {step}th of the out-of-domain list, {Path(soundfont).name}, dry), "
             f"each also put through the VST3 EQ {Path(kind.path).name} at random settings (seed {seed}): one band "
@@ -1124,6 +1124,7 @@ def main() -> None:
     parser.add_argument("--vital-fx-trials", type=int, default=70, help="draws of the vital-fx section")
     parser.add_argument("--fx-step", type=int, default=2, help="every Nth GM note for the fx section")
     parser.add_argument("--fx-plugin-name", default="ZamEQ2", help="the VST3 EQ the fx-plugin section uses")
+    parser.add_argument("--fx-plugin-step", type=int, default=4, help="every Nth GM note for the fx-plugin section")
     parser.add_argument("--no-fx", dest="fx", action="store_false",
                         help="refine section: match without the effect chain (written as its own section)")
     parser.add_argument("--fidelity-presets", type=int, default=30, help="presets per synth the fidelity section exports")
@@ -1167,7 +1168,7 @@ def main() -> None:
     if "fx" in sections:
         write_section("fx", fx_section(index, args.seed, args.fx_step))
     if "fx-plugin" in sections:
-        write_section("fx-plugin", fx_plugin_section(index, args.seed, args.fx_step * 2, args.fx_plugin_name))
+        write_section("fx-plugin", fx_plugin_section(index, args.seed, args.fx_plugin_step, args.fx_plugin_name))
     if "vital-fx" in sections:
         write_section("vital-fx", vital_fx_section(index, args.seed, args.vital_fx_trials))
     if "oracle" in sections:
