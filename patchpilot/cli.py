@@ -105,6 +105,10 @@ SynthOption = Annotated[
                                 case_sensitive=False)
 ]
 WorkersOption = Annotated[int, typer.Option("--workers", min=1, max=64, help="Render threads.")]
+FxPluginOption = Annotated[Optional[list[str]], typer.Option(
+    "--fx-plugin", metavar="NAME|PATH",
+    help="A VST3 effect of yours the effect chain may use too (its own settings, searched like the built-in "
+         "effects; repeat for more). A name is looked up in the standard VST3 folders.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
 EmbedderOption = Annotated[Optional[str], typer.Option(
     "--embedder", help="timbre (built-in) or clap (needs patchpilot\\[clap]); must be the one the index was built with.")]
@@ -226,10 +230,7 @@ def match(
     fx: Annotated[bool, typer.Option(
         "--fx/--no-fx", help="Search an effect chain (reverb, delay, chorus, compressor, drive, EQ) for the best "
                              "matches; an effect that does not bring a match closer stays off.")] = True,
-    fx_plugins: Annotated[Optional[list[str]], typer.Option(
-        "--fx-plugin", metavar="NAME|PATH",
-        help="A VST3 effect of yours the chain may use too (its own parameters, searched like the built-in "
-             "effects; repeat for more). A name is looked up in the standard VST3 folders.")] = None,
+    fx_plugins: FxPluginOption = None,
     refine: Annotated[bool, typer.Option("--refine", help="Optimise the best matches' parameters against the "
                                          "input (CMA-ES); the refined preset is listed first.")] = False,
     budget: Annotated[int, typer.Option("--budget", min=1, max=100_000,
@@ -531,6 +532,7 @@ def serve(
     index: IndexOption = None,
     workers: WorkersOption = 2,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.01, help="Largest upload the page takes, MB.")] = 64,
+    fx_plugins: FxPluginOption = None,
 ) -> None:
     """Open a local page: drop a sound, see and hear its matches, refine them.
 
@@ -540,16 +542,19 @@ def serve(
     Uploads go to a temporary folder, removed after each match.
     Needs FastAPI and uvicorn (the serve extra).
 
-    Example:
+    Examples:
       patchpilot serve --port 8765
+      patchpilot serve --fx-plugin ZamComp
     """
     from patchpilot.serve import check_available
     from patchpilot.serve import serve as run_server
 
     with _errors_to_exit():
         check_available()
-        run_server(host=host, port=port, index=index, workers=workers, max_upload_mb=max_upload_mb,
-                   on_ready=lambda url: stderr.print(f"serving on {url} (Ctrl-C stops)", highlight=False))
+        with _warnings_to_stderr():
+            run_server(host=host, port=port, index=index, workers=workers, max_upload_mb=max_upload_mb,
+                       fx_plugins=fx_plugins or (),
+                       on_ready=lambda url: stderr.print(f"serving on {url} (Ctrl-C stops)", highlight=False))
 
 
 # ---- presets ------------------------------------------------------------------------------

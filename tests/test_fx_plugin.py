@@ -194,3 +194,31 @@ def test_match_uses_a_named_plugin_and_refuses_a_missing_one(pluck_wav: Path, ti
     assert missing.exit_code != 0 and missing.stderr.count("\n") == 1 and "NoSuchVerb" in missing.stderr
     off = runner.invoke(app, [*base, "--fx-plugin", "ZamEQ2", "--no-fx"])
     assert off.exit_code == 2 and "--no-fx" in off.stderr
+
+
+def test_the_page_offers_each_plugin_effect_as_a_vstpreset(pluck_wav: Path, tiny_index: Path, tmp_path: Path) -> None:
+    """``serve --fx-plugin``: a result whose chain holds the plugin links its .vstpreset, and
+    the link gives the plugin's state at the chain's settings."""
+    pytest.importorskip("fastapi", reason="the serve extra is not installed")
+    pytest.importorskip("python_multipart", reason="the serve extra is not installed")
+    from patchpilot.api import PatchPilot
+    from patchpilot.audio.io import write_wav
+    from patchpilot.serve.app import create_app
+
+    audio, rate = soundfile.read(pluck_wav, dtype="float32")
+    boosted = FxChain((Effect(eq_kind(), (("boost_cut_1_db", 15.0), ("bandwidth_1", 2.0),
+                                          ("frequency_1_hz", 1500.0))),)).apply(audio, rate)
+    write_wav(tmp_path / "boosted.wav", boosted, rate)
+    with PatchPilot(tiny_index, fx_plugins=["ZamEQ2"]) as pilot:
+        app = create_app(pilot=pilot)
+        server = app.state.server
+        page = server.result_json(server.match_file(tmp_path / "boosted.wav", "boosted.wav"))
+        first = page["matches"][0]
+        assert first["fx_plugin_presets"] == [{"url": f"/api/results/{page['id']}/matches/1/fx-plugin/1",
+                                               "filename": f"{first['preset_filename'].rsplit('.', 1)[0]}"
+                                                           ".fx-1-zameq2.vstpreset"}]
+        route = next(r for r in app.routes if getattr(r, "path", "").endswith("/fx-plugin/{position}"))
+        response = route.endpoint(page["id"], 1, 1)
+        assert response.body.startswith(b"VST3")
+        with pytest.raises(UsageError, match="not a VST3 effect"):
+            route.endpoint(page["id"], 1, 5)

@@ -76,7 +76,7 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
         for position, effect in enumerate(fx.effects, start=1):
             state = effect.spec.state(dict(effect.settings))
             if state is not None:
-                plugin_presets.append(base.with_name(f"{base.name}.fx-{position}-{slug(effect.kind)}.vstpreset"))
+                plugin_presets.append(base.with_name(fx_plugin_preset_name(base.name, position, effect.kind)))
                 plugin_presets[-1].write_bytes(state)
         native = preset_with_fx(preset, fx)
         if native is not None:
@@ -85,6 +85,11 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
             left_out = native[1]
     write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
     return ExportedFiles(preset_file, audio_file, fx_file, fx_preset_file, left_out, tuple(plugin_presets))
+
+
+def fx_plugin_preset_name(stem: str, position: int, effect_name: str) -> str:
+    """The file name of the chain's ``position``-th effect (a VST3 plugin) as a ``.vstpreset``."""
+    return f"{stem}.fx-{position}-{slug(effect_name)}.vstpreset"
 
 
 def preset_with_fx(preset: Preset, fx: FxChain) -> tuple[bytes, tuple[str, ...]] | None:

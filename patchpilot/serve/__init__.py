@@ -8,6 +8,7 @@ the pictures are the library's, as for the CLI. FastAPI and uvicorn are the opti
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from patchpilot.errors import MissingExtraError
@@ -27,14 +28,18 @@ def check_available() -> None:
 
 
 def serve(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, index: Path | None = None, workers: int = 2,
-          max_upload_mb: float | None = None, on_ready=None) -> None:  # noqa: ANN001 - on_ready(url) is called once the socket listens
-    """Run the page until interrupted (blocking)."""
+          max_upload_mb: float | None = None, fx_plugins: Sequence[str] = (),
+          on_ready=None) -> None:  # noqa: ANN001 - on_ready(url) is called once the socket listens
+    """Run the page until interrupted (blocking); ``fx_plugins``: VST3 effects the answers'
+    effect chains may use (loaded before the page opens)."""
     check_available()
     import uvicorn
 
+    from patchpilot.api import PatchPilot
     from patchpilot.serve.app import DEFAULT_MAX_UPLOAD_MB, create_app
 
-    app = create_app(index=index, workers=workers, max_upload_mb=max_upload_mb or DEFAULT_MAX_UPLOAD_MB, on_ready=lambda: on_ready(f"http://{host}:{port}/")
-                     if on_ready else None)
+    pilot = PatchPilot(index, workers=workers, fx_plugins=fx_plugins)
+    app = create_app(pilot=pilot, max_upload_mb=max_upload_mb or DEFAULT_MAX_UPLOAD_MB,
+                     on_ready=lambda: on_ready(f"http://{host}:{port}/") if on_ready else None)
     # uvicorn's access log would print every keyboard note; errors still show
     uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)

@@ -38,7 +38,7 @@ from patchpilot.api import PatchPilot
 from patchpilot.audio.io import load_audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
-from patchpilot.export import preset_with_fx
+from patchpilot.export import fx_plugin_preset_name, preset_with_fx
 from patchpilot.library.bank import slug
 from patchpilot.match import Match, MatchResult
 from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
@@ -104,6 +104,11 @@ def _safe_label(name: str | None) -> str:
     """The uploaded file's name, for labels only: its last part, printable characters."""
     base = re.split(r"[\\/]", name or "")[-1]
     return re.sub(r"[^\w .,()+-]", "", base)[:80] or "upload"
+
+
+def plugin_preset_filename(match: Match, position: int) -> str:
+    """What the chain's ``position``-th effect (a VST3 plugin) downloads as."""
+    return fx_plugin_preset_name(slug(match.preset.name), position, match.fx.effects[position - 1].kind)
 
 
 class Server:
@@ -175,6 +180,10 @@ class Server:
                 "preset_with_fx_url": f"{base}/preset-with-fx"
                 if preset_with_fx(match.preset, match.fx) is not None else None,
                 "preset_with_fx_filename": f"{slug(match.preset.name)}.with-fx{suffix}",
+                # each VST3 effect of the chain at its settings, for the user's copy of the plugin
+                "fx_plugin_presets": [
+                    {"url": f"{base}/fx-plugin/{position}", "filename": plugin_preset_filename(match, position)}
+                    for position, effect in enumerate(match.fx.effects, start=1) if effect.spec.source()],
                 # a song's notes are its melody: never shown (the keyboard starts at C4)
                 "note": None if result.from_track else match.render.note,
                 "note_name": None if result.from_track else note_name(match.render.note),
@@ -402,6 +411,17 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         name = f"{slug(match.preset.name)}.with-fx{engine.preset_suffix}"
         return Response(with_fx[0], media_type="application/octet-stream",
                         headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+    @app.get("/api/results/{rid}/matches/{rank}/fx-plugin/{position}")
+    def fx_plugin_preset(rid: str, rank: int, position: int) -> Response:
+        _, match = server.match_of(rid, rank)
+        effects = match.fx.effects
+        state = effects[position - 1].spec.state(dict(effects[position - 1].settings)) \
+            if 1 <= position <= len(effects) else None
+        if state is None:
+            raise UsageError(f"effect {position} of match {rank} is not a VST3 effect")
+        return Response(state, media_type="application/octet-stream",
+                        headers={"Content-Disposition": f'attachment; filename="{plugin_preset_filename(match, position)}"'})
 
     @app.get("/api/results/{rid}/matches/{rank}/fx.json")
     def fx_file(rid: str, rank: int) -> Response:

@@ -148,7 +148,9 @@ function matchCard(match, labelled) {
     el("a", { href: match.preset_url, download: match.preset_filename, text: `Download ${match.preset_filename}` }),
     match.fx_url ? el("a", { href: match.fx_url, download: "", text: "Download effect chain (.fx.json)" }) : null,
     match.preset_with_fx_url ? el("a", { href: match.preset_with_fx_url, download: match.preset_with_fx_filename,
-                                         text: `Download ${match.preset_with_fx_filename} (effects inside, alike)` }) : null);
+                                         text: `Download ${match.preset_with_fx_filename} (effects inside, alike)` }) : null,
+    ...(match.fx_plugin_presets || []).map((p) => el("a", { href: p.url, download: p.filename,
+                                                           text: `Download ${p.filename} (your plugin's setting)` })));
   const card = el("li", { class: "match", "data-rank": match.rank, "aria-label": title },
     el("h3", {},
       el("span", { text: title }),
