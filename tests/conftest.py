@@ -156,6 +156,23 @@ def wav_bytes(data: bytes, *, rate: int = 44100, channels: int = 1, bits: int = 
             + b"data" + struct.pack("<I", len(data)) + data)
 
 
+def render_dry_and_wet(index: Path, folder: Path, fx_file: Path) -> tuple[np.ndarray, np.ndarray]:
+    """``patchpilot render`` of the tiny index's Test Bell, without and with ``--fx fx_file``
+    (both must succeed), as read back from the WAVs it wrote."""
+    import soundfile
+    from typer.testing import CliRunner
+
+    from patchpilot.cli import app
+
+    runner = CliRunner()
+    args = ["render", "dexed:test-bell", "--index", str(index), "--note", "60", "--seconds", "0.5", "--tail", "1"]
+    dry = runner.invoke(app, [*args, "-o", str(folder / "dry.wav")])
+    wet = runner.invoke(app, [*args, "-o", str(folder / "wet.wav"), "--fx", str(fx_file)])
+    assert dry.exit_code == 0 and wet.exit_code == 0, (dry.stderr, wet.stderr)
+    return (soundfile.read(folder / "dry.wav", dtype="float32")[0],
+            soundfile.read(folder / "wet.wav", dtype="float32")[0])
+
+
 def render_note(synth: str, preset_name: str, banks: Path, note: int, *, velocity: int = 100,
                 seconds: float = 0.9, tail: float = 0.6, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:
     from patchpilot.library.bank import load_factory_bank

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 from typer.testing import CliRunner
 
 from patchpilot.cli import app
@@ -17,7 +16,7 @@ from patchpilot.fx import EFFECT_KINDS, Effect, FxChain, chain_from_list, load_c
 from patchpilot.fx.search import ChainSearch
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
-from conftest import render_note
+from conftest import render_dry_and_wet, render_note
 
 ROOM = FxChain((Effect("Reverb", (("room_size", 0.8), ("damping", 0.3), ("wet_level", 0.5))),))
 
@@ -71,14 +70,10 @@ def test_the_search_finds_the_room_a_note_was_played_in_and_leaves_a_dry_note_dr
 
 def test_render_applies_an_exported_chain(tiny_index: Path, tmp_path: Path) -> None:
     ROOM.save(tmp_path / "room.fx.json")
+    a, b = render_dry_and_wet(tiny_index, tmp_path, tmp_path / "room.fx.json")
+    assert np.array_equal(b, ROOM.apply(a, 44100))
     runner = CliRunner()
     args = ["render", "dexed:test-bell", "--index", str(tiny_index), "--note", "60", "--seconds", "0.5", "--tail", "1"]
-    dry = runner.invoke(app, [*args, "-o", str(tmp_path / "dry.wav")])
-    wet = runner.invoke(app, [*args, "-o", str(tmp_path / "wet.wav"), "--fx", str(tmp_path / "room.fx.json")])
-    assert dry.exit_code == 0 and wet.exit_code == 0, (dry.stderr, wet.stderr)
-    a, _ = soundfile.read(tmp_path / "dry.wav", dtype="float32")
-    b, _ = soundfile.read(tmp_path / "wet.wav", dtype="float32")
-    assert np.array_equal(b, ROOM.apply(a, 44100))
     (tmp_path / "bad.fx.json").write_text('{"fx": [{"effect": "Reverb", "room_size": 3}]}')
     bad = runner.invoke(app, [*args, "-o", str(tmp_path / "x.wav"), "--fx", str(tmp_path / "bad.fx.json")])
     assert bad.exit_code == 2 and bad.stderr.count("\n") == 1 and "bad.fx.json" in bad.stderr

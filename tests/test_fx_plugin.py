@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile
-from conftest import render_note
+from conftest import render_dry_and_wet, render_note
 from typer.testing import CliRunner
 
 from patchpilot.cli import app
@@ -30,6 +30,20 @@ def eq_kind():
     from patchpilot.fx.plugin import plugin_effect_kind
 
     return plugin_effect_kind("ZamEQ2")
+
+
+def mid_boost() -> FxChain:
+    """ZamEQ2 boosting a wide band of the mids (no built-in effect has a peak band)."""
+    return FxChain((Effect(eq_kind(), (("boost_cut_1_db", 15.0), ("bandwidth_1", 2.0), ("frequency_1_hz", 1500.0))),))
+
+
+def boosted_pluck(pluck_wav: Path, folder: Path) -> Path:
+    """The test pluck recorded through :func:`mid_boost`, as a WAV in ``folder``."""
+    from patchpilot.audio.io import write_wav
+
+    audio, rate = soundfile.read(pluck_wav, dtype="float32")
+    write_wav(folder / "boosted.wav", mid_boost().apply(audio, rate), rate)
+    return folder / "boosted.wav"
 
 
 def test_a_plugins_controls_are_its_own_automatable_settings_in_its_units() -> None:
@@ -71,8 +85,7 @@ def test_the_search_finds_a_plugin_eq_the_input_went_through(tiny_banks: Path) -
     band, so the chain that comes closest uses the plugin (found although its gain and its
     frequency only matter together) and comes closer than the built-in effects can."""
     dry = render_note("vital", "Test Pad", tiny_banks, 60, sample_rate=NATIVE_SAMPLE_RATE_HZ)
-    coloured = FxChain((Effect(eq_kind(), (("boost_cut_1_db", 15.0), ("bandwidth_1", 2.0),
-                                           ("frequency_1_hz", 1500.0))),))
+    coloured = mid_boost()
     distance = PerceptualDistance(22050)
     seconds = dry.size / NATIVE_SAMPLE_RATE_HZ
     signal = from_native_rate(coloured.apply(dry, NATIVE_SAMPLE_RATE_HZ), 22050, seconds)
@@ -92,13 +105,7 @@ def test_a_plugin_chain_round_trips_through_its_json_and_render(tiny_index: Path
     assert saved == {"effect": "ZamEQ2", "plugin": str((ZAM / "ZamEQ2.vst3").resolve()),
                      "boost_cut_1_db": 12.0, "frequency_1_hz": 900.0}
     assert load_chain(tmp_path / "a.fx.json") == chain
-    runner = CliRunner()
-    args = ["render", "dexed:test-bell", "--index", str(tiny_index), "--note", "60", "--seconds", "0.5", "--tail", "1"]
-    dry = runner.invoke(app, [*args, "-o", str(tmp_path / "dry.wav")])
-    wet = runner.invoke(app, [*args, "-o", str(tmp_path / "wet.wav"), "--fx", str(tmp_path / "a.fx.json")])
-    assert dry.exit_code == 0 and wet.exit_code == 0, (dry.stderr, wet.stderr)
-    a, _ = soundfile.read(tmp_path / "dry.wav", dtype="float32")
-    b, _ = soundfile.read(tmp_path / "wet.wav", dtype="float32")
+    a, b = render_dry_and_wet(tiny_index, tmp_path, tmp_path / "a.fx.json")
     assert np.array_equal(b, chain.apply(a, 44100)) and not np.allclose(a, b, atol=1e-3)
 
 
@@ -176,14 +183,8 @@ def test_match_uses_a_named_plugin_and_refuses_a_missing_one(pluck_wav: Path, ti
                                                               tmp_path: Path) -> None:
     """The whole path: a pluck recorded through the user's EQ comes back with that EQ in its
     chain, in the JSON with the plugin's file, and exported as a .vstpreset."""
-    from patchpilot.audio.io import write_wav
-
-    audio, rate = soundfile.read(pluck_wav, dtype="float32")
-    boosted = FxChain((Effect(eq_kind(), (("boost_cut_1_db", 15.0), ("bandwidth_1", 2.0),
-                                          ("frequency_1_hz", 1500.0))),)).apply(audio, rate)
-    write_wav(tmp_path / "boosted.wav", boosted, rate)
     runner = CliRunner()
-    base = ["match", str(tmp_path / "boosted.wav"), "--index", str(tiny_index), "--top-k", "1", "--json"]
+    base = ["match", str(boosted_pluck(pluck_wav, tmp_path)), "--index", str(tiny_index), "--top-k", "1", "--json"]
     ok = runner.invoke(app, [*base, "--fx-plugin", "ZamEQ2", "--export", str(tmp_path / "out")])
     assert ok.exit_code == 0, ok.stderr
     match = json.loads(ok.stdout)["matches"][0]
@@ -202,17 +203,13 @@ def test_the_page_offers_each_plugin_effect_as_a_vstpreset(pluck_wav: Path, tiny
     pytest.importorskip("fastapi", reason="the serve extra is not installed")
     pytest.importorskip("python_multipart", reason="the serve extra is not installed")
     from patchpilot.api import PatchPilot
-    from patchpilot.audio.io import write_wav
     from patchpilot.serve.app import create_app
 
-    audio, rate = soundfile.read(pluck_wav, dtype="float32")
-    boosted = FxChain((Effect(eq_kind(), (("boost_cut_1_db", 15.0), ("bandwidth_1", 2.0),
-                                          ("frequency_1_hz", 1500.0))),)).apply(audio, rate)
-    write_wav(tmp_path / "boosted.wav", boosted, rate)
+    boosted = boosted_pluck(pluck_wav, tmp_path)
     with PatchPilot(tiny_index, fx_plugins=["ZamEQ2"]) as pilot:
         app = create_app(pilot=pilot)
         server = app.state.server
-        page = server.result_json(server.match_file(tmp_path / "boosted.wav", "boosted.wav"))
+        page = server.result_json(server.match_file(boosted, "boosted.wav"))
         first = page["matches"][0]
         assert first["fx_plugin_presets"] == [{"url": f"/api/results/{page['id']}/matches/1/fx-plugin/1",
                                                "filename": f"{first['preset_filename'].rsplit('.', 1)[0]}"

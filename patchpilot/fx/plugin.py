@@ -1,13 +1,14 @@
 """A VST3 effect the user names, as one more kind of the effect chain.
 
 ``match --fx-plugin ZamComp`` adds the plugin to the kinds the chain search tries: its
-controls are the plugin's own automatable continuous parameters, in its names and units
-except post-gain levels (a loudness-normalised distance cannot hear them) and meters; where
+controls are the plugin's own automatable continuous parameters, in its names and units,
+except post-gain levels (a loudness-normalised distance cannot hear them) and meters. Where
 there are more than MAX_PLUGIN_CONTROLS, thresholds, gains, frequencies, times and mixes come
-first, spread over the plugin's list (a 31-band EQ keeps every third band), and the rest are
-named in a warning. Switches, choices and the rest keep the plugin's defaults; a plugin with
-no such setting is tried at its defaults. It takes its place in the chain from the plugin's VST3 category (a
-"Fx|Dynamics" plugin right after the built-in compressor, a "Fx|Reverb" one last), and the
+first, spread over the plugin's list (ZamGEQ31's 29 bands: twelve across its range), and the
+rest are named in a warning. Switches, choices and the rest keep the plugin's defaults; a
+plugin with no such setting is tried at its defaults. It takes its place in the chain from
+the plugin's VST3 category (a "Fx|Dynamics" plugin right after the built-in compressor, a
+"Fx|Reverb" one last), and the
 JSON names its file (``{"effect": "ZamComp", "plugin": "/usr/lib/vst3/ZamComp.vst3", ...}``),
 which ``patchpilot render --fx`` loads again.
 
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from patchpilot.errors import PatchPilotWarning, SynthError
-from patchpilot.fx.chain import EFFECT_KINDS, Control, EffectKind
+from patchpilot.fx.chain import KINDS_BY_NAME, Control, EffectKind
 from patchpilot.plugins.host import (
     ParameterInfo,
     PluginHolder,
@@ -75,7 +76,7 @@ class PluginEffectKind(EffectKind):
         """Just after the built-in effect of the plugin's VST3 category (CATEGORY_AFTER)."""
         families = [part.lower() for part in self.category.split("|")]
         after = next((CATEGORY_AFTER[f] for f in families if f in CATEGORY_AFTER), DEFAULT_AFTER)
-        return next(i for i, kind in enumerate(EFFECT_KINDS) if kind.name == after) + 0.5
+        return KINDS_BY_NAME[after.lower()].slot + 0.5
 
     def source(self) -> dict[str, str]:
         """The plugin's file, which the JSON names."""
