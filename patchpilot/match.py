@@ -52,6 +52,10 @@ HELD_MARGIN_SECONDS = 0.01
 RENDER_LEAD_SECONDS = 0.2
 #: Candidates re-rendered with the input's release in stage 2.
 RELEASE_CANDIDATES = 10
+#: Stage 1 ranks the finalists on the stretch up to each one's note-off, but on this
+#: much at least: a candidate that parts from the input within a few tens of ms would
+#: otherwise be judged on its attack alone and crowd the right preset out of the finalists.
+PARTIAL_MIN_SECONDS = 0.3
 #: A note-off this close to the end of the window is treated as none.
 RELEASE_MIN_GAP_SECONDS = 0.03
 #: The best re-ranked candidates scored again on what the user will hear (their preset
@@ -362,7 +366,7 @@ class Matcher:
                     [RenderRequest(candidates[p][0].preset, n, v, held_seconds, total) for p, n, v in synth_jobs])
                 features = self.distance.prepare(target, renders)
                 offs = self.distance.note_off(target, features)
-                partial = self.distance.total(target, features, until=offs)
+                partial = self.distance.total(target, features, until=np.maximum(offs, PARTIAL_MIN_SECONDS))
                 full = self.distance.total(target, features)
                 for i, (position, play_note, velocity) in enumerate(synth_jobs):
                     shift = attack_start(renders[i], sr) / sr
