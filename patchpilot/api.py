@@ -25,7 +25,7 @@ import numpy as np
 
 from patchpilot.audio.content import looks_like_song
 from patchpilot.audio.fetch import fetched_audio, is_url
-from patchpilot.audio.io import load_audio
+from patchpilot.audio.io import load_clip
 from patchpilot.audio.segment import select_track_notes
 from patchpilot.audio.separate import DemucsNotInstalledError, Progress, SeparationOptions, StemSeparator
 from patchpilot.constants import (
@@ -137,7 +137,7 @@ class PatchPilot:
         with ExitStack() as stack:
             if is_url(source):
                 source = stack.enter_context(fetched_audio(str(source)))
-            audio = load_audio(source, ANALYSIS_SAMPLE_RATE_HZ, name=label)
+            audio, full_band = load_clip(source, name=label)
             song = looks_like_song(audio)
             separate = options.wanted_for(song)
             if separate:
@@ -152,7 +152,8 @@ class PatchPilot:
                                   PatchPilotWarning, stacklevel=2)
                     separate = False
         analysis = select_track_notes(audio) if separate or song else None
-        return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates, analysis=analysis)
+        return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates, analysis=analysis,
+                                        full_band=None if separate or song else full_band)
 
     def separator(self, model: str = DEFAULT_DEMUCS_MODEL, repo: Path | None = None) -> StemSeparator:
         """The Demucs separator for ``model`` (loaded once, on first use)."""

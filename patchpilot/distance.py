@@ -51,11 +51,21 @@ WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
 #: terms see little of what happens above a few kHz, where an optimiser can otherwise trade
 #: a slightly better mel match for junk in the top octaves.
 REFINE_WEIGHTS = {**WEIGHTS, "log_stft": 1.0}
-LINEAR_RESOLUTION = (1024, 256)  # one of RESOLUTIONS: its STFT is computed once
-assert LINEAR_RESOLUTION in {(n_fft, hop) for n_fft, hop, _ in RESOLUTIONS}
+#: It comes from the resolution with LINEAR_MELS mel bands (its STFT is computed once), as
+#: the MFCC do.
+LINEAR_MELS = 64
+assert LINEAR_MELS in {n_mels for _, _, n_mels in RESOLUTIONS}
 #: A cheap proxy of the distance (first hearings, the effect search): one mel resolution
 #: instead of three (the one the MFCC come from).
 PROXY_RESOLUTIONS = (RESOLUTIONS[1],)
+
+
+def resolutions_at(sample_rate: int, resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS
+                   ) -> tuple[tuple[int, int, int], ...]:
+    """``resolutions`` (set for ANALYSIS_SAMPLE_RATE_HZ) with FFT sizes and hops scaled to
+    ``sample_rate``, so that windows last as long (at 44.1 kHz the mel bands reach 22 kHz)."""
+    factor = max(1, round(sample_rate / ANALYSIS_SAMPLE_RATE_HZ))
+    return tuple((n_fft * factor, hop * factor, n_mels) for n_fft, hop, n_mels in resolutions)
 #: Distance given to a silent candidate.
 SILENT_DISTANCE = 100.0
 #: Attack alignment: the first point within this many dB of the loudest 5 ms frame.
@@ -133,13 +143,14 @@ class PerceptualDistance:
 
     def __init__(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, weights: dict[str, float] | None = None,
                  resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS) -> None:
-        """``resolutions``: (n_fft, hop, n_mels) of the mel terms; fewer make a cheaper
-        proxy (the effect search's). The MFCC come from the one with 64 mels."""
+        """``resolutions``: (n_fft, hop, n_mels) of the mel terms at ANALYSIS_SAMPLE_RATE_HZ
+        (scaled to ``sample_rate``: :func:`resolutions_at`); fewer make a cheaper proxy (the
+        effect search's). The MFCC and the linear term come from the one with LINEAR_MELS."""
         self.sample_rate = sample_rate
         self.weights = dict(WEIGHTS if weights is None else weights)
-        self.resolutions = resolutions
-        self._mfcc_resolution = next(i for i, r in enumerate(resolutions) if r[2] == RESOLUTIONS[1][2])
-        self._linear = self.weights.get("log_stft", 0.0) > 0 and LINEAR_RESOLUTION in {r[:2] for r in resolutions}
+        self.resolutions = resolutions_at(sample_rate, resolutions)
+        self._mfcc_resolution = next(i for i, r in enumerate(self.resolutions) if r[2] == LINEAR_MELS)
+        self._linear = self.weights.get("log_stft", 0.0) > 0
 
     def _batch(self, signals: Sequence[np.ndarray], length: int,
                align_to: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -185,11 +196,11 @@ class PerceptualDistance:
 
     def _spectra(self, batch: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
         """Mel powers at every resolution, and the linear power spectrogram at
-        LINEAR_RESOLUTION when the log_stft term is on (one of the same STFTs)."""
+        resolution the MFCC come from when the log_stft term is on (one of the same STFTs)."""
         mels, linear = [], None
-        for n_fft, hop, n_mels in self.resolutions:
+        for number, (n_fft, hop, n_mels) in enumerate(self.resolutions):
             power = power_spectrogram(batch, n_fft, hop)
-            if self._linear and (n_fft, hop) == LINEAR_RESOLUTION:
+            if self._linear and number == self._mfcc_resolution:
                 linear = power
             mels.append(power @ mel_filterbank(self.sample_rate, n_fft, n_mels, 20.0))
         return mels, linear
@@ -202,7 +213,7 @@ class PerceptualDistance:
             floored = np.maximum(power, floor)
             mels.append(np.sqrt(floored))
             log_mels.append(np.log(floored))
-        mfcc = log_mels[self._mfcc_resolution] @ dct_matrix(RESOLUTIONS[1][2], N_MFCC + 1)[:, 1:]
+        mfcc = log_mels[self._mfcc_resolution] @ dct_matrix(LINEAR_MELS, N_MFCC + 1)[:, 1:]
         envelope = np.maximum(amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP)), envelope_floor_db)
         log_spec = np.log(np.maximum(linear, linear_floor)) if linear is not None else None
         return Features(tuple(log_mels), tuple(mels), mfcc, envelope, silent, log_spec)
@@ -261,7 +272,7 @@ class PerceptualDistance:
         envelope = (np.abs(candidates.envelope_db - t.envelope_db[0]) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
         terms = {"log_mel": log_mel / n, "convergence": convergence / n, "mfcc": mfcc, "envelope": envelope}
         if candidates.log_spec is not None and t.log_spec is not None:
-            mask = self._frame_mask(candidates.log_spec.shape[1], LINEAR_RESOLUTION[1], until, batch)
+            mask = self._frame_mask(candidates.log_spec.shape[1], self.resolutions[self._mfcc_resolution][1], until, batch)
             error = np.abs(candidates.log_spec - t.log_spec[0]).mean(axis=2)
             terms["log_stft"] = (error * mask).sum(axis=1) / mask.sum(axis=1) / 8.0
         return terms

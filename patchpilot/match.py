@@ -21,7 +21,7 @@ import numpy as np
 from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.distance import PROXY_RESOLUTIONS, PerceptualDistance, Target, attack_start
+from patchpilot.distance import PROXY_RESOLUTIONS, REFINE_WEIGHTS, PerceptualDistance, Target, attack_start
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, SynthError, UsageError
 from patchpilot.fx import EFFECT_KINDS, ChainSearch, FxChain
@@ -135,15 +135,22 @@ class Matcher:
         self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
         index.check_embedder(self.embedder.identity)
         self.workers = workers
-        self._pools: dict[str, RenderPool] = {}
+        self._pools: dict[tuple[str, int], RenderPool] = {}
         self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
         self._proxy = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, resolutions=PROXY_RESOLUTIONS)
 
-    def pool(self, synth: str) -> RenderPool:
-        """The render pool of a synth (created on first use, one voice per thread)."""
-        if synth not in self._pools:
-            self._pools[synth] = RenderPool(get_engine(synth), self.workers)
-        return self._pools[synth]
+    def pool(self, synth: str, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> RenderPool:
+        """The render pool of a synth at a rate (created on first use, one voice per thread)."""
+        key = (synth, sample_rate)
+        if key not in self._pools:
+            self._pools[key] = RenderPool(get_engine(synth), self.workers, sample_rate)
+        return self._pools[key]
+
+    def refiner_for(self, analysis: ClipAnalysis) -> Refiner:
+        """The refinement for an input: at the rate of its full-band copy where it has one (the
+        objective then hears the top octave the analysis rate leaves out), else at the analysis rate."""
+        rate = analysis.full_band.sample_rate if analysis.full_band is not None else ANALYSIS_SAMPLE_RATE_HZ
+        return Refiner(lambda synth: self.pool(synth, rate), PerceptualDistance(rate, REFINE_WEIGHTS))
 
     def fresh_voices(self) -> None:
         """Renders of this query on voices that have played nothing yet: the same input gets
@@ -165,15 +172,17 @@ class Matcher:
 
     # ---- the pipeline -----------------------------------------------------------------
     def match_audio(self, audio: Audio, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
-                    candidates: int = DEFAULT_RERANK_CANDIDATES, analysis: ClipAnalysis | None = None) -> MatchResult:
-        """Match a clip; ``analysis`` gives its notes when they were chosen otherwise (a track)."""
+                    candidates: int = DEFAULT_RERANK_CANDIDATES, analysis: ClipAnalysis | None = None,
+                    full_band: Audio | None = None) -> MatchResult:
+        """Match a clip; ``analysis`` gives its notes when they were chosen otherwise (a track).
+        ``full_band``: the same clip at a higher rate (``io.load_clip``), kept for the refinement."""
         if synth is not None and synth not in self.index.manifest.synths:
             raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
                              f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
         from_track = analysis is not None
         self.fresh_voices()
         if analysis is None:
-            analysis = analyse_clip(audio)
+            analysis = replace(analyse_clip(audio), full_band=full_band)
         note = analysis.best
         raw = self.embedder.features([note.samples])
         vector = self.index.transform.apply(raw)[0]
@@ -277,7 +286,7 @@ class Matcher:
         if result.analysis is None:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
         self.fresh_voices()
-        refiner = Refiner(self.pool)
+        refiner = self.refiner_for(result.analysis)
         # The refined preset is for the synth that matched best: its starts are on that synth.
         best_synth = result.matches[0].preset.synth
         same_synth = [m for m in result.matches if m.preset.synth == best_synth]

@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from patchpilot.audio.analysis import ENVELOPE_FRAME, ENVELOPE_HOP, ClipAnalysis, Note, compare_window, level_envelope_db
+from patchpilot.audio.io import resample
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
 from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance, Target
 from patchpilot.errors import UsageError
@@ -286,20 +287,26 @@ def discrete_trials(engine: SynthEngine, base: Preset, donors: Sequence[Preset])
     return [t for tier in tiers for t in tier]
 
 
-def note_with_tail(analysis: ClipAnalysis, note: Note) -> np.ndarray:
-    """The note's samples and the quiet stretch that follows it in the clip."""
+def note_with_tail(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None) -> np.ndarray:
+    """The note's samples and the quiet stretch that follows it in the clip, at
+    ``sample_rate`` (default: the note's): taken from the analysis's full-band copy where it
+    has one at that rate, resampled otherwise."""
+    rate = note.sample_rate if sample_rate is None else sample_rate
     audio = analysis.audio
     start = int(round(note.start * audio.sample_rate))
     end = start + note.samples.size
     if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
-        return note.samples  # the note was not cut from this audio (a resampled stem)
+        return resample(note.samples, note.sample_rate, rate)  # the note was not cut from this audio (a resampled stem)
     after = audio.samples[end : end + int(TAIL_SECONDS * audio.sample_rate)]
-    if after.size < ENVELOPE_FRAME:
-        return note.samples
-    level = level_envelope_db(after)
-    rises = np.flatnonzero(level > level[0] + TAIL_RISE_DB)
-    stop = after.size if rises.size == 0 else int(rises[0]) * ENVELOPE_HOP
-    return np.concatenate([note.samples, after[:stop]])
+    if after.size >= ENVELOPE_FRAME:
+        level = level_envelope_db(after)
+        rises = np.flatnonzero(level > level[0] + TAIL_RISE_DB)
+        end += after.size if rises.size == 0 else int(rises[0]) * ENVELOPE_HOP
+    full = analysis.full_band
+    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
+        scale = rate / audio.sample_rate  # the same stretch of the full-band copy
+        return full.samples[int(round(start * scale)) : int(round(end * scale))]
+    return resample(audio.samples[start:end], audio.sample_rate, rate)
 
 
 def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds: float,
@@ -324,8 +331,8 @@ def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds
         else:
             played = int(np.clip(note + round(item.pitch.midi - best.pitch.midi), 0, 127))  # type: ignore[operator]
             held = window_note
-        samples = note_with_tail(analysis, item)
-        target = distance.prepare_target(samples[: int((window + TAIL_SECONDS) * item.sample_rate)])
+        samples = note_with_tail(analysis, item, distance.sample_rate)
+        target = distance.prepare_target(samples[: int((window + TAIL_SECONDS) * distance.sample_rate)])
         total = target.length / distance.sample_rate + RENDER_LEAD_SECONDS
         fits.append(FitNote(target, played, velocity, min(held, total - 0.01), total))
     return tuple(fits)

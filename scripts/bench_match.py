@@ -834,7 +834,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
     import torch
 
     from patchpilot.audio.analysis import compare_window
-    from patchpilot.refine import DEFAULT_STARTS, RefineOptions, Refiner, StartPoint, fit_notes_for
+    from patchpilot.refine import DEFAULT_STARTS, RefineOptions, StartPoint, fit_notes_for
 
     torch.set_num_threads(1)
     rows: list[dict] = []
@@ -872,7 +872,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             # Ablation: the same search from the init patch, at the largest budget.
             analysis = result.analysis
             window_note, _ = compare_window(analysis.best)
-            refiner = Refiner(pilot.matcher.pool)  # the refinement loss, as `match --refine` uses
+            refiner = pilot.matcher.refiner_for(analysis)  # the refinement loss, as `match --refine` uses
             start = StartPoint(engine.init_preset(), "init",
                                fit_notes_for(analysis, played, settings.velocity, window_note, refiner.distance))
             started = time.perf_counter()

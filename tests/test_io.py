@@ -20,7 +20,8 @@ import soundfile
 from conftest import wav_bytes
 
 import patchpilot.audio.io as audio_io
-from patchpilot.audio.io import FFMPEG_SAMPLE_RATE_HZ, load_audio, load_stereo, looks_like_aac, read_capped
+from patchpilot.audio.io import (FFMPEG_SAMPLE_RATE_HZ, FULL_BAND_MAX_SECONDS, load_audio, load_clip, load_stereo,
+                                 looks_like_aac, read_capped)
 from patchpilot.errors import InputAudioError, PatchPilotWarning, UsageError
 
 #: One silent AAC-LC stereo frame, the payload of an ADTS frame.
@@ -236,3 +237,23 @@ def test_absurd_audio_is_one_clear_error(header: dict, data: bytes, message: str
         load_audio(wav_bytes(data, **header), name="odd.wav")
     text = str(caught.value)
     assert text.startswith("odd.wav: ") and "\n" not in text and "BytesIO" not in text
+
+
+def test_a_clip_keeps_a_full_band_copy_only_where_the_file_has_the_band(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    for rate, seconds, kept in [(48000, 1.0, True), (44100, 1.0, True), (22050, 1.0, False),
+                                (44100, FULL_BAND_MAX_SECONDS + 1, False)]:
+        path = tmp_path / f"{rate}-{seconds}.wav"
+        soundfile.write(path, (0.1 * rng.standard_normal(int(rate * seconds))).astype(np.float32), rate,
+                        subtype="FLOAT")
+        audio, full = load_clip(path)
+        assert np.array_equal(audio.samples, load_audio(path).samples)  # the analysis copy is unchanged
+        if kept:
+            assert full is not None and full.sample_rate == 44100
+            assert full.samples.size == pytest.approx(44100 * seconds, abs=2)
+            # above the analysis band: white noise keeps about half its power there
+            spectrum = np.abs(np.fft.rfft(full.samples)) ** 2
+            top = spectrum[int(spectrum.size * 12000 / 22050):int(spectrum.size * 20000 / 22050)].sum()
+            assert top / spectrum.sum() > 0.3
+        else:
+            assert full is None

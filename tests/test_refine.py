@@ -15,7 +15,7 @@ from patchpilot.audio.analysis import analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.cli import app
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
-from patchpilot.distance import PerceptualDistance
+from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance
 from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.fx import FxChain, load_chain
 from patchpilot.library.bank import load_factory_bank
@@ -263,3 +263,29 @@ def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
     assert [m.preset_id for m in refined.matches] == [m.preset_id for m in result.matches]
     assert [m.rank for m in refined.matches] == [1, 2, 3]
     assert refined.matches[0].refinement is None and refined.matches[1].refinement is not None
+
+
+def test_a_full_band_input_is_refined_on_what_it_holds_above_the_analysis_band(tiny_index: Path,
+                                                                                organ_wav: Path) -> None:
+    from patchpilot.refine import note_with_tail
+
+    with PatchPilot(tiny_index) as pilot:
+        result = pilot.match(organ_wav, top_k=2, synth="dexed")
+        refiner = pilot.matcher.refiner_for(result.analysis)
+    analysis = result.analysis
+    assert analysis.full_band is not None and refiner.distance.sample_rate == 44100
+    # the fit note is the same stretch of the input, from the 44.1 kHz copy
+    note = analysis.best
+    low, high = note_with_tail(analysis, note), note_with_tail(analysis, note, 44100)
+    assert high.size == pytest.approx(2 * low.size, abs=2)
+    start = round(note.start * 44100)
+    assert np.array_equal(high, analysis.full_band.samples[start:start + high.size])
+    # a partial at 15 kHz: the refinement's loss hears it at 44.1 kHz; at the analysis rate it cannot
+    clean = analysis.full_band.samples[start:start + high.size]
+    t = np.arange(clean.size) / 44100
+    bright = clean + 0.2 * np.sqrt(np.mean(clean ** 2)) * np.sin(2 * np.pi * 15000 * t).astype(np.float32)
+    full = PerceptualDistance(44100, REFINE_WEIGHTS)(clean, [clean, bright])
+    assert full[0] < 1e-6 and full[1] > 0.05
+    halved = [from_native_rate(x, SR, x.size / 44100) for x in (clean, bright)]
+    analysed = PerceptualDistance(SR, REFINE_WEIGHTS)(halved[0], halved)
+    assert abs(analysed[1] - analysed[0]) < 0.01

@@ -66,6 +66,9 @@ class Note:
 class ClipAnalysis:
     audio: Audio
     notes: tuple[Note, ...]  # best first
+    #: The same clip at a higher rate (``io.load_clip``), where the input had that band:
+    #: what the refinement scores against. Its notes lie at the same times.
+    full_band: Audio | None = None
 
     @property
     def best(self) -> Note:

@@ -25,7 +25,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotWarning, UsageError
 
 #: Longest input analysed (a long song); anything beyond is trimmed, with a warning.
@@ -294,7 +294,7 @@ def _read(source: str | Path | bytes, name: str | None, warn_trimmed: bool = Tru
     return samples, rate, label
 
 
-def _resample(x: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
+def resample(x: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
     """Resample the last axis of ``(frames,)`` or ``(channels, frames)``."""
     if rate == sample_rate:
         return x
@@ -307,8 +307,25 @@ def _resample(x: np.ndarray, rate: int, sample_rate: int) -> np.ndarray:
 def load_audio(source: str | Path | bytes, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, name: str | None = None) -> Audio:
     """Load a file path or raw file bytes as mono float32 at ``sample_rate``."""
     samples, rate, label = _read(source, name)
-    mono = _resample(samples.mean(axis=0), rate, sample_rate)
+    mono = resample(samples.mean(axis=0), rate, sample_rate)
     return Audio(np.ascontiguousarray(mono), sample_rate, label)
+
+
+#: Inputs up to this long also keep a full-band copy (``load_clip``); longer ones are songs
+#: or recordings whose notes are matched (and refined) at the analysis rate only.
+FULL_BAND_MAX_SECONDS = 60.0
+
+
+def load_clip(source: str | Path | bytes, name: str | None = None) -> tuple[Audio, Audio | None]:
+    """The input as mono float32 at ANALYSIS_SAMPLE_RATE_HZ, and at EXPORT_SAMPLE_RATE_HZ (what
+    the refinement hears) where the file has that band and lasts at most
+    FULL_BAND_MAX_SECONDS (else None). The file is decoded once."""
+    samples, rate, label = _read(source, name)
+    mono = np.ascontiguousarray(samples.mean(axis=0))
+    audio = Audio(np.ascontiguousarray(resample(mono, rate, ANALYSIS_SAMPLE_RATE_HZ)), ANALYSIS_SAMPLE_RATE_HZ, label)
+    if rate < EXPORT_SAMPLE_RATE_HZ or audio.duration > FULL_BAND_MAX_SECONDS:
+        return audio, None
+    return audio, Audio(np.ascontiguousarray(resample(mono, rate, EXPORT_SAMPLE_RATE_HZ)), EXPORT_SAMPLE_RATE_HZ, label)
 
 
 def load_stereo(source: str | Path | bytes, sample_rate: int, name: str | None = None,
@@ -321,7 +338,7 @@ def load_stereo(source: str | Path | bytes, sample_rate: int, name: str | None =
         samples = np.repeat(samples, 2, axis=0)
     elif samples.shape[0] > 2:
         samples = np.stack([samples[0::2].mean(axis=0), samples[1::2].mean(axis=0)])
-    return _resample(np.ascontiguousarray(samples), rate, sample_rate)
+    return resample(np.ascontiguousarray(samples), rate, sample_rate)
 
 
 def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
