@@ -13,8 +13,8 @@ of answers to real-instrument notes whose MSS against the note was measured.
 from __future__ import annotations
 
 #: Largest distance labelled ``close`` and ``similar``.
-CLOSE_MAX_DISTANCE = 0.38
-SIMILAR_MAX_DISTANCE = 1.31
+CLOSE_MAX_DISTANCE = 0.36
+SIMILAR_MAX_DISTANCE = 1.41
 
 LABELS = ("close", "similar", "rough")
 
