@@ -146,10 +146,11 @@ class Matcher:
             self._pools[key] = RenderPool(get_engine(synth), self.workers, sample_rate)
         return self._pools[key]
 
-    def refiner_for(self, analysis: ClipAnalysis) -> Refiner:
-        """The refinement for an input: at the rate of its full-band copy where it has one (the
-        objective then hears the top octave the analysis rate leaves out), else at the analysis rate."""
-        rate = analysis.full_band.sample_rate if analysis.full_band is not None else ANALYSIS_SAMPLE_RATE_HZ
+    def refiner_for(self, analysis: ClipAnalysis, full_band: bool = False) -> Refiner:
+        """The refinement for an input: at the analysis rate, or with ``full_band`` at the rate
+        of the input's full-band copy where it has one (the loss then hears the top octave the
+        analysis rate leaves out; ``RefineOptions.full_band``)."""
+        rate = analysis.full_band.sample_rate if full_band and analysis.full_band else ANALYSIS_SAMPLE_RATE_HZ
         return Refiner(lambda synth: self.pool(synth, rate), PerceptualDistance(rate, REFINE_WEIGHTS))
 
     def fresh_voices(self) -> None:
@@ -286,7 +287,7 @@ class Matcher:
         if result.analysis is None:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
         self.fresh_voices()
-        refiner = self.refiner_for(result.analysis)
+        refiner = self.refiner_for(result.analysis, options.full_band)
         # The refined preset is for the synth that matched best: its starts are on that synth.
         best_synth = result.matches[0].preset.synth
         same_synth = [m for m in result.matches if m.preset.synth == best_synth]

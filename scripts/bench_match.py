@@ -827,7 +827,8 @@ def oracle(index: Path, seed: int, targets: int, vital_targets: int, workers: in
 
 # ---- refinement ---------------------------------------------------------------------------
 def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int,
-               discrete: bool = False, hold: bool = False, hold_check: bool = False, fx: bool = True) -> str:
+               discrete: bool = False, hold: bool = False, hold_check: bool = False, fx: bool = True,
+               full_band: bool = False) -> str:
     """CMA-ES refinement on a subset of the General MIDI notes: MR-STFT and MSS of the top-1
     match before and after refining at each budget, from the init patch at the largest budget,
     with wall time and evaluations per second against the synth's bare render rate."""
@@ -863,7 +864,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             for budget in budgets:
                 started = time.perf_counter()
                 refined = pilot.refine(result, RefineOptions(budget=budget, seed=seed, discrete=discrete, hold=hold,
-                                                             hold_check=hold_check))
+                                                             hold_check=hold_check, full_band=full_band))
                 # the match the search started from carries its outcome (the answer when it won)
                 outcome = next(m.refinement for m in refined.matches if m.refinement is not None)
                 first = refined.matches[0]  # played as its start match was: its own note
@@ -872,12 +873,12 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             # Ablation: the same search from the init patch, at the largest budget.
             analysis = result.analysis
             window_note, _ = compare_window(analysis.best)
-            refiner = pilot.matcher.refiner_for(analysis)  # the refinement loss, as `match --refine` uses
+            refiner = pilot.matcher.refiner_for(analysis, full_band)  # the refinement loss, as `match --refine` uses
             start = StartPoint(engine.init_preset(), "init",
                                fit_notes_for(analysis, played, settings.velocity, window_note, refiner.distance))
             started = time.perf_counter()
             outcome = refiner.refine([start], RefineOptions(budget=max(budgets), seed=seed, discrete=discrete, hold=hold,
-                                                            hold_check=hold_check))
+                                                            hold_check=hold_check, full_band=full_band))
             row["from_init"] = (metrics_of(outcome.preset, played), time.perf_counter() - started, outcome)
             # the refinement's starts: the best matches on the top-1's synth
             starts = [m for m in result.matches if m.preset.synth == engine.name][:DEFAULT_STARTS]
@@ -938,8 +939,10 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
     command = (f"python scripts/bench_match.py --only refine --refine-notes {notes} --budgets "
                f"{','.join(map(str, budgets))} --workers {workers} --seed {seed} --index {index}"
                + (" --refine-discrete" if discrete else "") + (" --refine-hold" if hold else "")
-               + (" --refine-hold-check" if hold_check else "") + ("" if fx else " --no-fx"))
-    title = "Refinement (CMA-ES) on the General MIDI notes" + ("" if fx else ", without the effect chain")
+               + (" --refine-hold-check" if hold_check else "") + ("" if fx else " --no-fx")
+               + (" --refine-full-band" if full_band else ""))
+    title = ("Refinement (CMA-ES) on the General MIDI notes" + ("" if fx else ", without the effect chain")
+             + (", scored on the full band (44.1 kHz)" if full_band else ""))
     return (header(title, command)
             + f"\n{len(rows)} of the General MIDI notes of the out-of-domain benchmark ({Path(soundfont).name}, evenly "
             "spread over the list), each matched against both synths; the top-1 match is refined (`match --refine "
@@ -1137,6 +1140,8 @@ def main() -> None:
     parser.add_argument("--refine-hold", action="store_true", help="refine section: search the note's hold too")
     parser.add_argument("--refine-hold-check", action="store_true",
                         help="refine section: the final check also plays the note held half and twice as long")
+    parser.add_argument("--refine-full-band", action="store_true",
+                        help="refine section: score on the input's 44.1 kHz copy (written as its own section)")
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--candidates", type=int, default=24)
@@ -1175,9 +1180,9 @@ def main() -> None:
         write_section("oracle", oracle(index, args.seed, args.oracle_targets, args.oracle_vital_targets, args.workers))
     if "refine" in sections:
         budgets = tuple(int(b) for b in args.budgets.split(","))
-        write_section("refine" if args.fx else "refine-nofx",
-                      refinement(index, args.seed, args.refine_notes, budgets, args.workers, args.refine_discrete,
-                                 args.refine_hold, args.refine_hold_check, args.fx))
+        name = "refine-fullband" if args.refine_full_band else "refine" if args.fx else "refine-nofx"
+        write_section(name, refinement(index, args.seed, args.refine_notes, budgets, args.workers, args.refine_discrete,
+                                       args.refine_hold, args.refine_hold_check, args.fx, args.refine_full_band))
     print(f"updated {REPORT}", file=sys.stderr)
 
 
