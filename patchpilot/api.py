@@ -124,20 +124,22 @@ class PatchPilot:
     # ---- matching ---------------------------------------------------------------------
     def match(self, source: str | Path | bytes, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
               candidates: int = DEFAULT_RERANK_CANDIDATES, name: str | None = None,
-              separation: SeparationOptions | None = None, progress: Progress | None = None) -> MatchResult:
+              separation: SeparationOptions | None = None, progress: Progress | None = None,
+              full_band: bool = False) -> MatchResult:
         """Match an audio file (path), a link (http/https) or the bytes of a file.
 
         A song (``content.looks_like_song``: drums or many notes, not a long single note)
         is split with Demucs first, unless ``separation`` says otherwise, and a few clean
         notes are picked from it. Without Demucs installed, a song that was not explicitly
         asked to be separated is searched as it is, with a :class:`PatchPilotWarning`.
+        ``full_band``: keep a 44.1 kHz copy of a single sound for ``RefineOptions.full_band``.
         """
         options = separation or SeparationOptions()
         label = name or (str(source) if not isinstance(source, bytes) else None)
         with ExitStack() as stack:
             if is_url(source):
                 source = stack.enter_context(fetched_audio(str(source)))
-            audio, full_band = load_clip(source, name=label)
+            audio, full_copy = load_clip(source, name=label, full_band=full_band)
             song = looks_like_song(audio)
             separate = options.wanted_for(song)
             if separate:
@@ -153,7 +155,7 @@ class PatchPilot:
                     separate = False
         analysis = select_track_notes(audio) if separate or song else None
         return self.matcher.match_audio(audio, top_k=top_k, synth=synth, candidates=candidates, analysis=analysis,
-                                        full_band=None if separate or song else full_band)
+                                        full_band=None if separate or song else full_copy)
 
     def separator(self, model: str = DEFAULT_DEMUCS_MODEL, repo: Path | None = None) -> StemSeparator:
         """The Demucs separator for ``model`` (loaded once, on first use)."""

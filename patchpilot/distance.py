@@ -51,10 +51,10 @@ WEIGHTS = {"log_mel": 1.0, "convergence": 1.0, "mfcc": 1.0, "envelope": 1.0}
 #: terms see little of what happens above a few kHz, where an optimiser can otherwise trade
 #: a slightly better mel match for junk in the top octaves.
 REFINE_WEIGHTS = {**WEIGHTS, "log_stft": 1.0}
-#: It comes from the resolution with LINEAR_MELS mel bands (its STFT is computed once), as
-#: the MFCC do.
-LINEAR_MELS = 64
-assert LINEAR_MELS in {n_mels for _, _, n_mels in RESOLUTIONS}
+#: The resolution with this many mel bands gives the MFCC and the linear term (its STFT is
+#: computed once).
+MFCC_MELS = 64
+assert MFCC_MELS in {n_mels for _, _, n_mels in RESOLUTIONS}
 #: A cheap proxy of the distance (first hearings, the effect search): one mel resolution
 #: instead of three (the one the MFCC come from).
 PROXY_RESOLUTIONS = (RESOLUTIONS[1],)
@@ -63,9 +63,14 @@ PROXY_RESOLUTIONS = (RESOLUTIONS[1],)
 def resolutions_at(sample_rate: int, resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS
                    ) -> tuple[tuple[int, int, int], ...]:
     """``resolutions`` (set for ANALYSIS_SAMPLE_RATE_HZ) with FFT sizes and hops scaled to
-    ``sample_rate``, so that windows last as long (at 44.1 kHz the mel bands reach 22 kHz)."""
+    ``sample_rate``, so that the spectral windows last as long. It is not the same distance
+    hearing more: at 44.1 kHz as many mel bands span 20 Hz-22 kHz (fewer below 11 kHz), half
+    the linear term's bins lie above 11 kHz, and the level envelope and the alignment search
+    keep their sizes in samples (half as long)."""
     factor = max(1, round(sample_rate / ANALYSIS_SAMPLE_RATE_HZ))
     return tuple((n_fft * factor, hop * factor, n_mels) for n_fft, hop, n_mels in resolutions)
+
+
 #: Distance given to a silent candidate.
 SILENT_DISTANCE = 100.0
 #: Attack alignment: the first point within this many dB of the loudest 5 ms frame.
@@ -145,11 +150,11 @@ class PerceptualDistance:
                  resolutions: tuple[tuple[int, int, int], ...] = RESOLUTIONS) -> None:
         """``resolutions``: (n_fft, hop, n_mels) of the mel terms at ANALYSIS_SAMPLE_RATE_HZ
         (scaled to ``sample_rate``: :func:`resolutions_at`); fewer make a cheaper proxy (the
-        effect search's). The MFCC and the linear term come from the one with LINEAR_MELS."""
+        effect search's). The MFCC and the linear term come from the one with MFCC_MELS."""
         self.sample_rate = sample_rate
         self.weights = dict(WEIGHTS if weights is None else weights)
         self.resolutions = resolutions_at(sample_rate, resolutions)
-        self._mfcc_resolution = next(i for i, r in enumerate(self.resolutions) if r[2] == LINEAR_MELS)
+        self._mfcc_resolution = next(i for i, r in enumerate(self.resolutions) if r[2] == MFCC_MELS)
         self._linear = self.weights.get("log_stft", 0.0) > 0
 
     def _batch(self, signals: Sequence[np.ndarray], length: int,
@@ -196,7 +201,7 @@ class PerceptualDistance:
 
     def _spectra(self, batch: np.ndarray) -> tuple[list[np.ndarray], np.ndarray | None]:
         """Mel powers at every resolution, and the linear power spectrogram at
-        resolution the MFCC come from when the log_stft term is on (one of the same STFTs)."""
+        the resolution the MFCC come from when the log_stft term is on (one of the same STFTs)."""
         mels, linear = [], None
         for number, (n_fft, hop, n_mels) in enumerate(self.resolutions):
             power = power_spectrogram(batch, n_fft, hop)
@@ -213,7 +218,7 @@ class PerceptualDistance:
             floored = np.maximum(power, floor)
             mels.append(np.sqrt(floored))
             log_mels.append(np.log(floored))
-        mfcc = log_mels[self._mfcc_resolution] @ dct_matrix(LINEAR_MELS, N_MFCC + 1)[:, 1:]
+        mfcc = log_mels[self._mfcc_resolution] @ dct_matrix(MFCC_MELS, N_MFCC + 1)[:, 1:]
         envelope = np.maximum(amplitude_to_db(rms_envelope(batch, 512, ENVELOPE_HOP)), envelope_floor_db)
         log_spec = np.log(np.maximum(linear, linear_floor)) if linear is not None else None
         return Features(tuple(log_mels), tuple(mels), mfcc, envelope, silent, log_spec)
@@ -272,7 +277,8 @@ class PerceptualDistance:
         envelope = (np.abs(candidates.envelope_db - t.envelope_db[0]) * mask).sum(axis=1) / mask.sum(axis=1) / 10.0
         terms = {"log_mel": log_mel / n, "convergence": convergence / n, "mfcc": mfcc, "envelope": envelope}
         if candidates.log_spec is not None and t.log_spec is not None:
-            mask = self._frame_mask(candidates.log_spec.shape[1], self.resolutions[self._mfcc_resolution][1], until, batch)
+            hop = self.resolutions[self._mfcc_resolution][1]
+            mask = self._frame_mask(candidates.log_spec.shape[1], hop, until, batch)
             error = np.abs(candidates.log_spec - t.log_spec[0]).mean(axis=2)
             terms["log_stft"] = (error * mask).sum(axis=1) / mask.sum(axis=1) / 8.0
         return terms

@@ -176,7 +176,9 @@ class Matcher:
                     candidates: int = DEFAULT_RERANK_CANDIDATES, analysis: ClipAnalysis | None = None,
                     full_band: Audio | None = None) -> MatchResult:
         """Match a clip; ``analysis`` gives its notes when they were chosen otherwise (a track).
-        ``full_band``: the same clip at a higher rate (``io.load_clip``), kept for the refinement."""
+        ``full_band``: the same clip at a higher rate (``io.load_clip``), kept in the analysis
+        made here for ``RefineOptions.full_band`` (not with ``analysis``: a track's notes come
+        from a mix or a stem)."""
         if synth is not None and synth not in self.index.manifest.synths:
             raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
                              f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
@@ -287,6 +289,10 @@ class Matcher:
         if result.analysis is None:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
         self.fresh_voices()
+        if options.full_band and result.analysis.full_band is None:
+            warnings.warn("no full-band copy of the input (match it with full_band=True; songs, stems and "
+                          "inputs without sound above 11 kHz have none): refining at the analysis rate",
+                          PatchPilotWarning, stacklevel=2)
         refiner = self.refiner_for(result.analysis, options.full_band)
         # The refined preset is for the synth that matched best: its starts are on that synth.
         best_synth = result.matches[0].preset.synth

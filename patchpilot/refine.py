@@ -135,8 +135,9 @@ class RefineOptions:
     #: The final check also plays the matched note held half and twice as long
     #: (CHECK_HOLDS): a candidate that does not beat the start at each is not kept.
     hold_check: bool = False
-    #: Render and score at the rate of the input's full-band copy (44.1 kHz) where it has one
-    #: (``ClipAnalysis.full_band``), not at the analysis rate: the loss then hears above 11 kHz.
+    #: Render and score at the rate of the input's full-band copy (44.1 kHz: match it with
+    #: ``PatchPilot.match(..., full_band=True)``), not at the analysis rate: the loss then
+    #: hears above 11 kHz. Without a copy it refines at the analysis rate, with a warning.
     full_band: bool = False
 
     def __post_init__(self) -> None:

@@ -846,7 +846,9 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
         for label, wav in chosen:
             target, rate = gm_target(wav)
             total = target.size / rate
-            result = pilot.match(wav, top_k=5)
+            result = pilot.match(wav, top_k=5, full_band=full_band)
+            if full_band and result.analysis.full_band is None:
+                raise SystemExit(f"{label}: no full-band copy of the note")
             top = result.matches[0]
             engine = get_engine(top.preset.synth)
             settings = top.render

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,8 @@ from patchpilot.audio.analysis import analyse_clip, compare_window
 from patchpilot.audio.io import Audio
 from patchpilot.cli import app
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
-from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance
+from patchpilot.distance import PerceptualDistance
+from patchpilot.errors import PatchPilotWarning
 from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.fx import FxChain, load_chain
 from patchpilot.library.bank import load_factory_bank
@@ -265,29 +267,36 @@ def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
     assert refined.matches[0].refinement is None and refined.matches[1].refinement is not None
 
 
-def test_a_full_band_refinement_hears_what_the_input_holds_above_the_analysis_band(tiny_index: Path,
-                                                                                organ_wav: Path) -> None:
+def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_index: Path, organ_wav: Path,
+                                                                        tmp_path: Path) -> None:
     from patchpilot.refine import note_with_tail
 
+    organ, rate = soundfile.read(organ_wav, dtype="float32")
+    late = tmp_path / "late-organ.wav"  # starts 0.3 s in: the note's start must be scaled
+    late_samples = np.concatenate([np.zeros(int(0.3 * rate), np.float32), organ])
+    soundfile.write(late, late_samples, rate, subtype="FLOAT")
     with PatchPilot(tiny_index) as pilot:
-        result = pilot.match(organ_wav, top_k=2, synth="dexed")
+        result = pilot.match(late, top_k=2, synth="dexed", full_band=True)
         refiner = pilot.matcher.refiner_for(result.analysis, full_band=True)
         default = pilot.matcher.refiner_for(result.analysis)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            refined = pilot.refine(result, RefineOptions(budget=24, seed=0, full_band=True))
+        without_copy = pilot.match(late, top_k=2, synth="dexed")
+        with pytest.warns(PatchPilotWarning, match="no full-band copy"):
+            pilot.refine(without_copy, RefineOptions(budget=8, seed=0, full_band=True))
     analysis = result.analysis
     assert analysis.full_band is not None and refiner.distance.sample_rate == 44100
     assert default.distance.sample_rate == SR  # off by default: it did not pay (BENCHMARKS)
-    # the fit note is the same stretch of the input, from the 44.1 kHz copy
+    assert next(m.refinement for m in refined.matches if m.refinement).evaluations > 0
     note = analysis.best
+    assert note.start == pytest.approx(0.3, abs=0.03)
     low, high = note_with_tail(analysis, note), note_with_tail(analysis, note, 44100)
     assert high.size == pytest.approx(2 * low.size, abs=2)
     start = round(note.start * 44100)
-    assert np.array_equal(high, analysis.full_band.samples[start:start + high.size])
-    # a partial at 15 kHz: the refinement's loss hears it at 44.1 kHz; at the analysis rate it cannot
-    clean = analysis.full_band.samples[start:start + high.size]
-    t = np.arange(clean.size) / 44100
-    bright = clean + 0.2 * np.sqrt(np.mean(clean ** 2)) * np.sin(2 * np.pi * 15000 * t).astype(np.float32)
-    full = PerceptualDistance(44100, REFINE_WEIGHTS)(clean, [clean, bright])
+    assert np.array_equal(high, late_samples[start:start + high.size])  # the input's own samples, not resampled
+    # the loss hears a partial at 15 kHz added to the note, where the analysis rate cannot
+    t = np.arange(high.size) / 44100
+    bright = high + 0.2 * np.sqrt(np.mean(high ** 2)) * np.sin(2 * np.pi * 15000 * t).astype(np.float32)
+    full = refiner.distance(high, [high, bright])
     assert full[0] < 1e-6 and full[1] > 0.05
-    halved = [from_native_rate(x, SR, x.size / 44100) for x in (clean, bright)]
-    analysed = PerceptualDistance(SR, REFINE_WEIGHTS)(halved[0], halved)
-    assert abs(analysed[1] - analysed[0]) < 0.01

@@ -311,21 +311,32 @@ def load_audio(source: str | Path | bytes, sample_rate: int = ANALYSIS_SAMPLE_RA
     return Audio(np.ascontiguousarray(mono), sample_rate, label)
 
 
-#: Inputs up to this long also keep a full-band copy (``load_clip``); longer ones are songs
-#: or recordings whose notes are matched (and refined) at the analysis rate only.
+#: Inputs up to this long may keep a full-band copy (``load_clip``); longer ones are songs or
+#: recordings whose notes are matched (and refined) at the analysis rate only.
 FULL_BAND_MAX_SECONDS = 60.0
+#: A full-band copy is kept only where this share of its power lies above the analysis band
+#: (-120 dB, Hann-windowed; 16-bit dither alone is far above it): a file decoded at 44.1 kHz
+#: from a lower rate (ffmpeg always decodes to 44.1 kHz) holds nothing there.
+FULL_BAND_MIN_SHARE = 1e-12
 
 
-def load_clip(source: str | Path | bytes, name: str | None = None) -> tuple[Audio, Audio | None]:
-    """The input as mono float32 at ANALYSIS_SAMPLE_RATE_HZ, and at EXPORT_SAMPLE_RATE_HZ (what
-    the refinement hears) where the file has that band and lasts at most
-    FULL_BAND_MAX_SECONDS (else None). The file is decoded once."""
+def load_clip(source: str | Path | bytes, name: str | None = None, full_band: bool = False
+              ) -> tuple[Audio, Audio | None]:
+    """The input as mono float32 at ANALYSIS_SAMPLE_RATE_HZ, and with ``full_band`` a copy at
+    EXPORT_SAMPLE_RATE_HZ (what ``RefineOptions.full_band`` scores against) where the input
+    has sound above the analysis band and lasts at most FULL_BAND_MAX_SECONDS (else None).
+    The file is decoded once."""
     samples, rate, label = _read(source, name)
     mono = np.ascontiguousarray(samples.mean(axis=0))
     audio = Audio(np.ascontiguousarray(resample(mono, rate, ANALYSIS_SAMPLE_RATE_HZ)), ANALYSIS_SAMPLE_RATE_HZ, label)
-    if rate < EXPORT_SAMPLE_RATE_HZ or audio.duration > FULL_BAND_MAX_SECONDS:
+    if not full_band or rate < EXPORT_SAMPLE_RATE_HZ or audio.duration > FULL_BAND_MAX_SECONDS:
         return audio, None
-    return audio, Audio(np.ascontiguousarray(resample(mono, rate, EXPORT_SAMPLE_RATE_HZ)), EXPORT_SAMPLE_RATE_HZ, label)
+    full = np.ascontiguousarray(resample(mono, rate, EXPORT_SAMPLE_RATE_HZ))
+    power = np.abs(np.fft.rfft(full.astype(np.float64) * np.hanning(full.size))) ** 2
+    above = power[int(power.size * ANALYSIS_SAMPLE_RATE_HZ / EXPORT_SAMPLE_RATE_HZ):].sum()
+    if above < FULL_BAND_MIN_SHARE * max(power.sum(), 1e-30):
+        return audio, None
+    return audio, Audio(full, EXPORT_SAMPLE_RATE_HZ, label)
 
 
 def load_stereo(source: str | Path | bytes, sample_rate: int, name: str | None = None,
