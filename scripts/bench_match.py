@@ -155,6 +155,10 @@ def recovery(index: Path, queries: int, seed: int, candidates: int, verbose: boo
             n, top1, top5, mrr, seconds = summary(subset)
             lines.append(f"| {label} | {n} | {top1:.3f} | {top5:.3f} | {mrr:.3f} | {seconds:.2f} s |")
     misses = sum(r is None for _, r, _ in rows_out)
+    _, top1, _, mrr, _ = summary(rows_out)
+    verdict = lambda ok: "met" if ok else "MISSED"  # noqa: E731
+    lines += ["", f"Targets: top-1 >= 0.95: {top1:.3f} ({verdict(top1 >= 0.95)}); MRR >= 0.97: {mrr:.3f} "
+              f"({verdict(mrr >= 0.97)})."]
     command = f"python scripts/bench_match.py --only recovery --queries {queries} --seed {seed} --index {index}"
     return (header("Preset recovery", command)
             + f"\nIndex: `{index}` ({len(rows)} presets). Each query: a preset of the index rendered at a note "
