@@ -25,7 +25,7 @@ import numpy as np
 
 from patchpilot.audio.content import looks_like_song
 from patchpilot.audio.fetch import fetched_audio, is_url
-from patchpilot.audio.io import load_clip
+from patchpilot.audio.io import load_clip, resample
 from patchpilot.audio.segment import select_track_notes
 from patchpilot.audio.separate import DemucsNotInstalledError, Progress, SeparationOptions, StemSeparator
 from patchpilot.constants import (
@@ -211,11 +211,7 @@ class PatchPilot:
         reference = None
         if result.analysis is not None:
             note = result.analysis.best
-            reference = note.samples
-            if note.sample_rate != ANALYSIS_SAMPLE_RATE_HZ:
-                import soxr
-
-                reference = soxr.resample(reference, note.sample_rate, ANALYSIS_SAMPLE_RATE_HZ).astype(np.float32)
+            reference = resample(note.samples, note.sample_rate, ANALYSIS_SAMPLE_RATE_HZ)
         title = match_title(rank=match.rank, name=match.preset.name, synth=match.preset.synth,
                             distance=match.distance, labelled=result.analysis is not None, refined=match.refined)
         return Picture(title, audio, reference)
