@@ -4,6 +4,11 @@ the shipped index as a user adds them, then found again from notes played off th
 
     python scripts/bench_imported.py                    # 48 Vital presets + 32 DX7 voices
     python scripts/bench_imported.py --count 12 --no-report --keep /tmp/imported   # a quick look
+    python scripts/bench_imported.py --vital-dir DIR --dx7-bank BANK.syx   # a real-world set instead
+
+With ``--vital-dir`` every ``.vital`` file under DIR (and with ``--dx7-bank`` that bank) is
+imported instead of our own presets, the import is counted (files vita loads against files
+the index took) and the section is written as "Recovery of imported presets, a real-world set".
 
 1. ``make_user_presets.py`` writes the presets (own wavetables, LFO shapes, modulations,
    macros, FX) and a 32-voice DX7 bank.
@@ -142,6 +147,14 @@ def draw(rng: np.random.Generator, kind: str) -> tuple[int, int, float]:
     return note, velocity, float(rng.uniform(0.5, 1.6))
 
 
+def vita_loads(path: Path) -> bool:
+    """Whether plain vita loads the file and plays a finite note, in a child process (a file
+    may crash it)."""
+    code = ("import sys, numpy, vita\ns = vita.Synth()\nok = s.load_json(open(sys.argv[1]).read())\n"
+            "sys.exit(0 if ok and numpy.isfinite(numpy.asarray(s.render(60, 0.8, 0.5, 0.6))).all() else 1)")
+    return subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, check=False).returncode == 0
+
+
 # ---- the benchmark ----------------------------------------------------------------------
 def import_presets(index: Path, paths: list[Path], workers: int) -> float:
     """``patchpilot build-index --index COPY --presets ...`` as a subprocess; returns seconds."""
@@ -158,7 +171,7 @@ def import_presets(index: Path, paths: list[Path], workers: int) -> float:
     return time.perf_counter() - started
 
 
-def make_queries(work: Path, vital_files: list[Path], bank: Path, dx7_kinds: list[str], ids: dict[str, str],
+def make_queries(work: Path, vital_files: list[Path], bank: Path | None, dx7_kinds: list[str], ids: dict[str, str],
                  seed: int, ablation: bool) -> list[Query]:
     """Render every query WAV (plain synths, noise added) and list them. With ``ablation``
     each Vital file is also played as the ABLATIONS say (same note, velocity, length)."""
@@ -183,7 +196,7 @@ def make_queries(work: Path, vital_files: list[Path], bank: Path, dx7_kinds: lis
             audio = play_vital(pinned_phase(text) if pinned else text, note, velocity, held, second)
             write_wav(wav, with_noise(audio, ablation_noise[name]).T, EXPORT_SAMPLE_RATE_HZ)
             queries.append(Query("vital", kind, ids[path.name], path, 0, note, velocity, held, wav, variant=name))
-    for number, (patch, kind) in enumerate(zip(dexed.Patch.load_bank(str(bank)), dx7_kinds), start=1):
+    for number, (patch, kind) in enumerate(zip(dexed.Patch.load_bank(str(bank)) if bank else [], dx7_kinds), start=1):
         note, velocity, held = draw(rng, kind)
         wav = folder / f"dx7-{number:02d}-{kind}.wav"
         write_wav(wav, with_noise(play_dx7(patch, note, velocity, held), noise), EXPORT_SAMPLE_RATE_HZ)
@@ -303,8 +316,29 @@ def results_table(queries: list[Query]) -> tuple[list[str], list[str]]:
     return lines, verdicts
 
 
+def our_set(counts: dict[str, int]) -> str:
+    """What the default set holds."""
+    return (f"Our own presets, written by `scripts/make_user_presets.py` (same seed): "
+            f"{counts.get('vital', 0)} `.vital` files with wavetables made there (additive, formant, shape "
+            "sweeps, bell spectra, phase warps; 3-6 keyframes, wave frame set and modulated), custom LFO shapes, "
+            "6-10 modulations each (LFOs 3-6, envelopes 2-6, velocity, note, random, macros 1-4 with their values "
+            "set), chorus/phaser/flanger/reverb/delay by type, oscillator random phase left on as Vital sets it; "
+            f"and a {counts.get('dexed', 0)}-voice DX7 bank of random but musical voices (dexed-py "
+            "`Patch.save_to_bank`).")
+
+
+def real_world_set(vital_dir: Path, bank: Path | None, counts: dict[str, int], loads: int, files: int) -> str:
+    """What a real-world set holds and how much of it imported."""
+    text = (f"A real-world set, not made here and not shipped: the {files} `.vital` files under `{vital_dir.name}` "
+            f"(vita loads {loads} of them; the index took {counts.get('vital', 0)})")
+    if bank is not None:
+        text += f" and the DX7 bank `{bank.name}` ({counts.get('dexed', 0)} voices taken)"
+    return text + ". Their sound types come from each file's `preset_style` (\"other\" where it has none)."
+
+
 def report(queries: list[Query], index: Path, counts: dict[str, int], import_seconds: float, command: str,
-           diagnoses: dict[str, str], checks: list[tuple[float, float, float, float]]) -> str:
+           diagnoses: dict[str, str], checks: list[tuple[float, float, float, float]], described: str,
+           title: str = "Recovery of imported presets") -> str:
     main = [q for q in queries if not q.variant]
     vital_main = [q for q in main if q.synth == "vital"]
     ablations = [q for q in queries if q.variant]
@@ -318,14 +352,7 @@ def report(queries: list[Query], index: Path, counts: dict[str, int], import_sec
         true = "—" if q.true_distance is None else f"{q.true_distance:.3f}"
         miss_lines.append(f"| `{q.preset_id}` ({q.kind}) | {q.note}, {q.velocity}, {q.held:.2f} s | {rank} | "
                           f"`{q.first}` ({q.first_distance:.3f}) | {true} | {diagnoses.get(q.preset_id, '')} |")
-    text = (header("Recovery of imported presets", command)
-            + f"\nOur own presets, written by `scripts/make_user_presets.py` (same seed): "
-            f"{counts.get('vital', 0)} `.vital` files with wavetables made there (additive, formant, shape "
-            "sweeps, bell spectra, phase warps; 3-6 keyframes, wave frame set and modulated), custom LFO shapes, "
-            "6-10 modulations each (LFOs 3-6, envelopes 2-6, velocity, note, random, macros 1-4 with their values "
-            "set), chorus/phaser/flanger/reverb/delay by type, oscillator random phase left on as Vital sets it; "
-            f"and a {counts.get('dexed', 0)}-voice DX7 bank of random but musical voices (dexed-py "
-            "`Patch.save_to_bank`). They were imported into a copy of "
+    text = (header(title, command) + "\n" + described + " They were imported into a copy of "
             f"`{index}` with `patchpilot build-index --index COPY --presets DIR --presets BANK.syx` "
             f"({import_seconds:.0f} s). Each query: the file played in a fresh `vita.Synth` / `DexedSynth` (not "
             "through Patch Pilot), at a note 3-6 semitones from every indexed note (bass 41-54, bells 65-78, the "
@@ -377,23 +404,36 @@ def main() -> None:
     parser.add_argument("--no-ablation", action="store_true", help="skip the diagnostic variants of the Vital queries")
     parser.add_argument("--keep", type=Path, default=None, help="work here (kept) instead of a temporary folder")
     parser.add_argument("--no-report", action="store_true", help="print the section instead of writing it")
+    parser.add_argument("--vital-dir", type=Path, default=None, help="import these .vital files instead of ours")
+    parser.add_argument("--dx7-bank", type=Path, default=None, help="with --vital-dir: this DX7 bank instead of ours")
     args = parser.parse_args()
     index = args.index if args.index.is_absolute() else (Path.cwd() / args.index)
-    command = f"python scripts/bench_imported.py --count {args.count} --seed {args.seed} --index {args.index}"
+    if args.vital_dir:
+        command = (f"python scripts/bench_imported.py --vital-dir {args.vital_dir.name}"
+                   + (f" --dx7-bank {args.dx7_bank.name}" if args.dx7_bank else "") + f" --seed {args.seed}")
+    else:
+        command = f"python scripts/bench_imported.py --count {args.count} --seed {args.seed} --index {args.index}"
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         if work.exists() and any(work.iterdir()):
             raise SystemExit(f"{work} is not empty")
         work.mkdir(parents=True, exist_ok=True)
-        vital_dir, bank = work / "presets" / "vital", work / "presets" / "dx7" / "pp-user-bank.syx"
-        vital_files, _ = make_presets(vital_dir, args.count, args.seed)
-        dx7_kinds, _ = make_dx7_bank(bank, args.seed)
+        if args.vital_dir:
+            vital_dir, bank = args.vital_dir.resolve(), args.dx7_bank.resolve() if args.dx7_bank else None
+            vital_files = sorted(vital_dir.rglob("*.vital"))
+            dx7_kinds = ["other"] * 32 if bank else []
+        else:
+            vital_dir, bank = work / "presets" / "vital", work / "presets" / "dx7" / "pp-user-bank.syx"
+            vital_files, _ = make_presets(vital_dir, args.count, args.seed)
+            dx7_kinds, _ = make_dx7_bank(bank, args.seed)
+        sources = [vital_dir] + ([bank] if bank else [])
         copy = work / "index"
         shutil.copytree(index, copy)
-        import_seconds = import_presets(copy, [vital_dir, bank], args.workers)
+        import_seconds = import_presets(copy, sources, args.workers)
         # the ids the index builder gives these files (origin user:<file>, user:<bank>#<n>)
-        ids = {p.origin.split(":", 1)[1]: pid for pid, p, _ in user_presets([vital_dir, bank]).items}
-        queries = make_queries(work, vital_files, bank, dx7_kinds, ids, args.seed, not args.no_ablation)
+        ids = {p.origin.split(":", 1)[1]: pid for pid, p, _ in user_presets(sources).items}
+        taken = [path for path in vital_files if path.name in ids]
+        queries = make_queries(work, taken, bank, dx7_kinds, ids, args.seed, not args.no_ablation)
         diagnoses: dict[str, str] = {}
         with PatchPilot(copy, workers=args.workers) as pilot:
             counts = {s: sum(1 for q in queries if q.synth == s and not q.variant
@@ -404,11 +444,16 @@ def main() -> None:
                 if q.rank != 0 and not q.variant:
                     diagnoses[q.preset_id] = diagnose(pilot, q)
                     print(f"  miss {q.preset_id} rank {q.rank} -> {q.first}: {diagnoses[q.preset_id]}", file=sys.stderr)
-        body = report(queries, args.index, counts, import_seconds, command, diagnoses, checks)
+        if args.vital_dir:
+            described = real_world_set(vital_dir, bank, counts, sum(map(vita_loads, vital_files)), len(vital_files))
+            body = report(queries, args.index, counts, import_seconds, command, diagnoses, checks, described,
+                          "Recovery of imported presets, a real-world set")
+        else:
+            body = report(queries, args.index, counts, import_seconds, command, diagnoses, checks, our_set(counts))
     if args.no_report:
         print(body)
     else:
-        write_section("imported", body)
+        write_section("imported-real" if args.vital_dir else "imported", body)
         print(f"updated {REPORT}", file=sys.stderr)
 
 

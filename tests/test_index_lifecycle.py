@@ -223,12 +223,14 @@ def test_bad_preset_files_are_skipped_and_named(tiny_index: Path, tmp_path: Path
     (folder / "truncated.vital").write_text(text[: len(text) // 2])
     (folder / "wrong-types.vital").write_text(json.dumps(["not", "a", "preset"]))
     document = json.loads(text)
-    document["settings"]["modulations"] = [{"source": "no_such_source", "destination": "osc_1_level"}]
-    (folder / "bad-modulation.vital").write_text(json.dumps(document))
+    # 100 modulations: vita crashes on it (its trial in a child process tells)
+    document["settings"]["modulations"] = [{"source": "lfo_1", "destination": "osc_1_level"}] * 100
+    (folder / "crashes-vita.vital").write_text(json.dumps(document))
     result = CliRunner().invoke(app, ["build-index", "--index", str(target), "--presets", str(folder)])
     assert result.exit_code == 0, result.stderr
-    for name in ("garbage.syx", "truncated.vital", "wrong-types.vital", "bad-modulation.vital"):
+    for name in ("garbage.syx", "truncated.vital", "wrong-types.vital", "crashes-vita.vital"):
         assert f"skipped {folder / name}:" in result.stderr, name
+    assert "crashed vita" in result.stderr
     assert "added 2 presets" in result.stderr
     assert _user_ids(target) == {"dexed:user:keys", "vital:user:lead"}
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -254,6 +255,27 @@ def test_vstpreset_files_round_trip(standin: str, tmp_path: Path) -> None:
     bad.write_bytes(b"nope")
     with pytest.raises(PresetError):
         engine.read_presets(bad)
+
+
+def test_a_preset_file_that_crashes_or_silences_the_plugin_is_refused_in_one_line(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files are tried in a worker process first: one the plugin crashes on is named and
+    refused while this process goes on; a good one imports."""
+    monkeypatch.setenv("STANDIN_CRASH_PID", str(os.getpid()))  # the stand-in aborts any other process
+    engine = get_engine(register_plugin("", factory="vst3_standin:CrashingStandInSynth"))
+    good = engine.factory_presets()[1]
+    path = tmp_path / "good.vstpreset"
+    engine.write_preset(good, path)
+    state = json.loads(path.read_bytes()[4:])
+    crashing, broken = tmp_path / "crashing.vstpreset", tmp_path / "broken.vstpreset"
+    crashing.write_bytes(b"VST3" + json.dumps({**state, "crash": 1.0}).encode())
+    broken.write_bytes(b"VST3" + json.dumps({**state, "waveform": "not a number"}).encode())
+    with pytest.raises(PresetError, match=f"^{re.escape(str(crashing))}: the plugin crashed"):
+        engine.read_presets(crashing)
+    with pytest.raises(PresetError, match=f"^{re.escape(str(broken))}: the plugin failed on this preset"):
+        engine.read_presets(broken)
+    [read] = engine.read_presets(path)  # the worker came back after the crash
+    assert read.values == pytest.approx(good.values)
 
 
 def test_fxp_patches_are_given_to_the_plugin_as_component_state(tmp_path: Path,

@@ -9,6 +9,7 @@ carrier): analysis code normalises loudness itself.
 from __future__ import annotations
 
 import re
+import warnings
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
-from patchpilot.errors import PresetError, SynthError
+from patchpilot.errors import PatchPilotWarning, PresetError, SynthError
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, USER_ORIGIN, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
 
@@ -254,7 +255,7 @@ class DexedEngine(SynthEngine):
     def _play_file_native(self, data: bytes, note: int, velocity: int, note_seconds: float,
                           total_seconds: float) -> np.ndarray:
         dexed = _import_dexed()
-        voices = _parse_syx(data)
+        voices, _ = _parse_syx(data)
         if len(voices) != 1:
             raise PresetError("not a single-voice DX7 sysex file")
         vced = voices[0]
@@ -265,11 +266,23 @@ class DexedEngine(SynthEngine):
                           dtype=np.float32)
 
     def read_presets(self, path: Path) -> list[Preset]:
+        """The voices of a DX7 sysex file. What Dexed loads imports: a stale checksum or
+        bytes over 127 are one warning (read as Dexed reads them); a bank whose framing our
+        reader refuses is given to dexed-py's own reader before it is refused."""
         data = read_preset_bytes(path)
         try:
-            voices = _parse_syx(data)
+            voices, problems = _parse_syx(data)
         except PresetError as exc:
-            raise PresetError(f"{path}: {exc}") from None
+            voices = _bank_as_dexed_reads_it(path)
+            if voices is None:
+                raise PresetError(f"{path}: {exc}") from None
+            problems = [f"{exc}; imported as Dexed reads it"]
+        if problems and len(voices) == 1:  # the voices as the synth's own package reads them
+            voices = [_voice_as_dexed_reads_it(voices[0])]
+        elif problems:
+            voices = _bank_as_dexed_reads_it(path) or voices
+        for problem in problems:
+            warnings.warn(f"{path}: {problem}", PatchPilotWarning, stacklevel=2)
         presets = []
         for index, vced in enumerate(voices):
             name = bytes(b & 0x7F for b in vced[145:155]).decode("ascii", errors="replace").strip() or f"Voice {index + 1}"
@@ -278,41 +291,66 @@ class DexedEngine(SynthEngine):
         return presets
 
 
-def _parse_syx(data: bytes) -> list[bytes]:
+def _parse_syx(data: bytes) -> tuple[list[bytes], list[str]]:
     """The voices (VCED) of a single-voice dump, a 32-voice bank or a bank's bare 4096-byte
-    payload, each checked: framing, length, 7-bit data and checksum. Out-of-range values are
-    clamped later, as a DX7 does."""
+    payload, and what is wrong with them that Dexed forgives (a stale checksum, bytes over
+    127, masked to 7 bits as Dexed does). Framing or a length that no reader can make sense
+    of is a :class:`PresetError`. Out-of-range values are clamped later, as a DX7 does."""
     yamaha = data[:2] == _VOICE_HEADER[:2]  # F0 43; then the channel, then the format
     if yamaha and data[3:6] == _VOICE_HEADER[3:]:
-        return [_framed(data, _SINGLE_BYTES, "single-voice dump")]
-    bank = re.search(rb"\xf0\x43[\x00-\x0f]\x09\x20\x00", data)
+        payload, problems = _framed(data, _SINGLE_BYTES, "single-voice dump")
+        return [payload], problems
+    bank = re.search(rb"\xf0\x43[\x00-\x7f]\x09\x20\x00", data)
     # a bank dump may follow other sysex messages (as Dexed and dexed-py accept)
     if bank and (bank.start() == 0 or (data[0] == 0xF0 and data[bank.start() - 1] == 0xF7)):
-        return _unpack_bank(_framed(data[bank.start():], _BANK_BYTES, "32-voice bank"))
+        payload, problems = _framed(data[bank.start():], _BANK_BYTES, "32-voice bank")
+        return _unpack_bank(payload), problems
     if len(data) == _BANK_PAYLOAD_BYTES:  # a bank saved without its sysex framing
-        _check_7_bit(data, "32-voice bank")
-        return _unpack_bank(data)
+        payload, problems = _seven_bit(data, "32-voice bank")
+        return _unpack_bank(payload), problems
     raise PresetError(f"not a DX7 sysex file (expected a 32-voice bank of {_BANK_BYTES} bytes "
                       f"or a single voice of {_SINGLE_BYTES} bytes, got {len(data)} bytes)")
 
 
-def _framed(data: bytes, size: int, what: str) -> bytes:
-    """The payload of one framed dump of ``size`` bytes, checked."""
+def _framed(data: bytes, size: int, what: str) -> tuple[bytes, list[str]]:
+    """The payload of one framed dump of ``size`` bytes, and what Dexed forgives in it."""
     if len(data) != size:
         problem = "truncated" if len(data) < size else "extra bytes after it"
         raise PresetError(f"a DX7 {what} is {size} bytes, this file has {len(data)} ({problem})")
     if data[2] > 0x0F or data[-1] != 0xF7:
         raise PresetError(f"a DX7 {what} with broken sysex framing")
-    payload = data[6:-2]
-    _check_7_bit(payload, what)
-    if _checksum(payload) != data[-2]:
-        raise PresetError(f"a DX7 {what} whose checksum does not match its data (damaged?)")
-    return payload
+    payload, problems = _seven_bit(data[6:-2], what)
+    if _checksum(data[6:-2]) != data[-2]:
+        problems.append(f"the checksum of this DX7 {what} does not match its data (a stale checksum, or "
+                        "damage); imported anyway, as Dexed does: listen to its voices")
+    return payload, problems
 
 
-def _check_7_bit(payload: bytes, what: str) -> None:
-    if any(b > 0x7F for b in payload):
-        raise PresetError(f"a DX7 {what} with bytes over 127 in its data (damaged?)")
+def _seven_bit(payload: bytes, what: str) -> tuple[bytes, list[str]]:
+    """The payload as it is, and a note where bytes in it are over 127 (the caller hands
+    such data to dexed-py's own reader)."""
+    if all(b <= 0x7F for b in payload):
+        return payload, []
+    return payload, [f"this DX7 {what} has bytes over 127 in its data (damaged?); read as dexed-py reads them"]
+
+
+def _voice_as_dexed_reads_it(vced: bytes) -> bytes:
+    """A single voice's bytes after a trip through dexed-py (which clamps what is out of range)."""
+    return _import_dexed().Patch.from_sysex(vced[:_VOICE_BYTES] + b"\x3f").to_sysex()[:_VOICE_BYTES]
+
+
+def _bank_as_dexed_reads_it(path: Path) -> list[bytes] | None:
+    """The 32 voices of a bank file that dexed-py's own reader loads, or None where it cannot."""
+    dexed = _import_dexed()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            patches = dexed.Patch.load_bank(str(path))
+    except Exception:  # noqa: BLE001 - any failure of the reader means it cannot read the file
+        return None
+    if len(patches) != 32:
+        return None
+    return [patch.to_sysex()[:_VOICE_BYTES] for patch in patches]
 
 
 def _unpack_bank(payload: bytes) -> list[bytes]:

@@ -9,22 +9,18 @@ for imported ``.vital`` files, to the file's own JSON. Quirks handled here (see 
 * ``set()`` neither clamps nor rounds, and ``set_normalized`` is wrong for the exponential
   controls: we clamp/round raw values ourselves and never use ``set_normalized``.
 * A bogus modulation name segfaults on the next render: we only write routings whose
-  source and destination are in vita's own lists, and an imported file must pass
-  ``vital_checks`` (names, counts, ranges, wavetable components) and then load and play in
-  a child process before any of it reaches vita in this one.
+  source and destination are in vita's own lists. An imported file is first loaded and
+  played in a child process (``vital_trial.py``): what vita plays there is imported, every
+  field of it kept and written back on export, including those vita ignores.
 * A voice still releasing at the end of a render leaks into the next one: after each render
   the amp envelope is cut to zero and a 5 ms flush render retires it.
 """
 
 from __future__ import annotations
 
-import atexit
 import hashlib
 import json
 import math
-import struct
-import subprocess
-import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,7 +35,7 @@ from patchpilot.errors import PresetError, SynthError
 from patchpilot.synths import vital_fx
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, USER_ORIGIN, Preset, SynthEngine, Voice, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
-from patchpilot.synths.vital_checks import STRUCTURED_SETTINGS, VitaLimits, check_preset
+from patchpilot.synths.vital_checks import STRUCTURED_SETTINGS, VitaLimits, likely_cause, number, parse_document
 from patchpilot.synths.vital_tables import (
     LFO_SHAPE_OPTIONS,
     PRESET_SHAPE,
@@ -50,6 +46,7 @@ from patchpilot.synths.vital_tables import (
     noise_sample_json,
     wavetable_json,
 )
+from patchpilot.synths.vital_trial import VitaTrial
 
 if TYPE_CHECKING:
     from patchpilot.fx.chain import FxChain
@@ -306,21 +303,44 @@ class _BaseState:
     wavetables_json: tuple[str, ...]
     sample_json: str
     modulations: tuple[tuple[str, str], ...]
+    #: Each of the 64 modulation slots as the file wrote it (a remap curve included), or "".
+    modulations_json: tuple[str, ...]
     #: 1-based modulation slot of each MOD_ROUTES entry
     route_slots: tuple[int, ...]
+    #: Slots empty in the file that routings took. An imported file writes them only while
+    #: their amount is not 0: in Vital a connection changes the sound even at amount 0 (an
+    #: envelope wired to an audio-rate destination runs at audio rate everywhere).
+    added_slots: frozenset[int] = frozenset()
+    #: The file's other settings (Vital 1.5's custom warps and random seeds, fields of newer
+    #: versions), as JSON members written back as they were; "" when there are none.
+    extra_json: str = ""
 
 
 def _parse_base(text: str, key: str) -> _BaseState:
-    """A preset's JSON, checked against vita's limits (``vital_checks``)."""
-    try:
-        doc = json.loads(text)
-    except (ValueError, RecursionError) as exc:
-        raise PresetError(f"not a Vital preset: broken JSON ({exc})") from None
-    settings = check_preset(doc, _vita_limits())
-    numeric = {k: float(v) for k, v in settings.items() if k not in STRUCTURED_SETTINGS}
+    """A preset's JSON as a base state. Lenient: vita has played the file (imports are tried
+    first), so what it holds is kept; only numbers are read."""
+    doc = parse_document(text)
+    settings = doc["settings"]
+    controls = _vita_limits().controls
+    numeric: dict[str, float] = {}
+    extra: dict[str, Any] = {}
+    for name, value in settings.items():
+        if name in STRUCTURED_SETTINGS:
+            continue
+        as_float = number(value)
+        if as_float is not None and math.isfinite(as_float):
+            numeric[name] = as_float
+        elif as_float is not None and name in controls:  # an integer too large for a float
+            numeric[name] = min(max(as_float, controls[name][0]), controls[name][1])
+        else:
+            extra[name] = value
     numeric.update({k: v for k, v in _TEMPLATE_PINS.items() if k.startswith("osc_")})
-    mods = [(m.get("source", ""), m.get("destination", "")) for m in settings.get("modulations", [])]
+    entries = settings.get("modulations", [])
+    entries = [e if isinstance(e, dict) else {} for e in (entries if isinstance(entries, list) else [])][:64]
+    mods = [(_text(e.get("source")), _text(e.get("destination"))) for e in entries]
     mods += [("", "")] * (64 - len(mods))
+    original = set(mods)
+    written = [json.dumps(e) for e in entries] + [""] * (64 - len(entries))
     slots = []
     for route in MOD_ROUTES:
         if route in mods:
@@ -328,6 +348,7 @@ def _parse_base(text: str, key: str) -> _BaseState:
         elif ("", "") in mods:
             index = mods.index(("", ""))
             mods[index] = route
+            written[index] = ""
             slots.append(index + 1)
         else:
             slots.append(0)  # all 64 slots taken: this routing is unavailable for this preset
@@ -337,12 +358,24 @@ def _parse_base(text: str, key: str) -> _BaseState:
         key=key,
         header=header,
         numeric=numeric,
-        lfos_json=_padded(settings.get("lfos", []), "lfos"),
-        wavetables_json=_padded(settings.get("wavetables", []), "wavetables"),
+        lfos_json=_padded(_list(settings.get("lfos")), "lfos"),
+        wavetables_json=_padded(_list(settings.get("wavetables")), "wavetables"),
         sample_json=json.dumps(sample) if sample is not None else noise_sample_json(),
-        modulations=tuple(mods[:64]),
+        modulations=tuple(mods),
+        modulations_json=tuple(written),
         route_slots=tuple(slots),
+        added_slots=frozenset(slot for slot, route in zip(slots, MOD_ROUTES) if slot and not written[slot - 1]
+                              and route not in original),
+        extra_json=json.dumps(extra)[1:-1],
     )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _list(value: object) -> list:
+    return value if isinstance(value, list) else []
 
 
 def _padded(items: list, key: str) -> tuple[str, ...]:
@@ -453,17 +486,28 @@ class VitalEngine(SynthEngine):
             own, param = base.numeric[name], self.params[name]
             if not param.low <= own <= param.high and abs(value - param.clip(own)) < 1e-6:
                 controls[name] = own
+        unwired = self._unwired_slots(preset)
         for (src, dst), slot in zip(MOD_ROUTES, base.route_slots):
-            if slot:
+            if slot and slot not in unwired:  # an unwired slot keeps whatever the file left in it
                 controls[f"modulation_{slot}_amount"] = values[mod_param_name(src, dst)]
         return controls
 
     def structure_key(self, preset: Preset) -> tuple:
-        """What needs a JSON load to change: base state, wavetables and LFO shapes."""
+        """What needs a JSON load to change: base state, wavetables, LFO shapes and the
+        routings written into an imported file's empty slots."""
         values = preset.values
         tables = tuple(int(values.get(f"osc_{n}_wavetable", 1)) for n in OSCILLATORS)
         shapes = tuple(int(values.get(f"lfo_{n}_shape", 1)) for n in LFOS)
-        return (self._base(preset).key, tables, shapes)
+        return (self._base(preset).key, tables, shapes, self._unwired_slots(preset))
+
+    def _unwired_slots(self, preset: Preset) -> frozenset[int]:
+        """An imported file's slots that a routing took but that stay empty: amount 0."""
+        if preset.base_state is None:
+            return frozenset()
+        base = self._base(preset)
+        values = self.params.complete(preset.values)
+        return frozenset(slot for route, slot in zip(MOD_ROUTES, base.route_slots)
+                         if slot in base.added_slots and values[mod_param_name(*route)] == 0.0)
 
     def to_json(self, preset: Preset) -> str:
         """The complete preset as Vital's JSON (what a ``.vital`` file holds)."""
@@ -480,7 +524,11 @@ class VitalEngine(SynthEngine):
             shape = LFO_SHAPE_OPTIONS[int(values[f"lfo_{n}_shape"])]
             if shape != PRESET_SHAPE and n - 1 < len(lfos):
                 lfos[n - 1] = json.dumps(lfo_shape(shape))
-        modulations = [{"source": s, "destination": d} for s, d in base.modulations]
+        unwired = self._unwired_slots(preset)
+        modulations = [written or json.dumps({"source": "", "destination": ""} if slot in unwired
+                                             else {"source": source, "destination": destination})
+                       for slot, ((source, destination), written)
+                       in enumerate(zip(base.modulations, base.modulations_json), start=1)]
         header = dict(base.header)
         header["preset_name"] = preset.name
         header.setdefault("author", "")
@@ -492,9 +540,10 @@ class VitalEngine(SynthEngine):
         settings = (
             numeric_json[:-1]
             + ', "lfos": [' + ", ".join(lfos) + "]"
-            + ', "modulations": ' + json.dumps(modulations)
+            + ', "modulations": [' + ", ".join(modulations) + "]"
             + ', "sample": ' + base.sample_json
-            + ', "wavetables": [' + ", ".join(tables) + "]}"
+            + ', "wavetables": [' + ", ".join(tables) + "]"
+            + (", " + base.extra_json if base.extra_json else "") + "}"
         )
         header_json = json.dumps(header)
         return header_json[:-1] + ', "settings": ' + settings + "}"
@@ -569,21 +618,26 @@ class VitalEngine(SynthEngine):
         return 0.5 * (stereo[0] + stereo[1])
 
     def read_presets(self, path: Path) -> list[Preset]:
+        """A ``.vital`` file as a preset, when vita loads it and plays it (``vital_trial``);
+        otherwise a :class:`PresetError` naming the file, what vita did and, where known, why."""
         try:
             text = read_preset_bytes(path).decode("utf-8")
         except UnicodeDecodeError:
             raise PresetError(f"{path}: not a Vital preset (not UTF-8 text)") from None
         try:
-            base = _base_for(text)
+            doc = parse_document(text)
         except PresetError as exc:
             raise PresetError(f"{path}: {exc}") from None
-        preset = self._imported(path, text, base)
-        # The file as Vital loads it, then as our voices will: what passed the checks can
-        # still crash vita, so both are first played in a child process.
-        for json_text in (text, self.to_json(preset)):
-            complaint = _SANDBOX.complaint(json_text)
-            if complaint:
-                raise PresetError(f"{path}: {complaint}")
+        complaint = _TRIAL.complaint(text)
+        if complaint:
+            cause = likely_cause(doc, _vita_limits())
+            raise PresetError(f"{path}: {complaint}" + (f": {cause}" if cause else ""))
+        preset = self._imported(path, text, _base_for(text))
+        # our copy, as the voices will load it: a failure here is ours, not the file's
+        complaint = _TRIAL.complaint(self.to_json(preset))
+        if complaint:
+            raise PresetError(f"{path}: vita plays the file, but not Patch Pilot's copy of it ({complaint}); "
+                              "please report this")
         return [preset]
 
     def _imported(self, path: Path, text: str, base: _BaseState) -> Preset:
@@ -598,8 +652,9 @@ class VitalEngine(SynthEngine):
         for n in LFOS:
             values[f"lfo_{n}_shape"] = 0.0
         for (src, dst), slot in zip(MOD_ROUTES, base.route_slots):
-            amount = base.numeric.get(f"modulation_{slot}_amount", 0.0) if slot else 0.0
-            values[mod_param_name(src, dst)] = amount if base.modulations[slot - 1] == (src, dst) else 0.0
+            # a routing the file has keeps its amount; one in a slot the file left empty starts at 0
+            own = slot and slot not in base.added_slots
+            values[mod_param_name(src, dst)] = base.numeric.get(f"modulation_{slot}_amount", 0.0) if own else 0.0
         name = str(base.header.get("preset_name") or path.stem)
         category = str(base.header.get("preset_style") or "").lower()
         return Preset(self.name, name, self.params.complete(values), category=category,
@@ -619,64 +674,7 @@ def _vita_limits() -> VitaLimits:
                       frozenset(vita.get_modulation_destinations()))
 
 
-class _VitaSandbox:
-    """A child process that loads preset JSON in vita and plays a short note, one request at
-    a time: vita segfaults on some content that no check foresaw, and a crash there is an
-    error message here instead of the end of this process. The child is started on first
-    use, restarted after a crash, and exits when this process closes its stdin."""
-
-    _CHILD = (
-        "import struct, sys, numpy, vita\n"
-        "stdin, stdout, synth = sys.stdin.buffer, sys.stdout.buffer, vita.Synth()\n"
-        "while len(head := stdin.read(4)) == 4:\n"
-        "    text = stdin.read(struct.unpack('<I', head)[0]).decode('utf-8')\n"
-        "    if not synth.load_json(text):\n"
-        "        answer, synth = b'R', vita.Synth()\n"
-        "    else:\n"
-        "        audio = numpy.asarray(synth.render(60, 0.8, 0.1, 0.2))\n"
-        "        answer = b'O' if numpy.isfinite(audio).all() else b'N'\n"
-        "    stdout.write(answer)\n"
-        "    stdout.flush()\n"
-    )
-    _COMPLAINTS = {
-        b"R": "vita refused this preset (made by a newer Vital, or damaged)",
-        b"N": "the preset plays NaN or infinite samples in vita (damaged?)",
-        b"": "the preset crashed vita (damaged, or content vita cannot play)",
-    }
-
-    def __init__(self) -> None:
-        self._process: subprocess.Popen | None = None
-        self._lock = threading.Lock()
-        atexit.register(self.close)
-
-    def complaint(self, text: str) -> str | None:
-        """None when vita loads ``text`` and plays it; otherwise what went wrong."""
-        data = text.encode("utf-8")
-        with self._lock:
-            if self._process is None or self._process.poll() is not None:
-                self._process = subprocess.Popen([sys.executable, "-c", self._CHILD], stdin=subprocess.PIPE,
-                                                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-            assert self._process.stdin is not None and self._process.stdout is not None
-            try:
-                self._process.stdin.write(struct.pack("<I", len(data)) + data)
-                self._process.stdin.flush()
-                answer = self._process.stdout.read(1)
-            except BrokenPipeError:
-                answer = b""
-            if answer == b"":  # the child died: reap it, a new one serves the next request
-                self._process.wait()
-                self._process = None
-        return None if answer == b"O" else self._COMPLAINTS.get(answer, self._COMPLAINTS[b""])
-
-    def close(self) -> None:
-        with self._lock:
-            if self._process is not None:
-                self._process.stdin.close()  # type: ignore[union-attr]
-                self._process.wait()
-                self._process = None
-
-
-_SANDBOX = _VitaSandbox()
+_TRIAL = VitaTrial()
 
 
 def _inert_envelope_stage(values: dict[str, float], name: str) -> bool:

@@ -1,17 +1,22 @@
-"""Checks on a Vital preset's JSON before any of it reaches vita.
+"""What is wrong with a Vital preset that vita refused or crashed on: the explanation of a
+refusal, never the refusal itself.
 
-vita trusts what it loads. Measured crashes (segfaults, on load or on the next render): more
-than 64 modulations, more than 8 LFO shapes, an unknown wavetable component type, a control
-far outside its range (a cutoff of 1e30); a wavetable keyframe at position 1e9 allocates
-until ``std::bad_alloc``. A file that fails any check here is a :class:`PresetError` naming
-the first problem; a file that passes them is then loaded and played once in a child process
-(``vital.py``), which catches what no check foresaw.
+The synth decides what imports (``vital_trial.py``): a file is imported when vita loads it
+and plays a finite, audible note in a child process. A field vita ignores (``custom_warps``
+and ``random_values`` of Vital 1.5, a random seed of 2**31 in a wavetable, a setting from a
+newer version) is kept and written back on export. When the trial refuses a file, the first
+problem found here names the likely cause in the error. Measured crashes: more than 64
+modulations, more than 8 LFO shapes or 3 wavetables, an unknown wavetable component type, a
+control far outside its range (a cutoff of 1e30); a wavetable keyframe at position 1e9 or a
+sample of length 1e12 allocates until ``std::bad_alloc``. Measured refusals: a setting of the
+wrong type, a header field that is not text, no ``sample``, NaN or infinity.
 """
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,11 +39,10 @@ COMPONENT_TYPES = frozenset({
 #: Header fields vita reads as text (a number there makes it refuse the file).
 HEADER_TEXT = ("author", "comments", "macro1", "macro2", "macro3", "macro4", "preset_name", "preset_style",
                "synth_version")
-#: Settings that are not numbers.
+#: Settings that are not numbers and that vita reads.
 STRUCTURED_SETTINGS = ("lfos", "modulations", "sample", "wavetables")
-#: Any number nested in a wavetable, LFO shape or sample beyond this is corruption (a sample
-#: length of 1e9 would be allocated).
-_MAX_NESTED_NUMBER = 1e7
+#: A sample longer than this (in samples) is corruption: vita allocates it.
+_MAX_SAMPLE_LENGTH = 1e7
 #: Slack on a control's range: values Vital wrote a rounding error past their end.
 _RANGE_SLACK = 1e-4
 
@@ -52,54 +56,69 @@ class VitaLimits:
     destinations: frozenset[str]
 
 
-def _number(value: object) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
-
-def _finite(value: float) -> bool:
+def number(value: object) -> float | None:
+    """A JSON number as a float (an integer too large for one is +-inf); None for anything
+    else, booleans included."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
     try:
-        return math.isfinite(value)
-    except OverflowError:  # a JSON integer too large for a float
-        return False
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
-def check_preset(doc: object, limits: VitaLimits) -> dict[str, Any]:
-    """The ``settings`` of a parsed ``.vital`` document, with every control clamped into its
-    range (within a rounding slack), or a :class:`PresetError` saying what is wrong."""
+def parse_document(text: str) -> dict[str, Any]:
+    """A ``.vital`` file's JSON object with its ``settings`` object, or a
+    :class:`PresetError`: no JSON, or JSON that is no preset at all (vita refuses both)."""
+    try:
+        doc = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise PresetError(f"not a Vital preset: broken JSON ({exc})") from None
     if not isinstance(doc, dict):
         raise PresetError(f"not a Vital preset: the file holds a JSON {type(doc).__name__}, not an object")
-    settings = doc.get("settings")
-    if not isinstance(settings, dict):
+    if not isinstance(doc.get("settings"), dict):
         raise PresetError("not a Vital preset: no \"settings\" object")
+    return doc
+
+
+def likely_cause(doc: dict[str, Any], limits: VitaLimits) -> str | None:
+    """The first thing in a parsed preset known to make vita refuse it or crash, or None."""
+    try:
+        _check(doc, limits)
+    except PresetError as problem:
+        return str(problem)
+    return None
+
+
+def _check(doc: dict[str, Any], limits: VitaLimits) -> None:
+    settings = doc["settings"]
     for key in HEADER_TEXT:
         if key in doc and not isinstance(doc[key], str):
             raise PresetError(f"\"{key}\" is a {type(doc[key]).__name__}, not text")
-    checked: dict[str, Any] = {}
     for key, value in settings.items():
-        if key in STRUCTURED_SETTINGS:
-            checked[key] = value
-            continue
-        if not _number(value):
+        if key not in limits.controls:
+            continue  # vita ignores what it does not know
+        as_float = number(value)
+        if as_float is None:
             raise PresetError(f"setting \"{key}\" is a {type(value).__name__}, not a number")
-        if not _finite(value):
+        if not math.isfinite(as_float):
             raise PresetError(f"setting \"{key}\" is {value}, not a finite number")
-        if key in limits.controls:
-            low, high = limits.controls[key]
-            slack = _RANGE_SLACK * (high - low)
-            if not low - slack <= value <= high + slack:
-                raise PresetError(f"setting \"{key}\" is {value:g}, outside Vital's range {low:g} to {high:g}")
-            value = min(max(float(value), low), high)
-        elif abs(value) > _MAX_NESTED_NUMBER:
-            raise PresetError(f"setting \"{key}\" is {value:g}, far outside any Vital control's range")
-        checked[key] = value
+        low, high = limits.controls[key]
+        slack = _RANGE_SLACK * (high - low)
+        if not low - slack <= as_float <= high + slack:
+            raise PresetError(f"setting \"{key}\" is {as_float:g}, outside Vital's range {low:g} to {high:g}")
+    if "sample" not in settings:
+        raise PresetError("no \"sample\" in its settings")
     _check_modulations(settings.get("modulations", []), limits)
     _check_list(settings, "lfos", MAX_LFOS, _check_line)
     _check_list(settings, "wavetables", MAX_WAVETABLES, _check_wavetable)
-    sample = settings.get("sample", {})
+    sample = settings["sample"]
     if not isinstance(sample, dict):
         raise PresetError("\"sample\" is not an object")
-    _check_numbers(sample, "sample")
-    return checked
+    length = number(sample.get("length", 0))
+    if length is None or not 0 <= length <= _MAX_SAMPLE_LENGTH:
+        raise PresetError(f"its sample length {sample.get('length')!r} is corrupt")
+    _check_finite(doc, "the file")
 
 
 def _check_modulations(modulations: object, limits: VitaLimits) -> None:
@@ -107,41 +126,38 @@ def _check_modulations(modulations: object, limits: VitaLimits) -> None:
         raise PresetError("\"modulations\" is not a list")
     if len(modulations) > MAX_MODULATIONS:
         raise PresetError(f"{len(modulations)} modulations; Vital has {MAX_MODULATIONS} slots")
-    for number, modulation in enumerate(modulations, start=1):
+    for slot, modulation in enumerate(modulations, start=1):
         if not isinstance(modulation, dict):
-            raise PresetError(f"modulation {number} is not an object")
+            raise PresetError(f"modulation {slot} is not an object")
         source, destination = modulation.get("source", ""), modulation.get("destination", "")
         if not isinstance(source, str) or not isinstance(destination, str):
-            raise PresetError(f"modulation {number}: source and destination must be names")
-        # vita connects unknown names and then crashes on the next render
+            raise PresetError(f"modulation {slot}: source and destination must be names")
         if source and source not in limits.sources:
-            raise PresetError(f"modulation {number}: unknown source {source!r}")
+            raise PresetError(f"modulation {slot}: unknown source {source!r}")
         if destination and destination not in limits.destinations:
-            raise PresetError(f"modulation {number}: unknown destination {destination!r}")
-        _check_numbers(modulation, f"modulation {number}")
+            raise PresetError(f"modulation {slot}: unknown destination {destination!r}")
 
 
-def _check_list(settings: dict[str, Any], key: str, most: int, check) -> None:
+def _check_list(settings: dict[str, Any], key: str, most: int, check: Callable[[object, str], None]) -> None:
     items = settings.get(key, [])
     if not isinstance(items, list):
         raise PresetError(f"\"{key}\" is not a list")
     if len(items) > most:
         raise PresetError(f"{len(items)} entries in \"{key}\"; Vital has {most}")
-    for number, item in enumerate(items, start=1):
-        check(item, f"{key} {number}")
+    for position, item in enumerate(items, start=1):
+        check(item, f"{key} {position}")
 
 
 def _check_line(line: object, where: str) -> None:
     """An LFO shape or a line source: points (x, y pairs), powers, a point count."""
     if not isinstance(line, dict):
         raise PresetError(f"{where} is not an object")
-    count, points, powers = line.get("num_points"), line.get("points"), line.get("powers")
-    if not (_number(count) and _finite(count) and 1 <= count <= MAX_LINE_POINTS and count == int(count)):
-        raise PresetError(f"{where}: the point count must be 1-{MAX_LINE_POINTS}, not {count!r}")
+    count, points, powers = number(line.get("num_points")), line.get("points"), line.get("powers")
+    if count is None or not (1 <= count <= MAX_LINE_POINTS and count == int(count)):
+        raise PresetError(f"{where}: the point count must be 1-{MAX_LINE_POINTS}, not {line.get('num_points')!r}")
     if not (isinstance(points, list) and len(points) >= 2 * count and isinstance(powers, list)
-            and len(powers) >= count and all(_number(x) for x in points + powers)):
+            and len(powers) >= count and all(number(x) is not None for x in points + powers)):
         raise PresetError(f"{where}: points and powers do not match its {int(count)} points")
-    _check_numbers(line, where)
 
 
 def _check_wavetable(table: object, where: str) -> None:
@@ -162,21 +178,21 @@ def _check_wavetable(table: object, where: str) -> None:
             if not isinstance(keyframes, list) or not all(isinstance(k, dict) for k in keyframes):
                 raise PresetError(f"{where}: \"keyframes\" is not a list of objects")
             for keyframe in keyframes:
-                position = keyframe.get("position", 0)
-                if not (_number(position) and 0 <= position <= MAX_KEYFRAME_POSITION):
-                    raise PresetError(f"{where}: keyframe position {position!r} is outside 0-{MAX_KEYFRAME_POSITION}")
+                position = number(keyframe.get("position", 0))
+                if position is None or not 0 <= position <= MAX_KEYFRAME_POSITION:
+                    raise PresetError(f"{where}: keyframe position {keyframe.get('position')!r} is outside "
+                                      f"0-{MAX_KEYFRAME_POSITION}")
                 if "line" in keyframe:
                     _check_line(keyframe["line"], f"{where}, line source")
-    _check_numbers(table, where)
 
 
-def _check_numbers(value: object, where: str) -> None:
-    """Every number nested in ``value`` finite and of a sane size."""
+def _check_finite(value: object, where: str) -> None:
+    """No NaN or infinity anywhere (vita's JSON reader refuses them)."""
     if isinstance(value, dict):
         for item in value.values():
-            _check_numbers(item, where)
+            _check_finite(item, where)
     elif isinstance(value, list):
         for item in value:
-            _check_numbers(item, where)
-    elif _number(value) and not (_finite(value) and abs(value) <= _MAX_NESTED_NUMBER):
-        raise PresetError(f"{where}: the number {value} is corrupt (not finite, or absurdly large)")
+            _check_finite(item, where)
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise PresetError(f"{where} holds the number {value}, which is not finite")

@@ -23,6 +23,7 @@ Quirks, written down because they cost time to find:
 
 from __future__ import annotations
 
+import atexit
 import base64
 import importlib
 import threading
@@ -137,6 +138,7 @@ class VST3Engine(SynthEngine):
         self.bank_suffixes = (".vstpreset", ".fxp") if self.profile.fxp_patches else (".vstpreset",)  # type: ignore[misc]
         self._program = next((i for i in every if i.name == PROGRAM_PARAMETER and i.options), None)
         self._lock = threading.Lock()
+        self._trials: RenderPool | None = None
         self.init_state = save_state(host)
 
     # ---- the SynthEngine interface -------------------------------------------------------
@@ -192,19 +194,38 @@ class VST3Engine(SynthEngine):
 
     def read_presets(self, path: Path) -> list[Preset]:
         """A user's ``.vstpreset`` file (or, for plugins whose patches are ``.fxp`` files, such
-        as Surge XT, one of those) as a preset of this plugin."""
+        as Surge XT, one of those) as a preset of this plugin. What the plugin loads and plays
+        imports: the file is first loaded and played in a worker process (a plugin that
+        crashes on it costs one line, not this process); refused are files the plugin
+        rejects, crashes on, or plays as silence."""
         try:
             data = path.read_bytes()
         except OSError as error:
             raise PresetError(f"{path}: cannot read ({error.strerror or error})") from None
-        name = path.stem
+        origin = f"{USER_ORIGIN}{path.name}"
         try:
-            if path.suffix.lower() == ".fxp":
+            name = path.stem
+            if path.suffix.lower() == ".fxp":  # the patch as the plugin's state (read here, played there)
                 name, data = self._state_from_fxp(data)
-            preset = self.preset_from_state(data, name or path.stem, origin=f"{USER_ORIGIN}{path.name}")
+            item = (data, name or path.stem, origin)
+            if self.index_record() is None:  # a plugin that cannot be re-created in a worker: tried here
+                return [_trial_state(self, self.new_voice(), item)]
+            outcome = next(self._trial_pool().map(_trial_in_worker, [item], on_crash=lambda _item, _why: None))
         except PresetError as error:
             raise PresetError(f"{path}: {error}") from None
-        return [preset]
+        if outcome is None:
+            raise PresetError(f"{path}: the plugin crashed while loading or playing this preset")
+        return [outcome]
+
+    def _trial_pool(self) -> RenderPool:
+        """One worker process that tries the user's preset files (started on first use)."""
+        with self._lock:
+            if self._trials is None:
+                from patchpilot.synths.isolated import IsolatedRenderPool
+
+                self._trials = IsolatedRenderPool(self, 1)
+                atexit.register(self._trials.close)
+            return self._trials
 
     def _state_from_fxp(self, data: bytes) -> tuple[str, bytes]:
         """An ``.fxp`` patch given to the plugin as its component state; returns the patch's
@@ -254,6 +275,47 @@ class VST3Engine(SynthEngine):
             presets.append(self.preset_from_state(data, label or f"Program {index + 1}", category="program",
                                                   origin="plugin program"))
         return presets
+
+
+#: A tried preset must reach this peak somewhere in its test notes.
+_AUDIBLE_PEAK = 1e-5
+#: Test notes of a tried preset: (note, held seconds, total seconds).
+_TRIAL_NOTES = ((60, 0.5, 0.6), (60, 2.0, 2.5), (36, 2.0, 2.5), (84, 2.0, 2.5))
+
+
+def _trial_state(engine: VST3Engine, voice: VST3Voice, item: tuple[bytes, str, str]) -> Preset:
+    """A preset's state loaded into ``engine``'s plugin and played on ``voice``: the preset,
+    or a :class:`PresetError` where the plugin rejects it or plays only silence (or NaN)."""
+    data, name, origin = item
+    try:
+        return _tried(engine, voice, data, name, origin)
+    except (PresetError, SynthError):
+        raise
+    except Exception as error:  # noqa: BLE001 - whatever the plugin raises on this file is the file's problem
+        raise PresetError(f"the plugin failed on this preset ({type(error).__name__}: {error})") from None
+
+
+def _tried(engine: VST3Engine, voice: VST3Voice, data: bytes, name: str, origin: str) -> Preset:
+    preset = engine.preset_from_state(data, name, origin=origin)
+    for note, held, total in _TRIAL_NOTES:
+        with quiet_plugin_output():
+            host = voice._holder.plugin
+            apply_preset(engine, host, preset, voice)
+            _flush(host, engine)
+            audio = _call(host, engine, [(bytes([0x90, note, 100]), 0.0), (bytes([0x80, note, 0]), held)], total,
+                          reset=True)
+        audio = np.asarray(audio, dtype=np.float32)
+        if not np.isfinite(audio).all():
+            raise PresetError("the preset plays NaN or infinite samples in the plugin (damaged?)")
+        if np.abs(audio).max() > _AUDIBLE_PEAK:
+            return preset
+    raise PresetError("the preset plays silence in the plugin (C2, C4 and C6, held 2 s)")
+
+
+def _trial_in_worker(voice: Voice, item: tuple[bytes, str, str]) -> Preset:
+    """:func:`_trial_state` in an isolated worker, on the worker's engine."""
+    assert isinstance(voice, VST3Voice)
+    return _trial_state(voice.engine, voice, item)
 
 
 class VST3Voice(Voice):
