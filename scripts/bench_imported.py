@@ -196,7 +196,11 @@ def make_queries(work: Path, vital_files: list[Path], bank: Path | None, dx7_kin
             audio = play_vital(pinned_phase(text) if pinned else text, note, velocity, held, second)
             write_wav(wav, with_noise(audio, ablation_noise[name]).T, EXPORT_SAMPLE_RATE_HZ)
             queries.append(Query("vital", kind, ids[path.name], path, 0, note, velocity, held, wav, variant=name))
+    seen: set[bytes] = set()
     for number, (patch, kind) in enumerate(zip(dexed.Patch.load_bank(str(bank)) if bank else [], dx7_kinds), start=1):
+        if patch.to_sysex() in seen:  # a bank's repeated voices (INIT VOICE fillers) are one preset
+            continue
+        seen.add(patch.to_sysex())
         note, velocity, held = draw(rng, kind)
         wav = folder / f"dx7-{number:02d}-{kind}.wav"
         write_wav(wav, with_noise(play_dx7(patch, note, velocity, held), noise), EXPORT_SAMPLE_RATE_HZ)
