@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window
+from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, around_note, compared_stretch
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.distance import PROXY_RESOLUTIONS, REFINE_WEIGHTS, PerceptualDistance, Target, attack_start
+from patchpilot.distance import (PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance, Target,
+                                 attack_start, estimate_noise)
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, SynthError, UsageError
 from patchpilot.fx import EFFECT_KINDS, ChainSearch, FxChain
@@ -102,7 +103,9 @@ class Match:
 
     @property
     def refined(self) -> bool:
-        return self.refinement is not None
+        """This preset came out of a refinement that brought it closer (a match a refinement
+        started from and could not improve carries its outcome but is not refined)."""
+        return self.refinement is not None and self.refinement.improved
 
 
 @dataclass(frozen=True)
@@ -137,7 +140,8 @@ class Matcher:
         self.workers = workers
         self._pools: dict[tuple[str, int], RenderPool] = {}
         self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
-        self._proxy = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, resolutions=PROXY_RESOLUTIONS)
+        self._proxy = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, resolutions=PROXY_RESOLUTIONS,
+                                         stft_resolutions=PROXY_STFT_RESOLUTIONS)
 
     def pool(self, synth: str, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> RenderPool:
         """The render pool of a synth at a rate (created on first use, one voice per thread)."""
@@ -151,7 +155,7 @@ class Matcher:
         of the input's full-band copy where it has one (the loss then hears the top octave the
         analysis rate leaves out; ``RefineOptions.full_band``)."""
         rate = analysis.full_band.sample_rate if full_band and analysis.full_band else ANALYSIS_SAMPLE_RATE_HZ
-        return Refiner(lambda synth: self.pool(synth, rate), PerceptualDistance(rate, REFINE_WEIGHTS))
+        return Refiner(lambda synth: self.pool(synth, rate), PerceptualDistance(rate))
 
     def fresh_voices(self) -> None:
         """Renders of this query on voices that have played nothing yet: the same input gets
@@ -191,13 +195,15 @@ class Matcher:
         vector = self.index.transform.apply(raw)[0]
         found, more = self.candidates(vector, note, synth, max(candidates, top_k))
         stored = self.index.presets([c.row for c in found + more])
-        target = self.target_of(note)
+        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
+        target = self.distance.prepare_target(signal, noise=noise)
         pool: list[tuple[StoredPreset, Sequence[int], float | None]] = [
             (stored[c.row], c.notes, c.distance) for c in found if c.row in stored]
-        pool += self.shortlist(note, [(stored[c.row], c.notes, c.distance) for c in more if c.row in stored])
+        pool += self.shortlist(signal, noise, [(stored[c.row], c.notes, c.distance) for c in more if c.row in stored])
         pool += self.proposals(vector, note, synth)
-        scored = self.rerank(note, target, pool)
-        confirmed = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES), self.chain_search(note, target))
+        scored, released = self.rerank(target, pool)
+        confirmed = self.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES),
+                                 self.chain_search(signal, target, noise), released)
         matches = tuple(
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp, fx=fx)
             for rank, (sp, distance, retrieval, settings, fx) in enumerate(confirmed[:top_k], start=1)
@@ -234,15 +240,17 @@ class Matcher:
                 more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least))
         return found, more
 
-    def shortlist(self, note: Note, candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
+    def shortlist(self, signal: np.ndarray, noise: NoiseProfile,
+                  candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
                   ) -> list[tuple[StoredPreset, Sequence[int], float | None]]:
         """The SHORTLIST candidates whose note, held through the input's window at the
-        default velocity, comes closest on a one-resolution proxy of the distance: a cheap
-        first hearing for the extra candidates of synths that render fast."""
+        default velocity, comes closest to ``signal`` (the compared stretch) on a
+        one-resolution proxy of the distance: a cheap first hearing for the extra candidates
+        of synths that render fast."""
         if not candidates:
             return []
-        target = self._proxy.prepare_target(self.target_signal(note))
-        total = compare_window(note)[1] + RENDER_LEAD_SECONDS
+        target = self._proxy.prepare_target(signal, noise=noise)
+        total = target.length / ANALYSIS_SAMPLE_RATE_HZ + RENDER_LEAD_SECONDS
         by_synth: dict[str, list[int]] = defaultdict(list)
         for position, (stored, _, _) in enumerate(candidates):
             by_synth[stored.preset.synth].append(position)
@@ -300,7 +308,7 @@ class Matcher:
         starts = [
             StartPoint(m.preset, m.preset_id,
                        fit_notes_for(result.analysis, m.render.note, m.render.velocity, m.render.note_seconds,
-                                     refiner.distance))
+                                     refiner.distance), m.fx)
             # the matches after the starts lend their discrete choices (RefineOptions.discrete)
             for m in same_synth[: max(options.starts, DISCRETE_DONORS if options.discrete else 0)]
         ]
@@ -332,45 +340,49 @@ class Matcher:
                    origin.render.total_seconds - 0.01)
         settings = replace(origin.render, note_seconds=held)
         note = analysis.best
-        target = self.target_of(note)
+        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
+        target = self.distance.prepare_target(signal, noise=noise)
         stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
         [(_, distance, _, _, fx)] = self.confirm(target, [(stored, 0.0, origin.retrieval_distance, settings)], 1,
-                                                 self.chain_search(note, target))
+                                                 self.chain_search(signal, target, noise))
         if distance >= to_beat:
             return None
         return Match(1, stored.preset_id, preset, distance, origin.retrieval_distance, settings, outcome, fx=fx)
 
-    def target_signal(self, note: Note) -> np.ndarray:
-        """The stretch of the input note every candidate is compared with."""
-        _, window_seconds = compare_window(note)
-        return note.samples[: int(window_seconds * ANALYSIS_SAMPLE_RATE_HZ)]
+    @staticmethod
+    def compared(analysis: ClipAnalysis, note: Note) -> np.ndarray:
+        """The stretch of the input every candidate is compared with: the note's compare
+        window and the quiet after it (``analysis.compared_stretch``), at the analysis rate."""
+        return compared_stretch(analysis, note, ANALYSIS_SAMPLE_RATE_HZ)
 
-    def chain_search(self, note: Note, target: Target) -> ChainSearch | None:
-        """The effect-chain search against this note (None when effects are off)."""
+    def chain_search(self, signal: np.ndarray, target: Target, noise: NoiseProfile) -> ChainSearch | None:
+        """The effect-chain search against the compared stretch (None when effects are off)."""
         if not self.use_fx:
             return None
-        return ChainSearch(self.distance, self.target_signal(note), target.length, self.fx_kinds)
+        return ChainSearch(self.distance, signal, target.length, self.fx_kinds, noise)
 
-    def target_of(self, note: Note) -> Target:
-        """The input note as every candidate is compared with it: its compare window, prepared."""
-        return self.distance.prepare_target(self.target_signal(note))
+    @staticmethod
+    def noise_of(analysis: ClipAnalysis, note: Note) -> NoiseProfile:
+        """The recording's noise around the input note (``distance.estimate_noise``)."""
+        context, span = around_note(analysis, note, ANALYSIS_SAMPLE_RATE_HZ)
+        return estimate_noise(context, ANALYSIS_SAMPLE_RATE_HZ, span)
 
-    def rerank(self, note: Note, target: Target,
-               candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
-               ) -> list[tuple[StoredPreset, float, float | None, RenderSettings]]:
+    def rerank(self, target: Target, candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
+               ) -> tuple[list[tuple[StoredPreset, float, float | None, RenderSettings]], dict[str, RenderSettings]]:
         """Render each candidate like the input note and sort by perceptual distance.
 
         Stage 1 renders every candidate with the note held through the whole window, at each
         note and velocity worth trying; where the input falls away from that render is the
         input's note-off *for that preset*. Stage 2 renders the best setting again, released
-        there, and scores the whole window.
+        there, and scores the whole window. Returns the ranking and, by preset id, the
+        released settings that lost to the held note (dry: a room's tail after an early
+        note-off sounds like a longer note; ``confirm`` tries them with a tail effect).
         """
         sr = ANALYSIS_SAMPLE_RATE_HZ
-        _, window_seconds = compare_window(note)
         window = target.length / sr
         # Renders start at note-on; the input may start later (a slow attack hidden in noise),
         # so they run a little longer than the input to cover it after alignment.
-        total = window_seconds + RENDER_LEAD_SECONDS
+        total = window + RENDER_LEAD_SECONDS
         held_seconds = total - HELD_MARGIN_SECONDS
 
         # Stage 1: held renders at the default velocity, at each note worth trying.
@@ -414,12 +426,16 @@ class Matcher:
         final: dict[int, tuple[float, RenderSettings]] = {}
         releases: dict[str, list[tuple[int, RenderSettings]]] = defaultdict(list)
         finalists = set(sorted(held, key=lambda pos: held[pos][0])[:RELEASE_CANDIDATES])
+        first_release: dict[int, RenderSettings] = {}  # each finalist's release at its note-off
+        held_settings: dict[int, RenderSettings] = {}
         for position, (_, play_note, velocity, note_off, full) in held.items():
             settings = RenderSettings(play_note, velocity, held_seconds, total)
             final[position] = (full, settings)
+            held_settings[position] = settings
             if position in finalists and note_off < window - RELEASE_MIN_GAP_SECONDS:
                 released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
                 releases[candidates[position][0].preset.synth].append((position, released))
+                first_release[position] = released
 
         def render_released(jobs: dict[str, list[tuple[int, RenderSettings]]]) -> None:
             for synth, synth_jobs in jobs.items():
@@ -448,17 +464,21 @@ class Matcher:
                         for factor in EARLY_NOTE_OFF_STEPS]
         render_released(releases)
         ranked = sorted(final, key=lambda pos: final[pos][0])
-        return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked]
+        lost = {candidates[pos][0].preset_id: settings for pos, settings in first_release.items()
+                if final[pos][1] == held_settings[pos]}
+        return [(candidates[pos][0], final[pos][0], candidates[pos][2], final[pos][1]) for pos in ranked], lost
 
     def confirm(self, target: Target, scored: Sequence[tuple[StoredPreset, float, float | None, RenderSettings]],
-                count: int, chains: ChainSearch | None = None
+                count: int, chains: ChainSearch | None = None, released: dict[str, RenderSettings] | None = None
                 ) -> list[tuple[StoredPreset, float, float | None, RenderSettings, FxChain]]:
         """Score the ``count`` best candidates again as their exported files play on a fresh
         synth instance, and rank them by that. The pooled renders of the re-ranker reuse
         synth instances whose effect LFOs run on and whose controls glide from the previous
         preset; the user's first note after loading a preset does neither. With ``chains``,
         the FX_CANDIDATES best get the effect chain that brings them closest (the distance
-        is then that of the preset through its chain)."""
+        is then that of the preset through its chain); one held where the re-ranker also
+        tried a release (``released``) is tried released too, with a tail effect (a note
+        released early in a room), and keeps what comes closer."""
         head = list(scored[:count])
         rest = [(*item, FxChain()) for item in scored[count:]]
         if not head:
@@ -483,6 +503,13 @@ class Matcher:
             distance, chain = float(distances[i]), FxChain()
             if chains is not None and rank < FX_CANDIDATES:
                 chain, distance = chains.search(target, renders[i], distance)
+                early = (released or {}).get(stored.preset_id)
+                if early is not None:
+                    [render] = self.pool(stored.preset.synth).map(play, [(stored, 0.0, retrieval, early)])
+                    dry = float(self.distance.score(target, [from_native_rate(render, sr, early.total_seconds)])[0])
+                    tail, with_tail = chains.search(target, render, dry, tails_only=True)
+                    if with_tail < distance:
+                        settings, chain, distance = early, tail, with_tail
             confirmed.append((stored, distance, retrieval, settings, chain))
         confirmed.sort(key=lambda item: item[1])
         return confirmed + rest

@@ -27,12 +27,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from patchpilot.audio.analysis import ENVELOPE_FRAME, ENVELOPE_HOP, ClipAnalysis, Note, compare_window, level_envelope_db
-from patchpilot.audio.io import resample
+from patchpilot.audio.analysis import ClipAnalysis, Note, around_note, compare_window, compared_stretch
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
-from patchpilot.distance import REFINE_WEIGHTS, PerceptualDistance, Target
+from patchpilot.distance import PerceptualDistance, Target, estimate_noise
 from patchpilot.errors import UsageError
+from patchpilot.fx import FxChain
 from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
 #: Notes of the input one parameter vector is scored on.
 MAX_FIT_NOTES = 4
@@ -40,11 +41,6 @@ MAX_FIT_NOTES = 4
 MIN_FIT_INTERVAL = 1.0
 #: Pitch confidence an extra note needs (the first note is always used).
 MIN_FIT_CONFIDENCE = 0.6
-#: The compared stretch runs up to this far past a note's end while the input stays quiet
-#: (it stops where the level rises TAIL_RISE_DB again: the next note), so a patch that keeps
-#: ringing after the input has stopped pays for it.
-TAIL_SECONDS = 0.5
-TAIL_RISE_DB = 6.0
 #: Render length beyond the compared window (a candidate aligned at its attack covers it).
 RENDER_LEAD_SECONDS = 0.2
 #: Probe: each parameter moves this far (unit range) to measure how much it matters here.
@@ -117,6 +113,9 @@ class StartPoint:
     preset: Preset
     preset_id: str
     fit_notes: tuple[FitNote, ...]
+    #: The effect chain the match plays through: the search hears every candidate through
+    #: it, so that it starts from the match as the user hears it.
+    fx: FxChain = FxChain()
 
 
 @dataclass(frozen=True)
@@ -291,28 +290,6 @@ def discrete_trials(engine: SynthEngine, base: Preset, donors: Sequence[Preset])
     return [t for tier in tiers for t in tier]
 
 
-def note_with_tail(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None) -> np.ndarray:
-    """The note's samples and the quiet stretch that follows it in the clip, at
-    ``sample_rate`` (default: the note's): taken from the analysis's full-band copy where it
-    has one at that rate, resampled otherwise."""
-    rate = note.sample_rate if sample_rate is None else sample_rate
-    audio = analysis.audio
-    start = int(round(note.start * audio.sample_rate))
-    end = start + note.samples.size
-    if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
-        return resample(note.samples, note.sample_rate, rate)  # the note was not cut from this audio (a resampled stem)
-    after = audio.samples[end : end + int(TAIL_SECONDS * audio.sample_rate)]
-    if after.size >= ENVELOPE_FRAME:
-        level = level_envelope_db(after)
-        rises = np.flatnonzero(level > level[0] + TAIL_RISE_DB)
-        end += after.size if rises.size == 0 else int(rises[0]) * ENVELOPE_HOP
-    full = analysis.full_band
-    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
-        scale = rate / audio.sample_rate  # the same stretch of the full-band copy
-        return full.samples[int(round(start * scale)) : int(round(end * scale))]
-    return resample(audio.samples[start:end], audio.sample_rate, rate)
-
-
 def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds: float,
                   distance: PerceptualDistance, max_notes: int = MAX_FIT_NOTES) -> tuple[FitNote, ...]:
     """The input's notes a refined patch is scored on: the matched note (played as the
@@ -329,14 +306,15 @@ def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds
             chosen.append(candidate)
     fits = []
     for item in chosen:
-        window_note, window = compare_window(item)
+        window_note, _ = compare_window(item)
         if item is best:
             played, held = note, note_seconds
         else:
             played = int(np.clip(note + round(item.pitch.midi - best.pitch.midi), 0, 127))  # type: ignore[operator]
             held = window_note
-        samples = note_with_tail(analysis, item, distance.sample_rate)
-        target = distance.prepare_target(samples[: int((window + TAIL_SECONDS) * distance.sample_rate)])
+        context, span = around_note(analysis, item, distance.sample_rate)
+        noise = estimate_noise(context, distance.sample_rate, span)
+        target = distance.prepare_target(compared_stretch(analysis, item, distance.sample_rate), noise=noise)
         total = target.length / distance.sample_rate + RENDER_LEAD_SECONDS
         fits.append(FitNote(target, played, velocity, min(held, total - 0.01), total))
     return tuple(fits)
@@ -351,11 +329,12 @@ class Objective:
     """Mean perceptual distance of parameter vectors over the fit notes, rendered in a pool."""
 
     def __init__(self, pool: RenderPool, distance: PerceptualDistance, space: SearchSpace,
-                 fit_notes: Sequence[FitNote]) -> None:
+                 fit_notes: Sequence[FitNote], fx: FxChain = FxChain()) -> None:
         self.pool = pool
         self.distance = distance
         self.space = space
         self.fit_notes = tuple(fit_notes)
+        self.fx = fx
         self.evaluations = 0
         self.render_seconds = 0.0
         self.loss_seconds = 0.0
@@ -381,7 +360,12 @@ class Objective:
     def _render_and_score(self, voice: Voice, job: tuple[Preset, FitNote, float]) -> tuple[float, float, float]:
         preset, fit, hold = job
         started = time.perf_counter()
-        audio = voice.render(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
+        if self.fx:  # effects run at the rate the user hears, then the distance's rate
+            native = voice.render_native(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
+            audio = from_native_rate(self.fx.apply(native, NATIVE_SAMPLE_RATE_HZ), voice.sample_rate,
+                                     fit.total_seconds)
+        else:
+            audio = voice.render(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
         rendered = time.perf_counter()
         score = float(self.distance.score(fit.target, [audio])[0])
         return score, rendered - started, time.perf_counter() - rendered
@@ -442,8 +426,8 @@ class Refiner:
     def __init__(self, pool_for: Callable[[str], RenderPool],
                  distance: PerceptualDistance | None = None) -> None:
         self.pool_for = pool_for
-        #: The loss: the re-ranker's perceptual distance plus the linear-frequency term.
-        self.distance = distance or PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, REFINE_WEIGHTS)
+        #: The loss: the re-ranker's perceptual distance, the one every answer is ranked by.
+        self.distance = distance or PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
 
     def refine(self, starts: Sequence[StartPoint], options: RefineOptions = RefineOptions(),
                progress: RefineProgress | None = None) -> RefineOutcome:
@@ -520,7 +504,7 @@ class Refiner:
         space = SearchSpace(engine, start.preset, hold=1.0 if hold else None)
         if only is not None:
             space = space.subset(np.array([n in only for n in space.names] + [True]))
-        objective = Objective(self.pool_for(engine.name), self.distance, space, start.fit_notes)
+        objective = Objective(self.pool_for(engine.name), self.distance, space, start.fit_notes, start.fx)
         x0 = space.start_vector()
         initial = float(objective(x0[None, :])[0])
         if space.dim == 0:
@@ -589,12 +573,13 @@ class Refiner:
                 candidates.append(unit)
         presets = [space.preset(u) for u in candidates]
         holds = [1.0, *(space.hold_ratio(u) for u in candidates)]
-        fresh = self.fresh_distance([start.preset, *presets], start.fit_notes, holds)
+        fresh = self.fresh_distance([start.preset, *presets], start.fit_notes, holds, start.fx)
         before = float(fresh[0])
         eligible = fresh.copy()
         if hold_check and presets:
             for factor in CHECK_HOLDS:
-                other = self.fresh_distance([start.preset, *presets], start.fit_notes, [h * factor for h in holds])
+                other = self.fresh_distance([start.preset, *presets], start.fit_notes, [h * factor for h in holds],
+                                            start.fx)
                 eligible[1:][other[1:] >= other[0]] = np.inf
         choice = int(np.argmin(eligible))
         chosen = start.preset if choice == 0 else presets[choice - 1]
@@ -606,16 +591,19 @@ class Refiner:
         )
 
     def fresh_distance(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote],
-                       holds: Sequence[float] | None = None) -> np.ndarray:
+                       holds: Sequence[float] | None = None, fx: FxChain = FxChain()) -> np.ndarray:
         """Mean distance over the fit notes of each preset rendered on a fresh synth instance
-        (reproducible: what an exported preset plays), the matched note held ``holds`` times
-        as long as its fit note says (default 1)."""
+        (reproducible: what an exported preset plays) through ``fx``, the matched note held
+        ``holds`` times as long as its fit note says (default 1)."""
         holds = [1.0] * len(presets) if holds is None else holds
         scores = np.zeros(len(presets))
         for number, fit in enumerate(fit_notes):
-            renders = [get_engine(p.synth).render(p, fit.note, fit.velocity,
-                                                  held_seconds(fit, h if number == 0 else 1.0), fit.total_seconds,
-                                                  sample_rate=self.distance.sample_rate)
-                       for p, h in zip(presets, holds)]
+            renders = []
+            for preset, hold in zip(presets, holds):
+                native = get_engine(preset.synth).render(preset, fit.note, fit.velocity,
+                                                         held_seconds(fit, hold if number == 0 else 1.0),
+                                                         fit.total_seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ)
+                wet = fx.apply(native, NATIVE_SAMPLE_RATE_HZ) if fx else native
+                renders.append(from_native_rate(wet, self.distance.sample_rate, fit.total_seconds))
             scores += self.distance.score(fit.target, renders)
         return scores / len(fit_notes)

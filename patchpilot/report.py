@@ -81,6 +81,8 @@ def match_to_dict(match: Match, exported: ExportedFiles | None = None, *, auditi
             "distance_after": round(outcome.distance_after, 4),
             "evaluations": outcome.evaluations,
             "refined_from": outcome.start_preset_id,
+            # the search ran from this match: did it find anything closer?
+            "refinement_result": "improved" if match.refined else "no improvement",
         })
     return document
 
@@ -164,6 +166,8 @@ def _distance_cell(match: Match, labelled: bool) -> str:
     label = confidence_label(match.distance) if labelled else ""
     if match.refinement is None:
         return f"{match.distance:.3f} {label}".strip()
+    if not match.refined:  # the refinement started here and found nothing closer
+        return f"{match.distance:.3f} {label} (refined: no improvement)".strip()
     return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f} {label}".strip()
 
 

@@ -74,18 +74,19 @@ def test_exported_dx7_voice_loaded_fresh_plays_the_exported_wav(tmp_path: Path) 
 def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_wav: Path, tmp_path: Path) -> None:
     """The distance of each match is the re-ranker's distance of the fresh file render through
     the exported effect chain."""
-    from patchpilot.audio.analysis import compare_window
     from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
     from patchpilot.distance import PerceptualDistance
     from patchpilot.fx import FxChain, load_chain
+    from patchpilot.match import Matcher
     from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
     with PatchPilot(tiny_index) as pilot:
         result = pilot.match(pluck_wav, top_k=3)
         exports = pilot.export(result, tmp_path)
     note = result.analysis.best
-    _, window = compare_window(note)
     distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+    # the input as the matcher compares it: the note and the quiet after it, floored at its noise
+    target = distance.prepare_target(Matcher.compared(result.analysis, note), noise=Matcher.noise_of(result.analysis, note))
     for match in result.matches:
         engine = get_engine(match.preset.synth)
         data = exports[match.rank].preset_file.read_bytes()
@@ -94,8 +95,7 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
         fx_file = exports[match.rank].fx_file  # the effect chain, as the user loads it
         played = (load_chain(fx_file) if fx_file else FxChain()).apply(played, NATIVE_SAMPLE_RATE_HZ)
         played = from_native_rate(played, ANALYSIS_SAMPLE_RATE_HZ, match.render.total_seconds)
-        target = note.samples[: int(window * ANALYSIS_SAMPLE_RATE_HZ)]
-        assert float(distance(target, [played])[0]) == pytest.approx(match.distance, abs=1e-4)
+        assert float(distance.score(target, [played])[0]) == pytest.approx(match.distance, abs=1e-4)
     assert [m.distance for m in result.matches] == sorted(m.distance for m in result.matches)
 
 

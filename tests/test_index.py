@@ -149,9 +149,9 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
     heard: list[set[int]] = []
     original = Matcher.rerank
 
-    def spy(self, note, target, candidates):  # noqa: ANN001, ANN202
+    def spy(self, target, candidates):  # noqa: ANN001, ANN202
         heard.append({stored.row for stored, _, _ in candidates})
-        return original(self, note, target, candidates)
+        return original(self, target, candidates)
 
     monkeypatch.setattr(Matcher, "rerank", spy)
     monkeypatch.setattr("patchpilot.match.SHORTLIST", 0)  # no DX7 shortlist: only the user's join

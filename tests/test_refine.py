@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import soundfile
 from typer.testing import CliRunner
 
 from patchpilot.api import PatchPilot
-from patchpilot.audio.analysis import analyse_clip, compare_window
+from patchpilot.audio.analysis import analyse_clip
 from patchpilot.audio.io import Audio
 from patchpilot.cli import app
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
@@ -21,7 +22,8 @@ from patchpilot.errors import PatchPilotWarning
 from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.fx import FxChain, load_chain
 from patchpilot.library.bank import load_factory_bank
-from patchpilot.refine import RefineOptions, Refiner, SearchSpace, StartPoint, fit_notes_for
+from patchpilot.match import Match, Matcher, RenderSettings
+from patchpilot.refine import RefineOptions, RefineOutcome, Refiner, SearchSpace, StartPoint, fit_notes_for
 from patchpilot.synths import RenderPool, get_engine
 from patchpilot.synths.base import from_native_rate
 
@@ -108,14 +110,23 @@ def test_a_time_limit_stops_the_search_early(tiny_banks: Path) -> None:
     assert outcome.distance_after <= outcome.distance_before
 
 
-def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_index: Path, organ_wav: Path,
+def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_index: Path, tiny_banks: Path,
                                                                         tmp_path: Path) -> None:
+    # the index's organ with its drawbars moved: a sound the index lacks, that the search can reach
+    organ = next(p for p in load_factory_bank("dexed", tiny_banks) if p.name == "Test Organ")
+    variant = organ.with_values({"op2_output_level": 66, "op3_output_level": 84})
+    wav = tmp_path / "organ-variant.wav"
+    soundfile.write(wav, get_engine("dexed").render(variant, 66, 80, 1.2, 1.8, sample_rate=44100), 44100)
     with PatchPilot(tiny_index) as pilot:
-        result = pilot.match(organ_wav, top_k=2, synth="dexed")
+        result = pilot.match(wav, top_k=2, synth="dexed")
         refined = pilot.refine(result, RefineOptions(budget=60, seed=0))
         exports = pilot.export(refined, tmp_path)
     first = refined.matches[0]
     assert first.refined and first.refinement is not None
+    # the search starts from the match as the user hears it: through its effect chain
+    origin = next(m for m in result.matches if m.preset_id == first.refinement.start_preset_id)
+    assert origin.fx, "the organ with its drawbars moved is answered with an effect: this test needs one"
+    assert first.refinement.distance_before == pytest.approx(origin.distance, abs=1e-4)
     assert [m.rank for m in refined.matches] == list(range(1, len(refined.matches) + 1))
     engine = get_engine("dexed")
     (loaded,) = engine.read_presets(exports[1].preset_file)
@@ -126,12 +137,12 @@ def test_refined_match_comes_first_and_its_export_plays_what_it_reports(tiny_ind
     assert np.array_equal(audio, chain.apply(again, 44100))
     # the distance reported is that of the exported files, played as the user will, on the input's note
     note = result.analysis.best
-    _, window = compare_window(note)
     played = from_native_rate(chain.apply(engine.render(loaded, first.render.note, first.render.velocity,
                                                         first.render.note_seconds, first.render.total_seconds,
                                                         sample_rate=44100), 44100), SR, first.render.total_seconds)
-    assert float(PerceptualDistance(SR)(note.samples[: int(window * SR)], [played])[0]) == pytest.approx(
-        first.distance, abs=1e-4)
+    distance = PerceptualDistance(SR)
+    target = distance.prepare_target(Matcher.compared(result.analysis, note), noise=Matcher.noise_of(result.analysis, note))
+    assert float(distance.score(target, [played])[0]) == pytest.approx(first.distance, abs=1e-4)
 
 
 def test_cli_refine_json_reports_the_search(tiny_index: Path, pluck_wav: Path) -> None:
@@ -139,11 +150,32 @@ def test_cli_refine_json_reports_the_search(tiny_index: Path, pluck_wav: Path) -
                                       "--synth", "vital", "--refine", "--budget", "24"])
     assert result.exit_code == 0, result.stderr
     matches = json.loads(result.stdout)["matches"]
-    first = matches[0]
-    assert first["refined"] is True and first["rank"] == 1
-    assert first["evaluations"] > 0 and first["distance_after"] <= first["distance_before"] + 1e-9
-    assert first["refined_from"].startswith("vital:")
-    assert all(m["refined"] is False for m in matches[1:])
+    (searched,) = [m for m in matches if "evaluations" in m]  # the one match the search ran from or made
+    assert searched["evaluations"] > 0 and searched["refined_from"].startswith("vital:")
+    if searched["refined"]:  # a refined preset comes first, closer than where it started
+        assert searched["rank"] == 1 and searched["refinement_result"] == "improved"
+        assert searched["distance_after"] < searched["distance_before"]
+    else:  # nothing closer was found: said so, never "refined" with an unchanged distance
+        assert searched["refinement_result"] == "no improvement"
+        assert searched["distance_after"] == searched["distance_before"] == searched["distance"]
+    assert all(m["refined"] is False for m in matches if m is not searched)
+
+
+def test_a_refinement_that_finds_nothing_closer_is_not_called_refined() -> None:
+    from patchpilot.report import _distance_cell, match_to_dict
+
+    engine = get_engine("dexed")
+    preset = engine.init_preset()
+    outcome = RefineOutcome(preset, "dexed:1", distance_before=0.5, distance_after=0.5, evaluations=200,
+                            seconds=1.0, render_seconds=0.5, loss_seconds=0.1)
+    render = RenderSettings(note=60, velocity=100, note_seconds=1.0, total_seconds=1.5)
+    match = Match(rank=1, preset_id="dexed:1", preset=preset, distance=0.5, retrieval_distance=None, render=render,
+                  refinement=outcome)
+    document = match_to_dict(match, confidence=True)
+    assert document["refined"] is False and document["refinement_result"] == "no improvement"
+    assert "no improvement" in _distance_cell(match, labelled=True)
+    better = replace(match, refinement=replace(outcome, distance_after=0.4), distance=0.4)
+    assert match_to_dict(better)["refined"] is True and "0.500 -> 0.400" in _distance_cell(better, labelled=True)
 
 
 def test_refine_with_text_is_a_usage_error(tiny_index: Path) -> None:
@@ -153,7 +185,7 @@ def test_refine_with_text_is_a_usage_error(tiny_index: Path) -> None:
 
 
 def test_fit_targets_run_into_the_quiet_after_a_note_but_not_into_the_next(tiny_banks: Path) -> None:
-    from patchpilot.refine import TAIL_SECONDS, note_with_tail
+    from patchpilot.audio.analysis import TAIL_SECONDS, note_with_tail
 
     engine = get_engine("dexed")
     organ = _preset(tiny_banks, "dexed", "Test Organ")
@@ -269,7 +301,7 @@ def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
 
 def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_index: Path, organ_wav: Path,
                                                                         tmp_path: Path) -> None:
-    from patchpilot.refine import note_with_tail
+    from patchpilot.audio.analysis import note_with_tail
 
     organ, rate = soundfile.read(organ_wav, dtype="float32")
     late = tmp_path / "late-organ.wav"  # starts 0.3 s in: the note's start must be scaled

@@ -196,14 +196,17 @@ def without_demucs(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.usefixtures("without_demucs")
-def test_a_song_without_demucs_is_matched_from_the_mix_with_one_warning_line(
+def test_a_song_without_demucs_is_matched_from_the_mix_with_one_line_on_demucs(
         tiny_index: Path, song_wav: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     base = ["match", str(song_wav), "--index", str(tiny_index)]
     result = runner.invoke(app, [*base, "--json", "--top-k", "2"])
     assert result.exit_code == 0, result.stderr
     assert len(json.loads(result.stdout)["matches"]) == 2
-    (line,) = _lines(result.stderr)
+    lines = _lines(result.stderr)
+    # one line on Demucs (a tiny index may add the one-line warning that the best answer is rough)
+    (line,) = [line for line in lines if "Demucs" in line]
     assert line.startswith("warning:") and "Demucs is not installed" in line and "patchpilot[separate]" in line
+    assert all(line.startswith("warning:") for line in lines) and len(lines) <= 2
 
     selected = []
 

@@ -288,3 +288,74 @@ def compare_window(note: Note) -> tuple[float, float]:
     total = min(note.duration, MAX_COMPARE_SECONDS)
     held = min(note.release_at, total)
     return max(0.02, min(held, total - 0.01)), total
+
+
+#: How much of the clip either side of a note the recording's noise is measured on.
+NOISE_CONTEXT_SECONDS = 1.0
+
+
+def around_note(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None,
+                margin: float = NOISE_CONTEXT_SECONDS) -> tuple[np.ndarray, tuple[int, int]]:
+    """The clip from ``margin`` seconds before ``note`` to ``margin`` seconds after its end, at
+    ``sample_rate`` (default: the note's; from the full-band copy where it has that rate),
+    and where the note lies in it (start, end samples): the stretch a recording's noise is
+    measured on, quiet moments around the note included. Just the note where it was not cut
+    from the analysed audio (a stem)."""
+    from patchpilot.audio.io import resample
+
+    rate = note.sample_rate if sample_rate is None else sample_rate
+    audio = analysis.audio
+    start = int(round(note.start * audio.sample_rate))
+    if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
+        samples = resample(note.samples, note.sample_rate, rate)
+        return samples, (0, samples.size)
+    first = max(0, int(round((note.start - margin) * audio.sample_rate)))
+    end = start + note.samples.size
+    last = min(audio.samples.size, end + int(round(margin * audio.sample_rate)))
+    scale = rate / audio.sample_rate
+    span = (int(round((start - first) * scale)), int(round((end - first) * scale)))
+    full = analysis.full_band
+    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
+        return full.samples[int(round(first * scale)) : int(round(last * scale))], span
+    return resample(audio.samples[first:last], audio.sample_rate, rate), span
+
+
+#: The compared stretch runs up to this far past a note's end while the input stays quiet
+#: (it stops where the level rises TAIL_RISE_DB again: the next note), so a candidate that
+#: keeps ringing after the input has stopped pays for it, and one released too early too.
+TAIL_SECONDS = 0.5
+TAIL_RISE_DB = 6.0
+
+
+def note_with_tail(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None) -> np.ndarray:
+    """The note's samples and the quiet stretch that follows it in the clip, at
+    ``sample_rate`` (default: the note's): taken from the analysis's full-band copy where it
+    has one at that rate, resampled otherwise."""
+    from patchpilot.audio.io import resample
+
+    rate = note.sample_rate if sample_rate is None else sample_rate
+    audio = analysis.audio
+    start = int(round(note.start * audio.sample_rate))
+    end = start + note.samples.size
+    if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
+        return resample(note.samples, note.sample_rate, rate)  # the note was not cut from this audio (a resampled stem)
+    after = audio.samples[end : end + int(TAIL_SECONDS * audio.sample_rate)]
+    if after.size >= ENVELOPE_FRAME:
+        level = level_envelope_db(after)
+        rises = np.flatnonzero(level > level[0] + TAIL_RISE_DB)
+        end += after.size if rises.size == 0 else int(rises[0]) * ENVELOPE_HOP
+    full = analysis.full_band
+    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
+        scale = rate / audio.sample_rate  # the same stretch of the full-band copy
+        return full.samples[int(round(start * scale)) : int(round(end * scale))]
+    return resample(audio.samples[start:end], audio.sample_rate, rate)
+
+
+def compared_stretch(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None) -> np.ndarray:
+    """What every candidate is compared with: the note's compare window (``compare_window``)
+    and, where the note ends inside it, the quiet that follows it in the clip (up to
+    TAIL_SECONDS), at ``sample_rate`` (default: the note's)."""
+    rate = note.sample_rate if sample_rate is None else sample_rate
+    _, window = compare_window(note)
+    tail = TAIL_SECONDS if note.duration <= MAX_COMPARE_SECONDS else 0.0
+    return note_with_tail(analysis, note, rate)[: int(round((window + tail) * rate))]

@@ -32,7 +32,11 @@ def chain_from_list(items: Sequence[Mapping], source: str = "the effect chain") 
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
                 raise UsageError(f"{source}: {kind.name} {control.name} must be a number")
             settings.append((control.name, float(value)))
-        extra = set(item) - {"effect", *kind.source()} - {c.name for c in kind.controls}
+        for name, held in kind.fixed.items():  # written out so that plain pedalboard rebuilds it
+            if name in item and item[name] != held:
+                raise UsageError(f"{source}: {kind.name} {name} is held at {held} in Patch Pilot's chains, "
+                                 f"not {item[name]!r}")
+        extra = set(item) - {"effect", *kind.source()} - {c.name for c in kind.controls} - set(kind.fixed)
         if extra:
             raise UsageError(f"{source}: {kind.name} has no setting {sorted(extra)[0]!r}")
         effect = Effect(kind, tuple(settings))

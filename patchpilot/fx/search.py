@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from patchpilot.distance import PROXY_RESOLUTIONS, PerceptualDistance, Target
+from patchpilot.distance import PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance, Target
 from patchpilot.fx.chain import EFFECT_KINDS, Effect, EffectKind, FxChain
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
@@ -38,6 +38,9 @@ NUDGE_GAIN = 0.003
 SWEEP_OFFSETS = (-0.3, -0.12, 0.12, 0.3)
 #: Each control is also moved together with this many controls after it in the plugin's list.
 SWEEP_NEIGHBOURS = 2
+#: The built-in effects that add a tail after the note: what a note released earlier needs
+#: to sound like a longer one in a room (``Matcher.confirm`` tries them on such a release).
+TAIL_KINDS = ("Delay", "Reverb")
 #: One prime base per control of the Halton spread (a plugin effect may have a dozen).
 HALTON_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)
 
@@ -89,18 +92,20 @@ class ChainSearch:
     """Searches effect chains against one prepared target (make one per input)."""
 
     def __init__(self, distance: PerceptualDistance, signal: np.ndarray, length: int,
-                 kinds: Sequence[EffectKind] = EFFECT_KINDS) -> None:
-        """``signal``/``length``: the target as the full distance was given it."""
+                 kinds: Sequence[EffectKind] = EFFECT_KINDS, noise: NoiseProfile | None = None) -> None:
+        """``signal``/``length``/``noise``: the target as the full distance was given it."""
         self.distance = distance
-        self.proxy = PerceptualDistance(distance.sample_rate, distance.weights, PROXY_RESOLUTIONS)
-        self.proxy_target = self.proxy.prepare_target(signal, length)
+        self.proxy = PerceptualDistance(distance.sample_rate, distance.weights, PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS)
+        self.proxy_target = self.proxy.prepare_target(signal, length, noise)
         self.kinds = tuple(kinds)
 
-    def search(self, target: Target, dry: np.ndarray, dry_distance: float) -> tuple[FxChain, float]:
+    def search(self, target: Target, dry: np.ndarray, dry_distance: float, tails_only: bool = False
+               ) -> tuple[FxChain, float]:
         """The chain (maybe empty) that brings ``dry`` closest to ``target`` by the full
         distance, and that distance (``dry_distance`` when no chain pays). ``dry`` is at
         NATIVE_SAMPLE_RATE_HZ: effects run at the rate the exported WAV has (a reverb at
-        22.05 kHz sounds different), then the result is resampled for the distance."""
+        22.05 kHz sounds different), then the result is resampled for the distance.
+        ``tails_only``: only the effects that add a tail (TAIL_KINDS; a quick look)."""
         seconds = dry.size / NATIVE_SAMPLE_RATE_HZ
 
         def wet(chain: FxChain) -> np.ndarray:
@@ -111,7 +116,7 @@ class ChainSearch:
 
         chain = FxChain()
         best = float(proxy([chain])[0])
-        kinds = list(self.kinds)
+        kinds = [k for k in self.kinds if not tails_only or k.name in TAIL_KINDS]
         for gain in ROUND_GAINS[:MAX_EFFECTS]:
             tried = [(kind, chain.with_effect(Effect(kind, settings))) for kind in kinds
                      for settings in _spread(kind, TRIES_BASE + TRIES_PER_CONTROL * len(kind.controls))]

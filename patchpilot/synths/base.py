@@ -96,6 +96,13 @@ class Voice(ABC):
         audio = self._render_native(preset, note, velocity, note_seconds, total_seconds)
         return self._at_voice_rate(audio, total_seconds)
 
+    def render_native(self, preset: Preset, note: int, velocity: int, note_seconds: float,
+                      total_seconds: float) -> np.ndarray:
+        """Mono float32 audio at NATIVE_SAMPLE_RATE_HZ, whatever the voice's rate (for effects,
+        which run at the rate the user hears)."""
+        check_render_args(note, velocity, note_seconds, total_seconds)
+        return self._render_native(preset, note, velocity, note_seconds, total_seconds)
+
     def render_stereo(self, preset: Preset, note: int, velocity: int, note_seconds: float,
                       total_seconds: float) -> np.ndarray:
         """``(2, N)`` float32 audio at the voice's sample rate (for stereo width)."""

@@ -312,7 +312,7 @@ function setUpRefine() {
       const top = result.matches[0];
       finish(top && top.refined
         ? `Refined: distance ${top.distance_before.toFixed(3)} → ${top.distance_after.toFixed(3)}`
-        : "Refined");
+        : "No improvement: the refinement found nothing closer than the first match");
     });
     source.addEventListener("cancelled", () => finish("Refinement cancelled"));
     source.addEventListener("error", (ev) => {
