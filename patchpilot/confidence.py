@@ -13,8 +13,8 @@ of answers to real-instrument notes whose MSS against the note was measured.
 from __future__ import annotations
 
 #: Largest distance labelled ``close`` and ``similar``.
-CLOSE_MAX_DISTANCE = 0.36
-SIMILAR_MAX_DISTANCE = 1.41
+CLOSE_MAX_DISTANCE = 0.89
+SIMILAR_MAX_DISTANCE = 2.82
 
 LABELS = ("close", "similar", "rough")
 

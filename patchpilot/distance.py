@@ -53,6 +53,12 @@ NOISE_BIAS_DB = -4.5
 NOISE_ONLY_DB = 6.0
 QUIET_FRAMES = 3
 UNHEARD_NOISE_DB = -10.0
+#: The noise is at most this far under the note's own level (all bands together): a "noise"
+#: within a few dB of the note is the sound itself (white noise, a click train, wind, a
+#: hi-hat, whose every stretch sounds alike, so that even the frames around the note seem to
+#: hold it alone), and flooring a sound at its own level makes it deaf to it. A recording whose
+#: hiss is under 25 dB below its note is rare; one 30 dB under keeps its floor.
+MAX_NOISE_DB = -25.0
 ENVELOPE_RANGE_DB = 60.0
 ENVELOPE_HOP = 128
 #: Note-off detection: the target must stay this far below a held render for this long;
@@ -194,7 +200,8 @@ def estimate_noise(samples: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_
     hearing it alone: where the clip has frames of nothing but that noise (before the note,
     after its release), their level is the noise wherever it is lower (a clean clip with
     silence around its note gets no floor); where it has none, the estimate is lowered by
-    UNHEARD_NOISE_DB (it may be the sound's own noise).
+    UNHEARD_NOISE_DB (it may be the sound's own noise). Either way it stays MAX_NOISE_DB under
+    the note's level: a sound made of noise is not floored away.
     """
     x = np.asarray(samples, dtype=np.float32)
     if x.size < NOISE_FFT // 2:
@@ -221,6 +228,14 @@ def estimate_noise(samples: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_
         shape = np.minimum(shape, heard)
     else:
         shape *= 10 ** (UNHEARD_NOISE_DB / 10)
+    inside = np.ones(power.shape[0], dtype=bool)
+    if note is not None:
+        centres = np.arange(power.shape[0]) * NOISE_HOP
+        inside = (centres >= note[0]) & (centres < note[1])
+    level = float(power[inside].mean(axis=0).sum()) if inside.any() else float(power.mean(axis=0).sum())
+    ceiling = level * 10 ** (MAX_NOISE_DB / 10)
+    if shape.sum() > ceiling > 0:  # a "noise" as loud as the note is the sound itself
+        shape *= ceiling / shape.sum()
     window_energy = float(np.sum(hann(NOISE_FFT).astype(np.float64) ** 2))
     frequencies = np.arange(power.shape[1]) * sample_rate / NOISE_FFT
     return NoiseProfile(frequencies, shape / window_energy * 2 / sample_rate)

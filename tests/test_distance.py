@@ -111,10 +111,34 @@ def test_a_decaying_note_with_noise_is_close_to_its_clean_render(tiny_banks) -> 
 def test_the_noise_estimate_reads_white_noise_within_2_db_and_a_clean_tone_far_under_it() -> None:
     rng = np.random.default_rng(4)
     sigma = 0.01
-    noise = estimate_noise(rng.normal(0, sigma, 2 * RATE).astype(np.float32), RATE)
+    # a held tone 30 dB over white noise, with half a second of the noise alone either side
+    tone = held_tone(C3, seconds=1.0)
+    tone *= sigma * 10 ** (30 / 20) / float(np.sqrt(np.mean(tone**2)))
+    clip = np.concatenate([np.zeros(RATE // 2), tone, np.zeros(RATE // 2)]).astype(np.float32)
+    clip += rng.normal(0, sigma, clip.size).astype(np.float32)
+    noise = estimate_noise(clip, RATE, note=(RATE // 2, RATE // 2 + tone.size))
     density = 2 * sigma**2 / RATE  # white noise, one-sided per Hz
     middle = (noise.frequencies > 200) & (noise.frequencies < 10_000)
     assert np.all(np.abs(10 * np.log10(noise.density[middle] / density)) < 2.5)
     assert abs(10 * np.log10(noise.variance() / sigma**2)) < 2.0
     saw = held_tone(C3)  # nothing between its partials: its "noise" lies 40 dB and more under it
     assert 10 * np.log10(max(estimate_noise(saw, RATE).variance(), 1e-30) / np.mean(saw**2)) < -40
+
+
+def test_a_sound_made_of_noise_is_heard_not_floored_away() -> None:
+    """White noise or a click train has no quiet stretch and nothing between partials: the
+    estimate must not take the sound itself for the recording's noise (then every candidate
+    is floored to the same and a click train is ``close`` to a held square)."""
+    rng = np.random.default_rng(5)
+    t = np.arange(int(TOTAL * RATE)) / RATE
+    envelope = np.clip(t / 0.005, 0, 1) * np.clip(1 - (t - HELD) / 0.02, 0, 1)
+    white, other_white = ((0.1 * rng.normal(size=t.size) * envelope).astype(np.float32) for _ in range(2))
+    brown = np.cumsum(rng.normal(size=t.size))
+    brown = (0.1 * (brown - np.convolve(brown, np.ones(200) / 200, mode="same")) * envelope).astype(np.float32)
+    clicks = ((np.sin(2 * np.pi * 13 * t) > 0.995) * envelope).astype(np.float32)
+    square = held_tone(C3, amplitude=lambda k: 1.0 / k if k % 2 else 0.0)
+    near, darker, tone = distances(white, [other_white, brown, square])
+    assert near < min(darker, tone), (near, darker, tone)
+    assert confidence_label(float(tone)) != "close"
+    assert confidence_label(float(distances(clicks, [square])[0])) != "close"
+    assert confidence_label(float(distances(square, [clicks])[0])) != "close"
