@@ -132,7 +132,8 @@ class PatchPilot:
         is split with Demucs first, unless ``separation`` says otherwise, and a few clean
         notes are picked from it. Without Demucs installed, a song that was not explicitly
         asked to be separated is searched as it is, with a :class:`PatchPilotWarning`.
-        ``full_band``: keep a 44.1 kHz copy of a single sound for ``RefineOptions.full_band``.
+        ``full_band``: keep a 44.1 kHz copy of a single sound (where it has sound above 11 kHz),
+        which ``refine`` then scores at; ask for it when the result will be refined.
         """
         options = separation or SeparationOptions()
         label = name or (str(source) if not isinstance(source, bytes) else None)

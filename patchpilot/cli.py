@@ -303,7 +303,7 @@ def match(
                     with _warnings_to_stderr(), _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,
-                                             progress=progress)
+                                             progress=progress, full_band=refine)
                     history = None
                     if refine:
                         with _refine_progress(item, budget) as refine_progress:

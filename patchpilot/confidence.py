@@ -2,11 +2,16 @@
 
 The thresholds come from ``scripts/bench_match.py --only ood --only calibrate`` (see
 docs/BENCHMARKS.md, "Confidence labels"): the re-ranker's distance of recovered presets, and
-of answers to real-instrument notes whose MSS against the note was measured.
+of answers to real-instrument notes and held synthetic tones whose MSS against the input
+was measured.
 
-* ``close``: as close as the same preset played at another note and velocity usually is;
-  the answer is the sound, or a sibling of it.
-* ``similar``: clearly nearer the input than the synth's init patch; the right family.
+* ``close``: as close as the same preset played at another note and velocity usually is,
+  and below every benchmark answer that was not close (MSS over 5 dB, or further than the
+  synth's init patch): the answer is the sound, or a sibling of it.
+* ``similar``: its MSS is well under a random preset's (on the benchmark's General MIDI notes
+  4.8 dB on average, 0.44 of the init patch's); usually the right family, but a held tone
+  the library lacks (a narrow pulse, a supersaw) can be similar and still no nearer than the
+  init patch.
 * ``rough``: its MSS is typically within a quarter of a random preset's; a starting point only.
 """
 

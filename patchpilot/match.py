@@ -297,11 +297,11 @@ class Matcher:
         if result.analysis is None:
             raise UsageError("refinement needs an audio input to optimise against (not --text)")
         self.fresh_voices()
-        if options.full_band and result.analysis.full_band is None:
+        if options.full_band is True and result.analysis.full_band is None:
             warnings.warn("no full-band copy of the input (match it with full_band=True; songs, stems and "
                           "inputs without sound above 11 kHz have none): refining at the analysis rate",
                           PatchPilotWarning, stacklevel=2)
-        refiner = self.refiner_for(result.analysis, options.full_band)
+        refiner = self.refiner_for(result.analysis, options.full_band is not False)
         # The refined preset is for the synth that matched best: its starts are on that synth.
         best_synth = result.matches[0].preset.synth
         same_synth = [m for m in result.matches if m.preset.synth == best_synth]

@@ -134,10 +134,13 @@ class RefineOptions:
     #: The final check also plays the matched note held half and twice as long
     #: (CHECK_HOLDS): a candidate that does not beat the start at each is not kept.
     hold_check: bool = False
-    #: Render and score at the rate of the input's full-band copy (44.1 kHz: match it with
-    #: ``PatchPilot.match(..., full_band=True)``), not at the analysis rate: the loss then
-    #: hears above 11 kHz. Without a copy it refines at the analysis rate, with a warning.
-    full_band: bool = False
+    #: Render and score at the rate of the input's full-band copy (44.1 kHz: kept by
+    #: ``PatchPilot.match(..., full_band=True)``, as ``match --refine`` and the page do), so
+    #: that the loss hears above 11 kHz, where MR-STFT and the user do. None (the default):
+    #: wherever the input has a copy; True: the same, with a warning where it has none;
+    #: False: at the analysis rate (22.05 kHz: the search then moves what it cannot hear, and
+    #: on the benchmark made MR-STFT worse, docs/BENCHMARKS.md "Refinement").
+    full_band: bool | None = None
 
     def __post_init__(self) -> None:
         if self.budget < 1:

@@ -159,7 +159,7 @@ def distance_legend(labelled: bool) -> str:
         return "distance: how far the preset's sound descriptors are from the words (lower fits better)"
     return ("distance: how far the match, played from its preset file, sounds from the input "
             f"(0 is the same sound). close (up to {CLOSE_MAX_DISTANCE:g}): like the same preset at another note; "
-            f"similar (up to {SIMILAR_MAX_DISTANCE:g}): the right family; rough: a starting point only.")
+            f"similar (up to {SIMILAR_MAX_DISTANCE:g}): usually the right family; rough: a starting point only.")
 
 
 def _distance_cell(match: Match, labelled: bool) -> str:

@@ -300,7 +300,8 @@ def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
 
 
 def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_index: Path, organ_wav: Path,
-                                                                        tmp_path: Path) -> None:
+                                                                        tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     from patchpilot.audio.analysis import note_with_tail
 
     organ, rate = soundfile.read(organ_wav, dtype="float32")
@@ -317,9 +318,25 @@ def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_ind
         without_copy = pilot.match(late, top_k=2, synth="dexed")
         with pytest.warns(PatchPilotWarning, match="no full-band copy"):
             pilot.refine(without_copy, RefineOptions(budget=8, seed=0, full_band=True))
+        # by default: on the copy where there is one, at the analysis rate (silently) where not
+        rates: list[int] = []
+        original = Matcher.refiner_for
+
+        def spy(self, analysis, full_band=False):  # noqa: ANN001, ANN202
+            made = original(self, analysis, full_band)
+            rates.append(made.distance.sample_rate)
+            return made
+
+        monkeypatch.setattr(Matcher, "refiner_for", spy)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            pilot.refine(result, RefineOptions(budget=8, seed=0))
+            pilot.refine(without_copy, RefineOptions(budget=8, seed=0))
+            pilot.refine(result, RefineOptions(budget=8, seed=0, full_band=False))
+    assert rates == [44100, SR, SR]
     analysis = result.analysis
     assert analysis.full_band is not None and refiner.distance.sample_rate == 44100
-    assert default.distance.sample_rate == SR  # off by default: it did not pay (BENCHMARKS)
+    assert default.distance.sample_rate == SR  # refiner_for's own default: the analysis rate
     assert next(m.refinement for m in refined.matches if m.refinement).evaluations > 0
     note = analysis.best
     assert note.start == pytest.approx(0.3, abs=0.03)
