@@ -217,8 +217,8 @@ def estimate_noise(samples: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_
     shape[0] = shape[1]
     shape *= 10 ** (-NOISE_BIAS_DB / 10)
     alone = power.sum(axis=1) <= shape.sum() * 10 ** (NOISE_ONLY_DB / 10)
+    centres = np.arange(power.shape[0]) * NOISE_HOP
     if note is not None:  # a frame that overlaps the note is not the noise alone
-        centres = np.arange(power.shape[0]) * NOISE_HOP
         alone &= (centres + NOISE_FFT // 2 <= note[0]) | (centres - NOISE_FFT // 2 >= note[1])
     if alone.sum() >= QUIET_FRAMES:
         heard = np.empty(power.shape[1])
@@ -228,10 +228,7 @@ def estimate_noise(samples: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_
         shape = np.minimum(shape, heard)
     else:
         shape *= 10 ** (UNHEARD_NOISE_DB / 10)
-    inside = np.ones(power.shape[0], dtype=bool)
-    if note is not None:
-        centres = np.arange(power.shape[0]) * NOISE_HOP
-        inside = (centres >= note[0]) & (centres < note[1])
+    inside = np.ones(power.shape[0], dtype=bool) if note is None else (centres >= note[0]) & (centres < note[1])
     level = float(power[inside].mean(axis=0).sum()) if inside.any() else float(power.mean(axis=0).sum())
     ceiling = level * 10 ** (MAX_NOISE_DB / 10)
     if shape.sum() > ceiling > 0:  # a "noise" as loud as the note is the sound itself

@@ -33,7 +33,7 @@ from patchpilot.distance import PerceptualDistance, Target, estimate_noise
 from patchpilot.errors import UsageError
 from patchpilot.fx import FxChain
 from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ
 
 #: Notes of the input one parameter vector is scored on.
 MAX_FIT_NOTES = 4
@@ -365,8 +365,7 @@ class Objective:
         started = time.perf_counter()
         if self.fx:  # effects run at the rate the user hears, then the distance's rate
             native = voice.render_native(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
-            audio = from_native_rate(self.fx.apply(native, NATIVE_SAMPLE_RATE_HZ), voice.sample_rate,
-                                     fit.total_seconds)
+            audio = self.fx.heard_at(native, voice.sample_rate, fit.total_seconds)
         else:
             audio = voice.render(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
         rendered = time.perf_counter()
@@ -606,7 +605,6 @@ class Refiner:
                 native = get_engine(preset.synth).render(preset, fit.note, fit.velocity,
                                                          held_seconds(fit, hold if number == 0 else 1.0),
                                                          fit.total_seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ)
-                wet = fx.apply(native, NATIVE_SAMPLE_RATE_HZ) if fx else native
-                renders.append(from_native_rate(wet, self.distance.sample_rate, fit.total_seconds))
+                renders.append(fx.heard_at(native, self.distance.sample_rate, fit.total_seconds))
             scores += self.distance.score(fit.target, renders)
         return scores / len(fit_notes)

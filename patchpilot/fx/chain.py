@@ -157,6 +157,14 @@ class FxChain:
             out = effect.apply(out, sample_rate)
         return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
+    def heard_at(self, native: np.ndarray, sample_rate: int, seconds: float) -> np.ndarray:
+        """The chain over a render at NATIVE_SAMPLE_RATE_HZ (effects run at the rate the user
+        hears: a reverb at 22.05 kHz sounds different), then at ``sample_rate``."""
+        from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
+
+        wet = self.apply(native, NATIVE_SAMPLE_RATE_HZ) if self.effects else native
+        return from_native_rate(wet, sample_rate, seconds)
+
     def with_effect(self, effect: Effect) -> FxChain:
         """The chain with ``effect`` put in its place by its kind's slot (replacing one of
         the same kind)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from patchpilot.distance import PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance, Target
 from patchpilot.fx.chain import EFFECT_KINDS, Effect, EffectKind, FxChain
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ
 
 #: Settings tried per effect kind and round (a fixed low-discrepancy spread over its
 #: controls): a base count plus more for each control.
@@ -109,7 +109,7 @@ class ChainSearch:
         seconds = dry.size / NATIVE_SAMPLE_RATE_HZ
 
         def wet(chain: FxChain) -> np.ndarray:
-            return from_native_rate(chain.apply(dry, NATIVE_SAMPLE_RATE_HZ), self.distance.sample_rate, seconds)
+            return chain.heard_at(dry, self.distance.sample_rate, seconds)
 
         def proxy(chains: list[FxChain]) -> np.ndarray:
             return self.proxy.score(self.proxy_target, [wet(c) for c in chains])
