@@ -168,7 +168,9 @@ def _distance_cell(match: Match, labelled: bool) -> str:
         return f"{match.distance:.3f} {label}".strip()
     if not match.refined:  # the refinement started here and found nothing closer
         return f"{match.distance:.3f} {label} (refined: no improvement)".strip()
-    return f"{match.refinement.distance_before:.3f} -> {match.refinement.distance_after:.3f} {label}".strip()
+    # the refinement's own loss (its notes, its rate) is another scale than the distance the label reads
+    return (f"{match.distance:.3f} {label} (refinement loss {match.refinement.distance_before:.3f} -> "
+            f"{match.refinement.distance_after:.3f})")
 
 
 def rough_warning(result: MatchResult) -> str | None:

@@ -137,7 +137,7 @@ function paramsTable(match) {
 function matchCard(match, labelled) {
   const title = `#${match.rank} ${match.name}${match.refined ? " (refined)" : ""}`;
   const distance = match.refined && match.distance_before !== undefined
-    ? `distance ${match.distance_before.toFixed(3)} → ${match.distance_after.toFixed(3)}`
+    ? `distance ${match.distance.toFixed(3)} (refinement loss ${match.distance_before.toFixed(3)} → ${match.distance_after.toFixed(3)})`
     : `distance ${match.distance.toFixed(3)}`;
   const select = el("button", {
     type: "button", class: "select", "aria-pressed": "false",
@@ -311,7 +311,7 @@ function setUpRefine() {
       showResult(result);
       const top = result.matches[0];
       finish(top && top.refined
-        ? `Refined: distance ${top.distance_before.toFixed(3)} → ${top.distance_after.toFixed(3)}`
+        ? `Refined: distance ${top.distance.toFixed(3)} (refinement loss ${top.distance_before.toFixed(3)} → ${top.distance_after.toFixed(3)})`
         : "No improvement: the refinement found nothing closer than the first match");
     });
     source.addEventListener("cancelled", () => finish("Refinement cancelled"));
