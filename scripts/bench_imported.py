@@ -417,6 +417,7 @@ def main() -> None:
                    + (f" --dx7-bank {args.dx7_bank.name}" if args.dx7_bank else "") + f" --seed {args.seed}")
     else:
         command = f"python scripts/bench_imported.py --count {args.count} --seed {args.seed} --index {args.index}"
+    command += " --no-ablation" if args.no_ablation else ""
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
         if work.exists() and any(work.iterdir()):
