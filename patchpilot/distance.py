@@ -21,6 +21,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from patchpilot.audio.analysis import ClipAnalysis, Note, around_note
 from patchpilot.audio.dsp import (EPS, amplitude_to_db, dct_matrix, frames, hann, mel_filterbank,
                                   power_spectrogram, rms_envelope)
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
@@ -236,6 +237,13 @@ def estimate_noise(samples: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_
     window_energy = float(np.sum(hann(NOISE_FFT).astype(np.float64) ** 2))
     frequencies = np.arange(power.shape[1]) * sample_rate / NOISE_FFT
     return NoiseProfile(frequencies, shape / window_energy * 2 / sample_rate)
+
+
+def noise_around(analysis: ClipAnalysis, note: Note, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> NoiseProfile:
+    """The recording's noise around an analysed note, at ``sample_rate``: :func:`estimate_noise`
+    on the clip a second either side of it (``analysis.around_note``)."""
+    context, span = around_note(analysis, note, sample_rate)
+    return estimate_noise(context, sample_rate, span)
 
 
 def _floor(power_at_bins: np.ndarray, loudest: float, filterbank: np.ndarray | None = None,

@@ -18,11 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, around_note, compared_stretch
+from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compared_stretch
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
 from patchpilot.distance import (PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance, Target,
-                                 attack_start, estimate_noise)
+                                 attack_start, noise_around)
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, SynthError, UsageError
 from patchpilot.fx import EFFECT_KINDS, ChainSearch, FxChain
@@ -195,8 +195,7 @@ class Matcher:
         vector = self.index.transform.apply(raw)[0]
         found, more = self.candidates(vector, note, synth, max(candidates, top_k))
         stored = self.index.presets([c.row for c in found + more])
-        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
-        target = self.distance.prepare_target(signal, noise=noise)
+        signal, noise, target = self.target_for(analysis, note)
         pool: list[tuple[StoredPreset, Sequence[int], float | None]] = [
             (stored[c.row], c.notes, c.distance) for c in found if c.row in stored]
         pool += self.shortlist(signal, noise, [(stored[c.row], c.notes, c.distance) for c in more if c.row in stored])
@@ -340,14 +339,19 @@ class Matcher:
                    origin.render.total_seconds - 0.01)
         settings = replace(origin.render, note_seconds=held)
         note = analysis.best
-        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
-        target = self.distance.prepare_target(signal, noise=noise)
+        signal, noise, target = self.target_for(analysis, note)
         stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
         [(_, distance, _, _, fx)] = self.confirm(target, [(stored, 0.0, origin.retrieval_distance, settings)], 1,
                                                  self.chain_search(signal, target, noise))
         if distance >= to_beat:
             return None
         return Match(1, stored.preset_id, preset, distance, origin.retrieval_distance, settings, outcome, fx=fx)
+
+    def target_for(self, analysis: ClipAnalysis, note: Note) -> tuple[np.ndarray, NoiseProfile, Target]:
+        """The compared stretch of ``note``, the recording's noise around it, and the two
+        prepared as the target every candidate is scored against."""
+        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
+        return signal, noise, self.distance.prepare_target(signal, noise=noise)
 
     @staticmethod
     def compared(analysis: ClipAnalysis, note: Note) -> np.ndarray:
@@ -363,9 +367,8 @@ class Matcher:
 
     @staticmethod
     def noise_of(analysis: ClipAnalysis, note: Note) -> NoiseProfile:
-        """The recording's noise around the input note (``distance.estimate_noise``)."""
-        context, span = around_note(analysis, note, ANALYSIS_SAMPLE_RATE_HZ)
-        return estimate_noise(context, ANALYSIS_SAMPLE_RATE_HZ, span)
+        """The recording's noise around the input note (``distance.noise_around``)."""
+        return noise_around(analysis, note)
 
     def rerank(self, target: Target, candidates: Sequence[tuple[StoredPreset, Sequence[int], float | None]]
                ) -> tuple[list[tuple[StoredPreset, float, float | None, RenderSettings]], dict[str, RenderSettings]]:

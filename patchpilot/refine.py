@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from patchpilot.audio.analysis import ClipAnalysis, Note, around_note, compare_window, compared_stretch
+from patchpilot.audio.analysis import ClipAnalysis, Note, compare_window, compared_stretch
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
-from patchpilot.distance import PerceptualDistance, Target, estimate_noise
+from patchpilot.distance import PerceptualDistance, Target, noise_around
 from patchpilot.errors import UsageError
 from patchpilot.fx import FxChain
 from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
@@ -315,8 +315,7 @@ def fit_notes_for(analysis: ClipAnalysis, note: int, velocity: int, note_seconds
         else:
             played = int(np.clip(note + round(item.pitch.midi - best.pitch.midi), 0, 127))  # type: ignore[operator]
             held = window_note
-        context, span = around_note(analysis, item, distance.sample_rate)
-        noise = estimate_noise(context, distance.sample_rate, span)
+        noise = noise_around(analysis, item, distance.sample_rate)
         target = distance.prepare_target(compared_stretch(analysis, item, distance.sample_rate), noise=noise)
         total = target.length / distance.sample_rate + RENDER_LEAD_SECONDS
         fits.append(FitNote(target, played, velocity, min(held, total - 0.01), total))

@@ -346,6 +346,12 @@ def ood_rows(index: Path, seed: int, soundfonts: list[str]) -> list[dict]:
     return rows
 
 
+def metric_cells(row: dict) -> str:
+    """A scored row's two per-answer table cells: MR-STFT and MSS of the top-1 / init / random."""
+    return (f"{row['top1'][0]:.2f} / {row['init'][0]:.2f} / {row['random'][0]:.2f} | "
+            f"{row['top1'][1]:.1f} / {row['init'][1]:.1f} / {row['random'][1]:.1f}")
+
+
 def ood(index: Path, seed: int, rows: list[dict]) -> str:
     scored = [r for r in rows if "top1" in r]
     refused = [r for r in rows if "refused" in r]
@@ -373,8 +379,7 @@ def ood(index: Path, seed: int, rows: list[dict]) -> str:
             detail.append(f"| {r['soundfont']} | {r['note']} | refused: {r['refused']} | | | | |")
             continue
         detail.append(f"| {r['soundfont']} | {r['note']} | {r['synth']} | {r['preset']} | {r['distance']:.2f} | "
-                      f"{r['top1'][0]:.2f} / {r['init'][0]:.2f} / {r['random'][0]:.2f} | "
-                      f"{r['top1'][1]:.1f} / {r['init'][1]:.1f} / {r['random'][1]:.1f} |")
+                      f"{metric_cells(r)} |")
     command = f"python scripts/bench_match.py --only ood --seed {seed} --index {index}"
     return (header("Out-of-domain matching (General MIDI instruments)", command)
             + f"\nEach of 28 General MIDI programs at two pitches, from {len(groups)} SoundFonts by different makers "
@@ -449,8 +454,7 @@ def tones_section(index: Path, seed: int, rows: list[dict]) -> str:
             continue
         flag = " **not close**" if r in bad else ""
         detail.append(f"| {r['note']} | {r['synth']} | {r['preset']} | {r['distance']:.2f} "
-                      f"({confidence_label(r['distance'])}{flag}) | {r['top1'][0]:.2f} / {r['init'][0]:.2f} / "
-                      f"{r['random'][0]:.2f} | {r['top1'][1]:.1f} / {r['init'][1]:.1f} / {r['random'][1]:.1f} |")
+                      f"({confidence_label(r['distance'])}{flag}) | {metric_cells(r)} |")
     command = f"python scripts/bench_match.py --only tones --seed {seed} --index {index}"
     return (header("Held synthetic tones", command)
             + "\nThe 18 tones of `scripts/tones.py`, made here in numpy (band-limited additive partials, 44.1 kHz): "

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from patchpilot.audio.dsp import amplitude_to_db, rms_envelope
-from patchpilot.audio.io import Audio
+from patchpilot.audio.io import Audio, resample
 from patchpilot.audio.pitch import PitchEstimate, estimate_pitch
 from patchpilot.constants import MAX_COMPARE_SECONDS, MIN_NOTE_SECONDS, SILENCE_THRESHOLD_DB, SILENT_CLIP_DBFS
 from patchpilot.errors import InputAudioError
@@ -294,6 +294,23 @@ def compare_window(note: Note) -> tuple[float, float]:
 NOISE_CONTEXT_SECONDS = 1.0
 
 
+def _start_in_clip(analysis: ClipAnalysis, note: Note) -> int | None:
+    """Where ``note`` starts in the analysed audio (samples), or None where it was not cut
+    from it (a resampled stem)."""
+    start = int(round(note.start * analysis.audio.sample_rate))
+    return start if np.array_equal(analysis.audio.samples[start : start + 64], note.samples[:64]) else None
+
+
+def _clip_stretch(analysis: ClipAnalysis, first: int, last: int, rate: int) -> np.ndarray:
+    """Samples ``first:last`` of the analysed audio at ``rate``: the same stretch of the
+    full-band copy where it has that rate, resampled otherwise."""
+    audio, full = analysis.audio, analysis.full_band
+    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
+        scale = rate / audio.sample_rate
+        return full.samples[int(round(first * scale)) : int(round(last * scale))]
+    return resample(audio.samples[first:last], audio.sample_rate, rate)
+
+
 def around_note(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None,
                 margin: float = NOISE_CONTEXT_SECONDS) -> tuple[np.ndarray, tuple[int, int]]:
     """The clip from ``margin`` seconds before ``note`` to ``margin`` seconds after its end, at
@@ -301,12 +318,10 @@ def around_note(analysis: ClipAnalysis, note: Note, sample_rate: int | None = No
     and where the note lies in it (start, end samples): the stretch a recording's noise is
     measured on, quiet moments around the note included. Just the note where it was not cut
     from the analysed audio (a stem)."""
-    from patchpilot.audio.io import resample
-
     rate = note.sample_rate if sample_rate is None else sample_rate
     audio = analysis.audio
-    start = int(round(note.start * audio.sample_rate))
-    if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
+    start = _start_in_clip(analysis, note)
+    if start is None:
         samples = resample(note.samples, note.sample_rate, rate)
         return samples, (0, samples.size)
     first = max(0, int(round((note.start - margin) * audio.sample_rate)))
@@ -314,10 +329,7 @@ def around_note(analysis: ClipAnalysis, note: Note, sample_rate: int | None = No
     last = min(audio.samples.size, end + int(round(margin * audio.sample_rate)))
     scale = rate / audio.sample_rate
     span = (int(round((start - first) * scale)), int(round((end - first) * scale)))
-    full = analysis.full_band
-    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
-        return full.samples[int(round(first * scale)) : int(round(last * scale))], span
-    return resample(audio.samples[first:last], audio.sample_rate, rate), span
+    return _clip_stretch(analysis, first, last, rate), span
 
 
 #: The compared stretch runs up to this far past a note's end while the input stays quiet
@@ -331,24 +343,18 @@ def note_with_tail(analysis: ClipAnalysis, note: Note, sample_rate: int | None =
     """The note's samples and the quiet stretch that follows it in the clip, at
     ``sample_rate`` (default: the note's): taken from the analysis's full-band copy where it
     has one at that rate, resampled otherwise."""
-    from patchpilot.audio.io import resample
-
     rate = note.sample_rate if sample_rate is None else sample_rate
     audio = analysis.audio
-    start = int(round(note.start * audio.sample_rate))
+    start = _start_in_clip(analysis, note)
+    if start is None:
+        return resample(note.samples, note.sample_rate, rate)
     end = start + note.samples.size
-    if not np.array_equal(audio.samples[start : start + 64], note.samples[:64]):
-        return resample(note.samples, note.sample_rate, rate)  # the note was not cut from this audio (a resampled stem)
     after = audio.samples[end : end + int(TAIL_SECONDS * audio.sample_rate)]
     if after.size >= ENVELOPE_FRAME:
         level = level_envelope_db(after)
         rises = np.flatnonzero(level > level[0] + TAIL_RISE_DB)
         end += after.size if rises.size == 0 else int(rises[0]) * ENVELOPE_HOP
-    full = analysis.full_band
-    if rate != audio.sample_rate and full is not None and full.sample_rate == rate:
-        scale = rate / audio.sample_rate  # the same stretch of the full-band copy
-        return full.samples[int(round(start * scale)) : int(round(end * scale))]
-    return resample(audio.samples[start:end], audio.sample_rate, rate)
+    return _clip_stretch(analysis, start, end, rate)
 
 
 def compared_stretch(analysis: ClipAnalysis, note: Note, sample_rate: int | None = None) -> np.ndarray:
