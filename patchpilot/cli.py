@@ -417,6 +417,10 @@ def build_index(
     clap_checkpoint: ClapCheckpointOption = None,
     describe: Annotated[bool, typer.Option(
         "--describe", help="Only add the sound descriptors text queries need to an existing index.")] = False,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="auto|ADDRESS",
+        help="Render on a Ray cluster: auto (the cluster this machine belongs to, or $RAY_ADDRESS) or its "
+             "address. Needs patchpilot[cluster] on every node.")] = None,
 ) -> None:
     """Render presets into an index of timbre vectors and their full parameters.
 
@@ -429,6 +433,7 @@ def build_index(
     Examples:
       patchpilot build-index --presets my_banks/
       patchpilot build-index --index DIR --describe
+      patchpilot build-index --index DIR --ray auto
     """
     from patchpilot.api import PatchPilot
     from patchpilot.embed import DEFAULT_EMBEDDER
@@ -446,7 +451,7 @@ def build_index(
                                factory=factory,
                                size_per_synth=size, seed=seed, embedder=embedder or DEFAULT_EMBEDDER,
                                clap_checkpoint=clap_checkpoint, rebuild=rebuild, drop_user_presets=drop_user_presets,
-                               workers=workers)
+                               workers=workers, ray=ray)
         with _warnings_to_stderr(), _progress() as progress, PatchPilot(index, workers=workers) as pilot:
             report, appended = pilot.build_index(request, progress)
     for path, why in report.unreadable:
@@ -462,6 +467,8 @@ def build_index(
         notes.append(f"{len(report.unreadable)} unreadable files and {len(report.failed)} unplayable presets skipped")
     if report.kept_user:
         notes.append(f"kept your {report.kept_user} presets")
+    if report.cluster:
+        notes.append(f"rendered on a Ray cluster: {report.cluster}")
     stderr.print(f"{what} {report.path}: {counts} presets" + (f" ({'; '.join(notes)})" if notes else ""),
                  highlight=False, soft_wrap=True)
 
@@ -472,15 +479,21 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
     if not stderr.is_terminal:
         yield lambda stage, done, total: None
         return
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeRemainingColumn
+    from rich.text import Text
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+    class Rate(ProgressColumn):
+        def render(self, task) -> Text:  # noqa: ANN001
+            return Text(f"{task.speed:.1f}/s" if task.speed else "", style="progress.data.speed")
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), Rate(), TimeRemainingColumn(),
                   console=stderr) as bar:
         tasks: dict[str, int] = {}
 
         def update(stage: str, done: int, total: int) -> None:
             if stage not in tasks:
-                tasks[stage] = bar.add_task(STAGE_LABELS.get(stage, stage), total=total)
+                name, _, where = stage.partition(" ")  # "render on a Ray cluster (2 nodes, 4 CPUs)"
+                tasks[stage] = bar.add_task(STAGE_LABELS.get(name, name) + (f" {where}" if where else ""), total=total)
             bar.update(tasks[stage], completed=done, total=total)
 
         yield update

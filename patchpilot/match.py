@@ -115,6 +115,8 @@ class MatchResult:
     analysis: ClipAnalysis | None = field(default=None, repr=False)  # None for text queries
     #: The notes matched were picked from a song: what key they were is the song's melody.
     from_track: bool = False
+    #: Ids of every preset the re-ranker heard (retrieval's recall is measured on these).
+    considered: tuple[str, ...] = field(default=(), repr=False)
 
     @property
     def stem(self) -> str:
@@ -207,7 +209,7 @@ class Matcher:
             Match(rank, sp.preset_id, sp.preset, distance, retrieval, settings, stored=sp, fx=fx)
             for rank, (sp, distance, retrieval, settings, fx) in enumerate(confirmed[:top_k], start=1)
         )
-        return MatchResult(audio.name, matches, analysis, from_track)
+        return MatchResult(audio.name, matches, analysis, from_track, tuple(sp.preset_id for sp, _, _ in pool))
 
     def candidates(self, vector: np.ndarray, note: Note, synth: str | None, count: int
                    ) -> tuple[list[Candidate], list[Candidate]]:

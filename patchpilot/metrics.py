@@ -34,26 +34,37 @@ def _level(signal: np.ndarray, target: float = 0.1) -> np.ndarray:
 
 
 def _stft_magnitude(signal: np.ndarray, n_fft: int, hop: int, window_length: int) -> np.ndarray:
-    """|STFT| as torch.stft computes it (centred, reflect padding), floored as auraloss does."""
+    """|STFT| as torch.stft computes it (centred, reflect padding), floored as auraloss does;
+    in the signal's precision."""
     padded = np.pad(signal, n_fft // 2, mode="reflect")
-    window = np.zeros(n_fft)
+    window = np.zeros(n_fft, dtype=signal.dtype)
     start = (n_fft - window_length) // 2
     window[start : start + window_length] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(window_length) / window_length)
     spectrum = np.fft.rfft(frames(padded, n_fft, hop, center=False) * window, axis=-1)
     return np.sqrt(np.maximum(spectrum.real**2 + spectrum.imag**2, _MR_STFT_EPS))
 
 
+def _mr_spectra(signal: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, float]]:
+    """Per resolution: |STFT|, its log and its norm, of a levelled signal."""
+    out = []
+    for n_fft, hop, window_length in MR_STFT_RESOLUTIONS:
+        magnitude = _stft_magnitude(signal, n_fft, hop, window_length)
+        out.append((magnitude, np.log(magnitude), float(np.linalg.norm(magnitude))))
+    return out
+
+
+def _mr_compare(reference: list[tuple[np.ndarray, np.ndarray, float]], other: np.ndarray) -> float:
+    total = 0.0
+    for (y, log_y, norm_y), (n_fft, hop, window_length) in zip(reference, MR_STFT_RESOLUTIONS, strict=True):
+        x = _stft_magnitude(other, n_fft, hop, window_length)
+        total += float(np.linalg.norm(y - x)) / norm_y + float(np.mean(np.abs(log_y - np.log(x))))
+    return total / len(MR_STFT_RESOLUTIONS)
+
+
 def mr_stft(reference: np.ndarray, other: np.ndarray) -> float:
     """MR-STFT of ``other`` against ``reference`` (mono, any rate; cut to the shorter)."""
     length = min(np.size(reference), np.size(other))
-    target, estimate = _level(np.ravel(reference)[:length]), _level(np.ravel(other)[:length])
-    total = 0.0
-    for n_fft, hop, window_length in MR_STFT_RESOLUTIONS:
-        y = _stft_magnitude(target, n_fft, hop, window_length)
-        x = _stft_magnitude(estimate, n_fft, hop, window_length)
-        convergence = np.linalg.norm(y - x) / np.linalg.norm(y)
-        total += convergence + float(np.mean(np.abs(np.log(y) - np.log(x))))
-    return total / len(MR_STFT_RESOLUTIONS)
+    return _mr_compare(_mr_spectra(_level(np.ravel(reference)[:length])), _level(np.ravel(other)[:length]))
 
 
 def _mel_db(signal: np.ndarray, rate: int, window_ms: int, hop_ms: int, mels: int) -> np.ndarray:
@@ -67,11 +78,39 @@ def _mel_db(signal: np.ndarray, rate: int, window_ms: int, hop_ms: int, mels: in
     return np.maximum(db, db.max() - MSS_RANGE_DB)
 
 
+def _mss_spectra(signal: np.ndarray, rate: int) -> list[np.ndarray]:
+    return [_mel_db(signal, rate, *scale) for scale in MSS_SCALES]
+
+
+def _mss_compare(reference: list[np.ndarray], other: list[np.ndarray]) -> float:
+    return sum(float(np.mean(np.abs(a - b))) for a, b in zip(reference, other, strict=True)) / len(reference)
+
+
 def mss(reference: np.ndarray, other: np.ndarray, rate: int = EXPORT_SAMPLE_RATE_HZ) -> float:
     """MSS in dB of ``other`` against ``reference`` (mono, same rate; cut to the shorter).
     Each is referenced to its own maximum, so overall loudness does not count."""
     length = min(np.size(reference), np.size(other))
-    pair = [np.ravel(signal)[:length] for signal in (reference, other)]
-    distances = [float(np.mean(np.abs(_mel_db(pair[0], rate, *scale) - _mel_db(pair[1], rate, *scale))))
-                 for scale in MSS_SCALES]
-    return sum(distances) / len(distances)
+    return _mss_compare(_mss_spectra(np.ravel(reference)[:length], rate), _mss_spectra(np.ravel(other)[:length], rate))
+
+
+class Yardstick:
+    """Both measures of many sounds against one reference, whose spectra are computed once.
+    ``float32`` (the default) is about twice as fast as the float64 of :func:`mr_stft` and
+    agrees with it to about 1e-5; a sound shorter than the reference is scored by the
+    functions (cut to the shorter)."""
+
+    def __init__(self, reference: np.ndarray, rate: int = EXPORT_SAMPLE_RATE_HZ, dtype: type = np.float32) -> None:
+        self.reference = np.ravel(reference)
+        self.rate = rate
+        self._dtype = dtype
+        self._mr = _mr_spectra(_level(self.reference).astype(dtype))
+        self._mss = _mss_spectra(self.reference, rate)
+
+    def __call__(self, other: np.ndarray) -> tuple[float, float]:
+        """(MR-STFT, MSS dB) of ``other`` against the reference."""
+        other = np.ravel(other)
+        if other.size < self.reference.size:
+            return mr_stft(self.reference, other), mss(self.reference, other, self.rate)
+        other = other[: self.reference.size]
+        return (_mr_compare(self._mr, _level(other).astype(self._dtype)),
+                _mss_compare(self._mss, _mss_spectra(other, self.rate)))

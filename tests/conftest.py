@@ -17,6 +17,7 @@ import pytest
 from patchpilot.audio.io import write_wav
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
 from patchpilot.index.builder import BuildPlan, IndexBuilder
+from patchpilot.index.index import PresetIndex
 from patchpilot.synths import get_engine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -262,3 +263,19 @@ def copy_index(source: Path, target: Path) -> Path:
 
     shutil.copytree(source, target)
     return index_files(target)
+
+
+def index_contents(path: Path) -> dict[str, np.ndarray]:
+    """preset id -> its vectors at every indexed note."""
+    with PresetIndex.open(path) as index:
+        ids = index.store.preset_ids(index._vectors["rows"].tolist())
+        return {ids[int(r)]: v for r, v in zip(index._vectors["rows"], index._vectors["vectors"])}
+
+
+def assert_same_index(path: Path, reference: dict[str, np.ndarray]) -> None:
+    got = index_contents(path)
+    assert sorted(got) == sorted(reference)
+    # the vectors are stored as fp16 (a step of 2.4e-4 at 0.5); float32 sums in another order
+    # (memory alignment, thread timing) move a value by up to a few 1e-5 before rounding
+    for preset_id, vectors in reference.items():
+        np.testing.assert_allclose(got[preset_id], vectors, atol=5e-4, err_msg=preset_id)

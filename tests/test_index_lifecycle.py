@@ -24,7 +24,7 @@ from patchpilot.index.store import PresetStore
 from patchpilot.paths import MANIFEST_NAME
 from patchpilot.synths import get_engine
 
-from conftest import TEST_NOTES, copy_index, index_files, render_note
+from conftest import TEST_NOTES, assert_same_index, copy_index, index_contents, index_files, render_note
 
 #: A dexed-only plan big enough for two feature chunks (64 presets each).
 BIG = 70
@@ -54,22 +54,6 @@ def _build_in_subprocess(out: Path, banks: Path, size: int, kill_at: str | None)
                           capture_output=True, text=True, env=env, timeout=600)
 
 
-def _contents(path: Path) -> dict[str, np.ndarray]:
-    """preset id -> its vectors at every indexed note."""
-    with PresetIndex.open(path) as index:
-        ids = index.store.preset_ids(index._vectors["rows"].tolist())
-        return {ids[int(r)]: v for r, v in zip(index._vectors["rows"], index._vectors["vectors"])}
-
-
-def _assert_same_index(path: Path, reference: dict[str, np.ndarray]) -> None:
-    got = _contents(path)
-    assert sorted(got) == sorted(reference)
-    # the vectors are stored as fp16 (a step of 2.4e-4 at 0.5); float32 sums in another order
-    # (memory alignment, thread timing) move a value by up to a few 1e-5 before rounding
-    for preset_id, vectors in reference.items():
-        np.testing.assert_allclose(got[preset_id], vectors, atol=5e-4, err_msg=preset_id)
-
-
 @pytest.fixture(scope="module")
 def dexed_note(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("lifecycle") / "bell.wav"
@@ -90,15 +74,15 @@ def test_a_build_killed_anywhere_resumes_to_the_index_an_uninterrupted_build_mak
         tiny_banks: Path, tmp_path: Path, dexed_note: Path) -> None:
     reference_path = tmp_path / "reference"
     IndexBuilder(_plan(reference_path, tiny_banks, BIG)).build()
-    reference = _contents(reference_path)
+    reference = index_contents(reference_path)
     target = tmp_path / "idx"
     IndexBuilder(_plan(target, tiny_banks, SMALL)).build()
     for point in ("chunk-write", "render", "assemble", "finished", "publish"):
-        before = _contents(target)
+        before = index_contents(target)
         killed = _build_in_subprocess(target, tiny_banks, BIG, kill_at=point)
         assert killed.returncode == -9, (point, killed.stderr)
         # readers still get the whole previous version, and match works on it
-        _assert_same_index(target, before)
+        assert_same_index(target, before)
         assert _match_works(target, dexed_note)["matches"]
         if point == "render":  # a damaged chunk is redone, with a note
             chunk = sorted((target / "build" / "features").glob("chunk-*.npz"))[0]
@@ -107,7 +91,7 @@ def test_a_build_killed_anywhere_resumes_to_the_index_an_uninterrupted_build_mak
                 IndexBuilder(_plan(target, tiny_banks, BIG)).build()
         else:
             IndexBuilder(_plan(target, tiny_banks, BIG)).build()
-        _assert_same_index(target, reference)
+        assert_same_index(target, reference)
         assert not (target / "build").exists()
         assert [v.name for v in (target / "versions").iterdir()] == [index_files(target).name]  # old ones collected
         if point != "publish":  # switch back to the small index so that the next kill has a different one to keep
@@ -118,9 +102,9 @@ def test_a_finished_build_left_unpublished_is_published_before_the_next_change(
         tiny_banks: Path, tmp_path: Path) -> None:
     target = tmp_path / "idx"
     IndexBuilder(_plan(target, tiny_banks, SMALL)).build()
-    before = set(_contents(target))
+    before = set(index_contents(target))
     assert _build_in_subprocess(target, tiny_banks, SMALL + 4, kill_at="publish").returncode == -9
-    assert set(_contents(target)) == before  # readers still get the small one
+    assert set(index_contents(target)) == before  # readers still get the small one
     finished = json.loads((target / "build" / "state.json").read_text())["version"]
     with PresetStore(target / "versions" / finished / "presets.sqlite", readonly=True) as store:
         killed_build = set(store.preset_ids(store.rows()).values())
@@ -130,7 +114,7 @@ def test_a_finished_build_left_unpublished_is_published_before_the_next_change(
     plan = BuildPlan(output=target, synths=("dexed",), user_paths=(tmp_path / "b.syx",))
     report = IndexBuilder(plan, append=True).build()
     assert report.appended == 1
-    assert set(_contents(target)) == killed_build | {"dexed:user:b"}  # added to the killed build's index
+    assert set(index_contents(target)) == killed_build | {"dexed:user:b"}  # added to the killed build's index
 
 
 def test_a_reader_keeps_its_version_while_a_build_publishes_another(tiny_banks: Path, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
-from patchpilot.metrics import MSS_RANGE_DB, MSS_SCALES, mr_stft, mss
+from patchpilot.metrics import MSS_RANGE_DB, MSS_SCALES, Yardstick, mr_stft, mss
 
 RATE = EXPORT_SAMPLE_RATE_HZ
 
@@ -55,3 +55,15 @@ def test_both_ignore_loudness_and_see_timbre() -> None:
     assert mr_stft(reference, 0.3 * reference) == pytest.approx(0.0, abs=1e-6)
     assert mss(reference, 0.3 * reference) == pytest.approx(0.0, abs=1e-3)
     assert mr_stft(reference, other) > 1.0 and mss(reference, other) > 10.0
+
+
+def test_yardstick_scores_many_sounds_as_the_functions_do() -> None:
+    pairs = _pairs()
+    reference = pairs[0][0]
+    yardstick = Yardstick(reference)
+    for _, other in pairs:
+        got = yardstick(other)
+        assert got[0] == pytest.approx(mr_stft(reference, other), abs=1e-4)
+        assert got[1] == pytest.approx(mss(reference, other), abs=1e-3)
+    shorter = pairs[1][0][: RATE // 2]  # cut to the shorter, as the functions do
+    assert yardstick(shorter) == (mr_stft(reference, shorter), mss(reference, shorter))

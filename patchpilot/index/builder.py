@@ -20,6 +20,7 @@ from functools import partial
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -37,7 +38,10 @@ from patchpilot.index.store import PresetStore
 from patchpilot.index.training import TRAINING_QUERIES_PER_SYNTH, TrainingQuery, plan_queries, query_features
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import factory_presets_dir
-from patchpilot.synths import Preset, Voice, get_engine
+from patchpilot.synths import Preset, RenderPool, Voice, get_engine
+
+if TYPE_CHECKING:
+    from patchpilot.cluster import RayCluster
 
 #: Training queries of the learned projection, kept in the work folder until the end.
 TRAINING_NAME = "training.npz"
@@ -86,6 +90,8 @@ class BuildReport:
     #: Presets the synth could not play: (preset id, reason).
     failed: list[tuple[str, str]] = field(default_factory=list)
     version: str = ""
+    #: The Ray cluster that rendered (its nodes and CPUs), or "" for a local build.
+    cluster: str = ""
 
     def to_state(self) -> dict:
         data = asdict(self)
@@ -105,11 +111,15 @@ class IndexBuilder:
     """Builds a new version of the index at ``plan.output`` (or appends the plan's user
     presets to its current version). ``embedder`` overrides the plan's embedder by name (a
     CLAP embedder with its own checkpoint). A rebuild keeps the user presets the index holds
-    unless ``keep_user_presets`` is false."""
+    unless ``keep_user_presets`` is false. With ``cluster`` the renders run on a Ray cluster
+    (``cluster/ray_pool.py``) and everything else here, so the index is the one a local build
+    makes."""
 
     def __init__(self, plan: BuildPlan, *, workers: int = 2, progress: ProgressCallback | None = None,
-                 append: bool = False, embedder: Embedder | None = None, keep_user_presets: bool = True) -> None:
+                 append: bool = False, embedder: Embedder | None = None, keep_user_presets: bool = True,
+                 cluster: RayCluster | None = None) -> None:
         self.plan = plan
+        self.cluster = cluster
         self.folder = IndexFolder(plan.output)
         self.workers = max(1, workers)
         self.progress = progress or (lambda stage, done, total: None)
@@ -191,7 +201,8 @@ class IndexBuilder:
             self.plan.output, counts,
             skipped=[labels[r][0] for r in skipped_rows if r in labels and r not in loaded.failures],
             appended=len(set(labels) - before - left_out),
-            kept_user=len(kept), unreadable=gathered.unreadable, failed=failed, version=state.version)
+            kept_user=len(kept), unreadable=gathered.unreadable, failed=failed, version=state.version,
+            cluster=self.cluster.describe() if self.cluster is not None else "")
         work.finish(report.to_state())
         checkpoint("finished")
         work.publish_finished()
@@ -249,7 +260,8 @@ class IndexBuilder:
         existing = set(base.store.rows()) if self.append and base is not None else set()
         pending = [r for r in store.rows() if r not in done and r not in existing]
         total = len(pending) + len(done)
-        self.progress("render", len(done), total)
+        stage = self._stage("render")
+        self.progress(stage, len(done), total)
         notes = tuple(self.plan.notes)
         by_synth: dict[str, list[int]] = defaultdict(list)
         synth_of = store.synth_by_row()
@@ -257,7 +269,7 @@ class IndexBuilder:
             by_synth[synth_of[row]].append(row)
         finished = len(done)
         for synth, rows in by_synth.items():
-            with get_engine(synth).render_pool(self.workers) as pool:
+            with self._render_pool(synth) as pool:
                 for start in range(0, len(rows), CHUNK_PRESETS):
                     chunk_rows = rows[start : start + CHUNK_PRESETS]
                     presets = store.get_rows(chunk_rows)
@@ -266,8 +278,21 @@ class IndexBuilder:
                                             on_crash=_crashed_analysis))
                     chunks.save(results)
                     finished += len(results)
-                    self.progress("render", finished, total)
+                    self.progress(stage, finished, total)
                     checkpoint("render")
+
+    def _stage(self, name: str) -> str:
+        """A progress stage's name, saying where it renders: "render on a Ray cluster (2 nodes,
+        4 CPUs)" (the CLI labels the first word)."""
+        return name if self.cluster is None else f"{name} on a Ray cluster ({self.cluster.describe()})"
+
+    def _render_pool(self, synth: str) -> RenderPool:
+        """The synth's pool: the local one, or actors on the Ray cluster."""
+        if self.cluster is None:
+            return get_engine(synth).render_pool(self.workers)
+        from patchpilot.cluster import RayRenderPool
+
+        return RayRenderPool(get_engine(synth), self.cluster)
 
     def _training_queries(self, store: PresetStore, chunks: FeatureChunks, path: Path) -> dict | None:
         """Render the training queries of the projection (once; kept in the work folder)."""
@@ -288,23 +313,24 @@ class IndexBuilder:
                                                  self.plan.seed + 17)
         total = sum(len(p) for p in plans_by_synth.values())
         done = 0
-        self.progress("train", 0, total)
+        stage = self._stage("train")
+        self.progress(stage, 0, total)
         for synth, plans in plans_by_synth.items():
             presets = store.get_rows([q.row for q in plans])
-            with get_engine(synth).render_pool(self.workers) as pool:
+            with self._render_pool(synth) as pool:
                 results = pool.map(partial(_training_query, embedder=self.embedder),
                                    [(presets[q.row].preset, q) for q in plans], on_crash=lambda item, why: None)
                 for query, result in zip(plans, results):
                     done += 1
                     if done % 32 == 0:
-                        self.progress("train", done, total)
+                        self.progress(stage, done, total)
                     if result is None:
                         continue
                     offset = offset_of[query.row]
                     queries.append(query.row)
                     features.append(result)
                     played.append(query.note + (0.0 if np.isnan(offset) else offset))
-        self.progress("train", total, total)
+        self.progress(stage, total, total)
         temporary = path.with_name(f".{path.name}.tmp")
         with open(temporary, "wb") as handle:
             np.savez(handle, rows=np.array(queries, dtype=np.int64), played=np.array(played),

@@ -5,6 +5,7 @@ index. Every change publishes a new version under the index's lock (``layout.py`
 from __future__ import annotations
 
 import shutil
+from contextlib import ExitStack
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,8 @@ class BuildRequest:
     workers: int = 2
     #: VST3 instruments to index, by path or name (their synths join ``synths``).
     plugins: tuple[str, ...] = ()
+    #: Render on a Ray cluster: ``auto`` (the cluster this machine belongs to) or its address.
+    ray: str | None = None
 
     @property
     def target(self) -> Path:
@@ -67,9 +70,15 @@ def build_index(request: BuildRequest, progress: ProgressCallback | None = None)
     plan = BuildPlan(output=target, synths=synths, factory=request.factory, user_paths=request.presets,
                      size_per_synth=request.size_per_synth, seed=request.seed, embedder=request.embedder)
     embedder = get_embedder(request.embedder, clap_checkpoint=request.clap_checkpoint)
-    builder = IndexBuilder(plan, workers=request.workers, progress=progress, append=append, embedder=embedder,
-                           keep_user_presets=not request.drop_user_presets)
-    return builder.build(), append
+    with ExitStack() as stack:
+        cluster = None
+        if request.ray is not None:
+            from patchpilot.cluster import connect
+
+            cluster = stack.enter_context(connect(request.ray))
+        builder = IndexBuilder(plan, workers=request.workers, progress=progress, append=append, embedder=embedder,
+                               keep_user_presets=not request.drop_user_presets, cluster=cluster)
+        return builder.build(), append
 
 
 def seed_user_index(target: Path) -> bool:
