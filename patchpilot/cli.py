@@ -197,7 +197,7 @@ def main_callback(
     """
     # Here rather than at import (importing a module must not change the environment), and
     # before any command imports numpy, faiss or torch: one OpenMP thread (PLATFORM trap 9;
-    # index.import_faiss sets faiss' own count too) and no Hugging Face hub downloads.
+    # index.vectors.import_faiss sets faiss' own count too) and no Hugging Face hub downloads.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

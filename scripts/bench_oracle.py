@@ -58,8 +58,7 @@ def inputs(dexed: int, vital: int) -> list[tuple[str, int, int, str, bool]]:
     """(label, program, note, soundfont, with Vital) for each input."""
     every = [(label, program, note, font) for font in ood_soundfonts() for label, program, note in gm_note_list()]
     chosen = [every[round(i * len(every) / dexed)] for i in range(dexed)]
-    step = max(1, round(dexed / max(vital, 1)))
-    return [(*item, vital > 0 and i % step == 0 and i // step < vital) for i, item in enumerate(chosen)]
+    return [(*item, i % 2 == 0 and i // 2 < vital) for i, item in enumerate(chosen)]
 
 
 def exhaustive(pilot: PatchPilot, synth: str, target: np.ndarray, rate: int, pitch: int, cache: Path, workers: int
@@ -191,7 +190,8 @@ def section(rows: list[dict], command: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dexed", type=int, default=24, help="inputs scored on the DX7 library")
-    parser.add_argument("--vital", type=int, default=12, help="of those, how many also on the Vital library")
+    parser.add_argument("--vital", type=int, default=12,
+                        help="how many of those also on the Vital library (every other one, from the first)")
     parser.add_argument("--index", type=Path, default=None)
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--workers", type=int, default=2)

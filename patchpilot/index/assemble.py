@@ -22,7 +22,8 @@ from patchpilot.embed.timbre import TimbreEmbedder
 from patchpilot.embed.transform import FeatureTransform
 from patchpilot.errors import UsageError
 from patchpilot.index.features import LoadedFeatures
-from patchpilot.index.index import SLOT_STRIDE, STORE_NAME, TRANSFORM_NAME, VECTORS_NAME, Manifest, PresetIndex, import_faiss
+from patchpilot.index.index import STORE_NAME, TRANSFORM_NAME, VECTORS_NAME, Manifest, PresetIndex
+from patchpilot.index.vectors import write_vectors
 from patchpilot.index.layout import checkpoint
 from patchpilot.index.store import PresetStore
 from patchpilot.index.training import fit_discriminant, interpolate
@@ -86,7 +87,7 @@ def assemble(target: Path, store: PresetStore, loaded: LoadedFeatures, training:
         all_rows, vectors = np.concatenate([old["rows"], rows]), np.concatenate([old["vectors"], new_vectors])
     else:
         all_rows, vectors = rows, new_vectors
-    write_vectors(target / VECTORS_NAME, all_rows, vectors)
+    kind = write_vectors(target / VECTORS_NAME, all_rows, vectors)
     transform.save(target / TRANSFORM_NAME)
     manifest = Manifest(
         embedder=embedder.identity,
@@ -99,6 +100,8 @@ def assemble(target: Path, store: PresetStore, loaded: LoadedFeatures, training:
         synths=counts,
         created=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         patchpilot_version=__version__,
+        vectors=kind.name,
+        nprobe=kind.nprobe,
     )
     (target / MANIFEST_NAME).write_text(manifest.to_json())  # last: a folder with a manifest is complete
     return skipped
@@ -162,14 +165,3 @@ def _distinct(rows: np.ndarray, vectors: np.ndarray, store: PresetStore, thresho
                 kept.append(i)
     return keep
 
-
-def write_vectors(path: Path, rows: np.ndarray, vectors: np.ndarray) -> None:
-    """FAISS inner-product index of fp16 vectors with ids ``row * SLOT_STRIDE + slot``."""
-    faiss = import_faiss()
-    count, slots, dim = vectors.shape
-    inner = faiss.IndexScalarQuantizer(dim, faiss.ScalarQuantizer.QT_fp16, faiss.METRIC_INNER_PRODUCT)
-    index = faiss.IndexIDMap2(inner)
-    ids = (np.asarray(rows, dtype=np.int64)[:, None] * SLOT_STRIDE + np.arange(slots)).ravel()
-    if count:
-        index.add_with_ids(np.ascontiguousarray(vectors.reshape(-1, dim), dtype=np.float32), ids)
-    faiss.write_index(index, str(path))

@@ -27,12 +27,12 @@ from patchpilot.index.layout import (
     open_version,
 )
 from patchpilot.index.store import PresetStore, StoredPreset
+from patchpilot.index.vectors import (COARSE_ENTRIES, SLOT_STRIDE, VectorKind, adjacent_similarity, import_faiss,
+                                      read_vectors, search_parameters)
 from patchpilot.paths import MANIFEST_NAME
 
 FORMAT_VERSION = 1
 
-#: FAISS ids are ``row * SLOT_STRIDE + slot``.
-SLOT_STRIDE = 8
 #: Query pitch alternatives (semitones) tried against every candidate, and their cost.
 PITCH_HYPOTHESES = (0, 12, -12, 24, -24, 7, -7, 19, -19)
 HYPOTHESIS_PENALTY = 0.01
@@ -40,8 +40,12 @@ HYPOTHESIS_PENALTY = 0.01
 #: pitch offset of a preset (semitones).
 SCAN_PENALTY = 0.03
 MAX_PITCH_OFFSET = 24.0
-#: Entries the coarse FAISS search returns before interpolation re-scores their presets.
-COARSE_ENTRIES = 400
+#: From this many entries on, a search for one synth's presets asks FAISS for
+#: OVERFETCH_MARGIN x COARSE_ENTRIES / share entries of all synths and keeps that synth's
+#: (when its share is at least OVERFETCH_MIN_SHARE).
+OVERFETCH_FROM = 100_000
+OVERFETCH_MARGIN = 1.5
+OVERFETCH_MIN_SHARE = 0.125
 
 
 @dataclass(frozen=True)
@@ -57,6 +61,13 @@ class Manifest:
     created: str
     patchpilot_version: str
     format: int = FORMAT_VERSION
+    #: How the vectors are searched (``index/vectors.py``): "exact", or "ivf" visiting ``nprobe`` cells.
+    vectors: str = "exact"
+    nprobe: int = 0
+
+    @property
+    def vector_kind(self) -> VectorKind:
+        return VectorKind(self.vectors, self.nprobe)
 
     def to_json(self) -> str:
         data = dict(self.__dict__)
@@ -154,19 +165,11 @@ class PresetIndex:
 
     @cached_property
     def _vectors(self) -> dict[str, Any]:
-        faiss = import_faiss()
         try:
-            index = faiss.read_index(str(self.files / VECTORS_NAME))
-        except RuntimeError as exc:
+            index, rows, vectors = read_vectors(self.files / VECTORS_NAME, len(self.manifest.notes))
+        except (RuntimeError, ValueError) as exc:
             raise IndexLoadError(f"{self.path}: unreadable vector file ({' '.join(str(exc).split())[:160]})") from None
-        ids = faiss.vector_to_array(index.id_map).astype(np.int64)
-        inner = faiss.downcast_index(index.index)
-        flat = inner.reconstruct_n(0, inner.ntotal)
-        slots = len(self.manifest.notes)
-        rows = np.unique(ids // SLOT_STRIDE)
-        position = {int(r): i for i, r in enumerate(rows)}
-        vectors = np.zeros((rows.size, slots, flat.shape[1]), dtype=np.float32)
-        vectors[[position[int(r)] for r in ids // SLOT_STRIDE], ids % SLOT_STRIDE] = flat
+        position = dict(zip(rows.tolist(), range(rows.size)))
         offsets_by_row = self.store.pitch_offsets()
         offsets = np.array([np.nan if offsets_by_row.get(int(r)) is None else offsets_by_row[int(r)] for r in rows],
                            dtype=np.float64)
@@ -176,9 +179,9 @@ class PresetIndex:
         synths = np.array([synth_of.get(int(r), "") for r in rows])
         user_rows = self.store.user_rows()
         user = np.array([int(r) in user_rows for r in rows], dtype=bool)
-        adjacent = np.einsum("rsd,rsd->rs", vectors[:, :-1], vectors[:, 1:])
+        adjacent = adjacent_similarity(vectors)
         return {"faiss": index, "rows": rows, "position": position, "vectors": vectors, "offsets": offsets,
-                "adjacent": adjacent, "synths": synths, "user": user}
+                "adjacent": adjacent, "synths": synths, "user": user, "selectors": {}}
 
     @property
     def user_synths(self) -> list[str]:
@@ -194,20 +197,22 @@ class PresetIndex:
         """Presets nearest a query vector (from :attr:`transform`) heard at ``query_midi``;
         with ``user``, only those read from a user's files."""
         data = self._vectors
-        faiss = import_faiss()
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
-        params = None
-        if synth is not None or user:
-            mask = np.ones(data["rows"].size, dtype=bool) if synth is None else data["synths"] == synth
-            if user:
-                mask &= data["user"]
-            if not mask.any():
-                return []
-            entry_ids = (data["rows"][mask][:, None] * SLOT_STRIDE + np.arange(len(self.manifest.notes))).ravel()
-            params = faiss.SearchParameters(sel=faiss.IDSelectorBatch(entry_ids.astype(np.int64)))
         coarse = min(COARSE_ENTRIES, data["faiss"].ntotal)
-        _, ids = data["faiss"].search(query, coarse, params=params)
-        rows = np.unique(ids[0][ids[0] >= 0] // SLOT_STRIDE)
+        entries = None
+        if synth is not None or user:
+            entries = self._filtered_by_overfetch(query, coarse, synth, user)
+            if entries is None:
+                selector = self._selector(synth, user)
+                if selector is None:
+                    return []
+                _, ids = data["faiss"].search(query, coarse, params=search_parameters(self.manifest.vector_kind,
+                                                                                      selector))
+                entries = ids[0]
+        else:
+            _, ids = data["faiss"].search(query, coarse, params=search_parameters(self.manifest.vector_kind, None))
+            entries = ids[0]
+        rows = np.unique(entries[entries >= 0] // SLOT_STRIDE)
         if rows.size == 0:
             return []
         positions = np.array([data["position"][int(r)] for r in rows])
@@ -219,13 +224,51 @@ class PresetIndex:
             for i in order
         ]
 
+    def _filtered_by_overfetch(self, query: np.ndarray, coarse: int, synth: str | None, user: bool
+                               ) -> np.ndarray | None:
+        """On a large index, one synth's nearest ``coarse`` entries taken from an unfiltered
+        search for more (FAISS' id selectors cost several times a plain search there): the
+        same entries a filtered search returns. None where that does not pay (a small index,
+        or presets too few among the rest) or the search found too few; then filter."""
+        data = self._vectors
+        total = data["faiss"].ntotal
+        allowed = self._allowed(synth, user)
+        share = float(allowed.mean()) if allowed.size else 0.0
+        if total < OVERFETCH_FROM or share < OVERFETCH_MIN_SHARE:
+            return None
+        fetch = min(total, int(np.ceil(OVERFETCH_MARGIN * coarse / share)))
+        _, ids = data["faiss"].search(query, fetch, params=search_parameters(self.manifest.vector_kind, None))
+        found = ids[0][ids[0] >= 0]
+        kept = found[allowed[np.searchsorted(data["rows"], found // SLOT_STRIDE)]]
+        return kept[:coarse] if kept.size >= coarse else None
+
+    def _allowed(self, synth: str | None, user: bool) -> np.ndarray:
+        """Per position of :attr:`_vectors`' rows: whether a search for ``synth``/``user`` may return it."""
+        data = self._vectors
+        key = ("allowed", synth, user)
+        if key not in data["selectors"]:
+            mask = np.ones(data["rows"].size, dtype=bool) if synth is None else data["synths"] == synth
+            data["selectors"][key] = mask & data["user"] if user else mask
+        return data["selectors"][key]
+
+    def _selector(self, synth: str | None, user: bool) -> Any | None:
+        """The FAISS ids of one synth's presets (or the user's), made once per index; None
+        when there are none."""
+        data = self._vectors
+        key = (synth, user)
+        if key not in data["selectors"]:
+            mask = self._allowed(synth, user)
+            entry_ids = (data["rows"][mask][:, None] * SLOT_STRIDE + np.arange(len(self.manifest.notes))).ravel()
+            data["selectors"][key] = import_faiss().IDSelectorBatch(entry_ids.astype(np.int64)) if mask.any() else None
+        return data["selectors"][key]
+
     def _interpolated_distance(self, query: np.ndarray, positions: np.ndarray,
                                query_midi: float | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Distance per candidate, the note the pitch estimate implies, and the note of the
         best-fitting pitch hypothesis."""
         data = self._vectors
         grid = np.array(self.manifest.notes, dtype=np.float64)
-        vectors = data["vectors"][positions]  # (R, S, d)
+        vectors = np.asarray(data["vectors"][positions], dtype=np.float32)  # (R, S, d)
         dots = vectors @ query  # (R, S)
         count = positions.size
         if grid.size == 1:
@@ -281,10 +324,3 @@ class PresetIndex:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-
-def import_faiss() -> Any:
-    import faiss
-
-    # One thread: on 2 shared cores OpenMP threads fight the render threads (PLATFORM trap 9).
-    faiss.omp_set_num_threads(1)
-    return faiss
