@@ -38,6 +38,7 @@ from bench_match import header, write_section  # noqa: E402
 
 from patchpilot.index.index import PresetIndex  # noqa: E402
 from patchpilot.index.layout import STORE_NAME, TRANSFORM_NAME, VECTORS_NAME  # noqa: E402
+from patchpilot.index.store import PresetStore  # noqa: E402
 from patchpilot.index.vectors import VectorKind, write_vectors  # noqa: E402
 from patchpilot.paths import MANIFEST_NAME, default_index_dir  # noqa: E402
 
@@ -47,7 +48,7 @@ WARMUP = 20
 K = 24
 
 SEARCH_SCRIPT = """
-import json, resource, sys, time
+import json, sys, time
 import numpy as np
 from pathlib import Path
 from patchpilot.index.index import PresetIndex
@@ -65,8 +66,9 @@ for v, p in zip(data["vectors"], data["pitches"]):
     got = index.search(v, float(p), k=24, synth=synth)
     seconds.append(time.perf_counter() - started)
     found.append([c.row for c in got])
-print(json.dumps({"load": load, "seconds": seconds, "found": found,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+# the peak of this process' own memory (ru_maxrss would also count the parent's, kept across exec)
+peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print(json.dumps({"load": load, "seconds": seconds, "found": found, "rss_mb": peak / 1024}))
 """
 
 
@@ -106,6 +108,7 @@ def grown_index(source: Path, target: Path, presets: int, seed: int) -> tuple[np
     vectors = base_vectors[sources] + np.where(np.asarray([r not in original for r in rows])[:, None, None],
                                                rng.normal(0, NOISE, (len(rows), *base_vectors.shape[1:])), 0.0)
     vectors = (vectors / np.linalg.norm(vectors, axis=2, keepdims=True)).astype(np.float32)
+    PresetStore(target / STORE_NAME).close()  # its indexes, as a build's store has them
     manifest["synths"] = synth_counts
     (target / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2))
     return rows, vectors, notes

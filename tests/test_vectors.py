@@ -86,6 +86,7 @@ def test_a_synths_search_by_overfetching_returns_what_the_filtered_search_does(
         monkeypatch.setattr(index_module, "COARSE_ENTRIES", 6)
         filtered = [[c.row for c in index.search(v, m, k=4, synth="dexed")] for v, m in queries]
         monkeypatch.setattr(index_module, "OVERFETCH_FROM", 0)
+        object.__setattr__(index.manifest, "vectors", "ivf")  # searched as an approximate index would be
         monkeypatch.setattr(index_module, "OVERFETCH_MIN_SHARE", 0.0)
         calls = []
         original = index._filtered_by_overfetch

@@ -170,15 +170,9 @@ class PresetIndex:
         except (RuntimeError, ValueError) as exc:
             raise IndexLoadError(f"{self.path}: unreadable vector file ({' '.join(str(exc).split())[:160]})") from None
         position = dict(zip(rows.tolist(), range(rows.size)))
-        offsets_by_row = self.store.pitch_offsets()
-        offsets = np.array([np.nan if offsets_by_row.get(int(r)) is None else offsets_by_row[int(r)] for r in rows],
-                           dtype=np.float64)
+        synths, offsets, user = self.store.search_columns(rows)
         # an "offset" beyond two octaves is a misread pitch (noise, inharmonic partials)
         offsets[np.abs(offsets) > MAX_PITCH_OFFSET] = np.nan
-        synth_of = self.store.synth_by_row()
-        synths = np.array([synth_of.get(int(r), "") for r in rows])
-        user_rows = self.store.user_rows()
-        user = np.array([int(r) in user_rows for r in rows], dtype=bool)
         adjacent = adjacent_similarity(vectors)
         return {"faiss": index, "rows": rows, "position": position, "vectors": vectors, "offsets": offsets,
                 "adjacent": adjacent, "synths": synths, "user": user, "selectors": {}}
@@ -226,15 +220,16 @@ class PresetIndex:
 
     def _filtered_by_overfetch(self, query: np.ndarray, coarse: int, synth: str | None, user: bool
                                ) -> np.ndarray | None:
-        """On a large index, one synth's nearest ``coarse`` entries taken from an unfiltered
-        search for more (FAISS' id selectors cost several times a plain search there): the
-        same entries a filtered search returns. None where that does not pay (a small index,
-        or presets too few among the rest) or the search found too few; then filter."""
+        """On a large approximate index, one synth's nearest ``coarse`` entries taken from an
+        unfiltered search for more (FAISS' id selectors cost several times a plain search in
+        an inverted file): the entries a filtered search returns. None where that does not
+        pay (an exact index, whose cost grows with the entries asked for; a small one; presets
+        too few among the rest) or the search found too few; then filter."""
         data = self._vectors
         total = data["faiss"].ntotal
         allowed = self._allowed(synth, user)
         share = float(allowed.mean()) if allowed.size else 0.0
-        if total < OVERFETCH_FROM or share < OVERFETCH_MIN_SHARE:
+        if self.manifest.vectors != "ivf" or total < OVERFETCH_FROM or share < OVERFETCH_MIN_SHARE:
             return None
         fetch = min(total, int(np.ceil(OVERFETCH_MARGIN * coarse / share)))
         _, ids = data["faiss"].search(query, fetch, params=search_parameters(self.manifest.vector_kind, None))

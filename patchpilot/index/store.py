@@ -40,6 +40,7 @@ CREATE TABLE IF NOT EXISTS presets (
     pitch_offset REAL
 );
 CREATE INDEX IF NOT EXISTS presets_synth ON presets (synth);
+CREATE INDEX IF NOT EXISTS presets_search ON presets (synth, pitch_offset, origin);
 CREATE TABLE IF NOT EXISTS descriptors (row INTEGER PRIMARY KEY, vals BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS sources (
     preset_id TEXT PRIMARY KEY,
@@ -233,6 +234,22 @@ class PresetStore:
 
     def pitch_offsets(self) -> dict[int, float | None]:
         return dict(self._db.execute("SELECT row, pitch_offset FROM presets"))
+
+    def search_columns(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For sorted ``rows``: each one's synth, pitch offset (NaN: none) and whether it was
+        read from a user's files, in one pass (what a search filters and interpolates by)."""
+        records = self._db.execute(f"SELECT row, synth, pitch_offset, {_FROM_USER} FROM presets").fetchall()
+        records.sort()  # read from the covering index (presets_search), not the table and its blobs
+        known = np.array([r[0] for r in records], dtype=np.int64)
+        at = np.searchsorted(known, rows)
+        found = (at < known.size) & (known[np.minimum(at, max(known.size - 1, 0))] == rows) if known.size else \
+            np.zeros(rows.size, dtype=bool)
+        synths = np.array([r[1] for r in records] or [""], dtype=object)
+        offsets = np.array([np.nan if r[2] is None else r[2] for r in records] or [np.nan], dtype=np.float64)
+        user = np.array([bool(r[3]) for r in records] or [False], dtype=bool)
+        pick = np.where(found, at, 0)
+        return (np.where(found, synths[pick], "").astype(str), np.where(found, offsets[pick], np.nan),
+                found & user[pick])
 
     _COLUMNS = "row, preset_id, synth, name, category, tags, origin, vals, base_state, pitch_offset"
 

@@ -1,0 +1,116 @@
+#!/usr/bin/env python
+"""Build throughput on a Ray cluster against the local pool (``build-index --ray``).
+
+    python scripts/bench_cluster.py                        # writes the "cluster" section
+    python scripts/bench_cluster.py --dexed 128 --vital 32 --no-report
+
+What a build does per preset (render it at the index's five notes and extract its features,
+``index/features.analyse_preset``) is timed on the same presets (the first designed presets
+and variants of each synth's factory banks) four ways: the local thread pool with one and
+two workers, and Ray actors on a cluster of one node with one CPU and of two nodes with one
+CPU each, started on this machine (every node on 127.0.0.1). Each way runs once untimed (the
+actors start, the synths load), then twice timed; the better run counts. Ray's overhead is
+its one-worker time against the local one-worker time; its scaling, two workers against one.
+The projection divides one million presets by the measured presets per second per core,
+assuming the rate scales with cores (the benchmark's two-worker scaling says how far that
+holds); the driver's own work (saving chunks, assembling) is left out.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from functools import partial
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS))
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from bench_match import header, write_section  # noqa: E402
+
+from patchpilot.constants import INDEX_NOTES  # noqa: E402
+from patchpilot.embed import get_embedder  # noqa: E402
+from patchpilot.index.features import analyse_preset  # noqa: E402
+from patchpilot.index.gather import designed_and_variants  # noqa: E402
+from patchpilot.paths import factory_presets_dir  # noqa: E402
+from patchpilot.synths import get_engine  # noqa: E402
+
+PROJECTED_PRESETS = 1_000_000
+
+
+def timed(pool, jobs: list, embedder) -> float:  # noqa: ANN001
+    """Presets per second of the better of two runs, after one untimed run."""
+    work = partial(analyse_preset, embedder=embedder)
+    list(pool.map(work, jobs[: max(4, len(jobs) // 8)]))
+    best = float("inf")
+    for _ in range(2):
+        started = time.perf_counter()
+        list(pool.map(work, jobs))
+        best = min(best, time.perf_counter() - started)
+    return len(jobs) / best
+
+
+def ray_rates(jobs_by_synth: dict[str, list], embedder) -> dict[tuple[str, int], float]:  # noqa: ANN001
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # every node on 127.0.0.1
+    from ray.cluster_utils import Cluster
+
+    from patchpilot.cluster import RayRenderPool, connect
+
+    rates = {}
+    for nodes in (1, 2):
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        for _ in range(nodes - 1):
+            cluster.add_node(num_cpus=1)
+        try:
+            with connect(cluster.address) as ray_cluster:
+                for synth, jobs in jobs_by_synth.items():
+                    with RayRenderPool(get_engine(synth), ray_cluster) as pool:
+                        rates[(synth, nodes)] = timed(pool, jobs, embedder)
+                    print(f"  ray {nodes} node(s) {synth}: {rates[(synth, nodes)]:.1f} presets/s", file=sys.stderr)
+        finally:
+            cluster.shutdown()
+    return rates
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dexed", type=int, default=256, help="DX7 presets timed")
+    parser.add_argument("--vital", type=int, default=64, help="Vital presets timed")
+    parser.add_argument("--no-report", action="store_true")
+    args = parser.parse_args()
+    embedder = get_embedder("timbre")
+    jobs_by_synth = {}
+    for synth, count in (("dexed", args.dexed), ("vital", args.vital)):
+        presets = designed_and_variants(synth, factory_presets_dir(), count, 0)[:count]
+        jobs_by_synth[synth] = [(row, preset, INDEX_NOTES) for row, (_, preset) in enumerate(presets)]
+    local = {}
+    for synth, jobs in jobs_by_synth.items():
+        for workers in (1, 2):
+            with get_engine(synth).render_pool(workers) as pool:
+                local[(synth, workers)] = timed(pool, jobs, embedder)
+            print(f"  local {workers} worker(s) {synth}: {local[(synth, workers)]:.1f} presets/s", file=sys.stderr)
+    ray = ray_rates(jobs_by_synth, embedder)
+    lines = ["| synth | presets | local, 1 worker | local, 2 workers | Ray, 1 node x 1 CPU | Ray, 2 nodes x 1 CPU | "
+             "Ray overhead at 1 worker | Ray 2 workers / 1 | presets/s per core (Ray, 2) | 1M presets on 64 cores | "
+             "on 512 cores |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for synth, jobs in jobs_by_synth.items():
+        per_core = ray[(synth, 2)] / 2
+        hours = [PROJECTED_PRESETS / (per_core * cores) / 3600 for cores in (64, 512)]
+        lines.append(f"| {synth} | {len(jobs)} | {local[(synth, 1)]:.1f}/s | {local[(synth, 2)]:.1f}/s | "
+                     f"{ray[(synth, 1)]:.1f}/s | {ray[(synth, 2)]:.1f}/s | "
+                     f"{local[(synth, 1)] / ray[(synth, 1)] - 1:+.1%} | x{ray[(synth, 2)] / ray[(synth, 1)]:.2f} | "
+                     f"{per_core:.1f} | {hours[0]:.1f} h | {hours[1] * 60:.0f} min |")
+    command = f"python scripts/bench_cluster.py --dexed {args.dexed} --vital {args.vital}"
+    text = (header("Build throughput on a Ray cluster", command) + "\n"
+            + __doc__.split("\n\n", 2)[2].strip().replace("\n", " ") + "\n\n" + "\n".join(lines) + "\n")
+    if args.no_report:
+        print(text)
+    else:
+        write_section("cluster", text)
+
+
+if __name__ == "__main__":
+    main()
