@@ -8,7 +8,8 @@ What a build does per preset (render it at the index's five notes and extract it
 ``index/features.analyse_preset``) is timed on the same presets (the first designed presets
 and variants of each synth's factory banks) four ways: the local thread pool with one and
 two workers, and Ray actors on a cluster of one node with one CPU and of two nodes with one
-CPU each, started on this machine (every node on 127.0.0.1). Each way runs once untimed (the
+CPU each, started on this machine (every node on 127.0.0.1, Ray's workers at the
+local pool's priority: Ray starts them at nice 15 unless told otherwise). Each way runs once untimed (the
 actors start, the synths load), then twice timed; the better run counts. Ray's overhead is
 its one-worker time against the local one-worker time; its scaling, two workers against one.
 The projection divides one million presets by the measured presets per second per core,
@@ -61,7 +62,9 @@ def ray_rates(jobs_by_synth: dict[str, list], embedder) -> dict[tuple[str, int],
 
     rates = {}
     for nodes in (1, 2):
-        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        # Ray starts its workers at nice 15; here they run at 0, as the local pool's threads do
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                                "_system_config": {"worker_niceness": 0}})
         for _ in range(nodes - 1):
             cluster.add_node(num_cpus=1)
         try:

@@ -27,8 +27,7 @@ from patchpilot.index.layout import (
     open_version,
 )
 from patchpilot.index.store import PresetStore, StoredPreset
-from patchpilot.index.vectors import (COARSE_ENTRIES, SLOT_STRIDE, VectorKind, adjacent_similarity, import_faiss,
-                                      read_vectors, search_parameters)
+from patchpilot.index.vectors import COARSE_ENTRIES, SLOT_STRIDE, VectorKind, import_faiss, read_vectors, search_parameters
 from patchpilot.paths import MANIFEST_NAME
 
 FORMAT_VERSION = 1
@@ -173,9 +172,8 @@ class PresetIndex:
         synths, offsets, user = self.store.search_columns(rows)
         # an "offset" beyond two octaves is a misread pitch (noise, inharmonic partials)
         offsets[np.abs(offsets) > MAX_PITCH_OFFSET] = np.nan
-        adjacent = adjacent_similarity(vectors)
         return {"faiss": index, "rows": rows, "position": position, "vectors": vectors, "offsets": offsets,
-                "adjacent": adjacent, "synths": synths, "user": user, "selectors": {}}
+                "synths": synths, "user": user, "selectors": {}}
 
     @property
     def user_synths(self) -> list[str]:
@@ -268,7 +266,7 @@ class PresetIndex:
         count = positions.size
         if grid.size == 1:
             return 1.0 - dots[:, 0], np.full(count, int(grid[0])), np.full(count, int(grid[0]))
-        adjacent = data["adjacent"][positions]
+        adjacent = np.einsum("rsd,rsd->rs", vectors[:, :-1], vectors[:, 1:])  # neighbouring notes' similarity
         offsets = data["offsets"][positions]
         spacing = float(np.diff(grid).mean())
         rows = np.arange(count)

@@ -100,15 +100,6 @@ def read_vectors(path: Path, slots: int) -> tuple[Any, np.ndarray, np.ndarray]:
     return index, rows, vectors
 
 
-def adjacent_similarity(vectors: np.ndarray, block: int = 65536) -> np.ndarray:
-    """Inner product of each preset's vectors at neighbouring notes, (rows, slots - 1)."""
-    out = np.empty((vectors.shape[0], max(vectors.shape[1] - 1, 0)), dtype=np.float32)
-    for first in range(0, vectors.shape[0], block):
-        part = np.asarray(vectors[first:first + block], dtype=np.float32)
-        out[first:first + block] = np.einsum("rsd,rsd->rs", part[:, :-1], part[:, 1:])
-    return out
-
-
 def _trained_ivf(flat: np.ndarray, seed: int) -> Any:
     """An inverted file of fp16 vectors trained on ``flat``: about 4 sqrt(n) cells, with at
     least 39 training vectors each (FAISS' k-means asks for that many)."""
