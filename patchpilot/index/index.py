@@ -43,7 +43,7 @@ MAX_PITCH_OFFSET = 24.0
 #: OVERFETCH_MARGIN x COARSE_ENTRIES / share entries of all synths and keeps that synth's
 #: (when its share is at least OVERFETCH_MIN_SHARE).
 OVERFETCH_FROM = 100_000
-OVERFETCH_MARGIN = 1.5
+OVERFETCH_MARGIN = 2.0
 OVERFETCH_MIN_SHARE = 0.125
 
 
@@ -230,10 +230,14 @@ class PresetIndex:
         if self.manifest.vectors != "ivf" or total < OVERFETCH_FROM or share < OVERFETCH_MIN_SHARE:
             return None
         fetch = min(total, int(np.ceil(OVERFETCH_MARGIN * coarse / share)))
-        _, ids = data["faiss"].search(query, fetch, params=search_parameters(self.manifest.vector_kind, None))
-        found = ids[0][ids[0] >= 0]
-        kept = found[allowed[np.searchsorted(data["rows"], found // SLOT_STRIDE)]]
-        return kept[:coarse] if kept.size >= coarse else None
+        for _ in range(2):  # once more, for four times as many, when the synth's presets were fewer
+            _, ids = data["faiss"].search(query, fetch, params=search_parameters(self.manifest.vector_kind, None))
+            found = ids[0][ids[0] >= 0]
+            kept = found[allowed[np.searchsorted(data["rows"], found // SLOT_STRIDE)]]
+            if kept.size >= coarse:
+                return kept[:coarse]
+            fetch = min(total, 4 * fetch)
+        return None
 
     def _allowed(self, synth: str | None, user: bool) -> np.ndarray:
         """Per position of :attr:`_vectors`' rows: whether a search for ``synth``/``user`` may return it."""
