@@ -801,99 +801,6 @@ def calibrate(index: Path, seed: int, queries: int, found: list[dict], ood: list
             "\n\n" + "\n".join(lines) + "\n")
 
 
-# ---- oracle -------------------------------------------------------------------------------
-def oracle(index: Path, seed: int, targets: int, vital_targets: int, workers: int) -> str:
-    """Every preset of the index scored at each target's pitch: the best answer the library
-    holds (by MR-STFT) against what ``match`` returns, per synth."""
-    import torch
-
-    from patchpilot.distance import PerceptualDistance
-    from patchpilot.synths import RenderPool, RenderRequest
-
-    torch.set_num_threads(1)
-    per_synth: dict[str, list[dict]] = {"vital": [], "dexed": []}
-    fonts = ood_soundfonts()
-    with tempfile.TemporaryDirectory() as tmp, PatchPilot(index, workers=workers) as pilot:
-        every = [(f, *n) for f in fonts for n in gm_note_list()]
-        chosen = [(label, gm_note_wav(Path(tmp), program, note, font))
-                  for font, label, program, note in (every[round(i * len(every) / targets)] for i in range(targets))]
-        ours = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
-        for number, (label, wav) in enumerate(chosen):
-            target, rate = gm_target(wav)
-            import soxr
-
-            target_low = soxr.resample(target, rate, ANALYSIS_SAMPLE_RATE_HZ).astype(np.float32)
-            for synth in ("dexed", "vital"):
-                if synth == "vital" and number % max(1, targets // max(vital_targets, 1)) != 0:
-                    continue
-                result = pilot.match(wav, top_k=1, synth=synth)
-                top = result.matches[0]
-                engine = get_engine(synth)
-                velocity = top.render.velocity
-                pitch = top.render.note + ((top.stored.pitch_offset or 0.0) if top.stored else 0.0)
-                top_audio = engine.render(top.preset, top.render.note, velocity, GM_NOTE_SECONDS,
-                                          GM_TOTAL_SECONDS, sample_rate=rate)
-                top_score = mrstft_distance(target, top_audio)
-                stored = list(pilot.index.store.iter_presets(pilot.index.store.rows(synth)))
-                started = time.perf_counter()
-                requests = [RenderRequest(sp.preset, int(np.clip(round(pitch - (sp.pitch_offset or 0.0)), 0, 127)),
-                                          velocity, GM_NOTE_SECONDS, GM_TOTAL_SECONDS) for sp in stored]
-                scores, our_scores = [], []
-                with RenderPool(engine, workers, sample_rate=rate) as pool:
-                    for chunk in range(0, len(requests), 256):
-                        renders = pool.render(requests[chunk:chunk + 256])
-                        scores += [mrstft_distance(target, r) for r in renders]
-                        low = [soxr.resample(r, rate, ANALYSIS_SAMPLE_RATE_HZ).astype(np.float32) for r in renders]
-                        our_scores += list(ours(target_low, low))
-                scores_a, ours_a = np.asarray(scores), np.asarray(our_scores)
-                best = int(np.argmin(scores_a))
-                # the oracle's winner scored like every answer: from its file on a fresh synth
-                best_audio = engine.render(stored[best].preset, requests[best].note, velocity, GM_NOTE_SECONDS,
-                                           GM_TOTAL_SECONDS, sample_rate=rate)
-                oracle_score = min(mrstft_distance(target, best_audio), float(scores_a[best]))
-                by_ours = int(np.argmin(ours_a))
-                init_audio = engine.render(engine.init_preset(), int(round(pitch)), velocity, GM_NOTE_SECONDS,
-                                           GM_TOTAL_SECONDS, sample_rate=rate)
-                row = {"note": f"{label} ({Path(wav).name.split('_p')[0]})", "top1": top_score, "oracle": oracle_score,
-                       "oracle_preset": stored[best].preset_id, "top1_preset": top.preset_id,
-                       "rank": int((scores_a < top_score).sum()) + 1, "presets": len(stored),
-                       "ours_best": float(scores_a[by_ours]), "init": mrstft_distance(target, init_audio),
-                       "seconds": time.perf_counter() - started}
-                per_synth[synth].append(row)
-                print(f"  oracle {synth} {row['note']}: top-1 {top_score:.3f} ({top.preset_id}) rank {row['rank']}/"
-                      f"{len(stored)}, oracle {oracle_score:.3f} ({row['oracle_preset']}), best by our distance "
-                      f"{row['ours_best']:.3f}, init {row['init']:.3f}, {row['seconds']:.0f} s", file=sys.stderr)
-    lines = ["| synth | targets | presets scored each | init | top-1 of `match` | oracle (best in the index) | "
-             "retrieval loss (top-1 - oracle) | coverage loss (oracle - 0) | best by our distance, exhaustive | "
-             "median rank of the top-1 |", "|---|---|---|---|---|---|---|---|---|---|"]
-    detail = ["| synth | note | init | top-1 (preset) | rank | oracle (preset) | best by our distance |",
-              "|---|---|---|---|---|---|---|"]
-    for synth, rows in per_synth.items():
-        if not rows:
-            continue
-        m = {k: float(np.mean([r[k] for r in rows])) for k in ("init", "top1", "oracle", "ours_best")}
-        lines.append(f"| {synth} | {len(rows)} | {rows[0]['presets']} | {m['init']:.3f} | {m['top1']:.3f} | "
-                     f"{m['oracle']:.3f} | {m['top1'] - m['oracle']:.3f} | {m['oracle']:.3f} | {m['ours_best']:.3f} | "
-                     f"{statistics.median(r['rank'] for r in rows):.0f} |")
-        detail += [f"| {synth} | {r['note']} | {r['init']:.2f} | {r['top1']:.2f} ({r['top1_preset']}) | {r['rank']} | "
-                   f"{r['oracle']:.2f} ({r['oracle_preset']}) | {r['ours_best']:.2f} |" for r in rows]
-    command = (f"python scripts/bench_match.py --only oracle --oracle-targets {targets} --oracle-vital-targets "
-               f"{vital_targets} --workers {workers} --seed {seed} --index {index}")
-    return (header("Oracle: the best answer the library holds", command)
-            + f"\nGeneral MIDI notes of the out-of-domain section (evenly spread over both SoundFonts). For each, every "
-            "preset of a synth in the index is rendered at the note's pitch (its key moved by the preset's pitch "
-            "offset) with the top-1's velocity, held 1.2 s, 2.4 s in all, and scored with MR-STFT against the note's "
-            "first 2.4 s. The oracle is the lowest (its winner re-scored from its file on a fresh synth); the top-1 "
-            "is `match --synth S --top-k 1`, played the same way. Retrieval loss: what retrieval and re-ranking leave "
-            "on the table; coverage loss: what no preset of the library reaches. \"Best by our distance\": the "
-            "MR-STFT of the preset our re-ranker's distance would pick if it scored every preset, which separates "
-            "a ranking loss (our distance disagrees with MR-STFT) from a recall loss (the right preset is not "
-            "among the candidates). Rank: the top-1's place among all presets by MR-STFT. Vital renders are slow "
-            f"(about 5,900 presets), so Vital is scored on {vital_targets} of the targets.\n\n"
-            + "\n".join(lines) + "\n\n<details><summary>per note</summary>\n\n" + "\n".join(detail)
-            + "\n\n</details>\n")
-
-
 # ---- refinement ---------------------------------------------------------------------------
 def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], workers: int,
                discrete: bool = False, hold: bool = False, hold_check: bool = False, fx: bool = True,
@@ -1193,7 +1100,7 @@ def vital_fx_section(index: Path, seed: int, trials: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", choices=("recovery", "ood", "tones", "speed", "refine", "oracle", "calibrate", "proposals",
+    parser.add_argument("--only", choices=("recovery", "ood", "tones", "speed", "refine", "calibrate", "proposals",
                                            "fidelity", "fx", "vital-fx", "fx-plugin"), action="append")
     parser.add_argument("--vital-fx-trials", type=int, default=70, help="draws of the vital-fx section")
     parser.add_argument("--fx-step", type=int, default=2, help="every Nth GM note for the fx section")
@@ -1203,8 +1110,6 @@ def main() -> None:
                         help="refine section: match without the effect chain (written as its own section)")
     parser.add_argument("--fidelity-presets", type=int, default=30, help="presets per synth the fidelity section exports")
     parser.add_argument("--proposal-step", type=int, default=4, help="every Nth GM note for the proposals section")
-    parser.add_argument("--oracle-targets", type=int, default=8, help="General MIDI notes the oracle scores (DX7)")
-    parser.add_argument("--oracle-vital-targets", type=int, default=4, help="of those, how many for Vital")
     parser.add_argument("--refine-notes", type=int, default=8, help="General MIDI notes the refine section uses")
     parser.add_argument("--budgets", default="500,2000", help="refinement budgets, comma-separated")
     parser.add_argument("--refine-discrete", action="store_true", help="refine section: the discrete stage on")
@@ -1259,8 +1164,6 @@ def main() -> None:
         write_section("fx-plugin", fx_plugin_section(index, args.seed, args.fx_plugin_step, args.fx_plugin_name))
     if "vital-fx" in sections:
         write_section("vital-fx", vital_fx_section(index, args.seed, args.vital_fx_trials))
-    if "oracle" in sections:
-        write_section("oracle", oracle(index, args.seed, args.oracle_targets, args.oracle_vital_targets, args.workers))
     if "refine" in sections:
         budgets = tuple(int(b) for b in args.budgets.split(","))
         name = "refine-22k" if args.refine_analysis_rate else "refine" if args.fx else "refine-nofx"
