@@ -191,18 +191,13 @@ class PresetIndex:
         data = self._vectors
         query = np.asarray(vector, dtype=np.float32).reshape(1, -1)
         coarse = min(COARSE_ENTRIES, data["faiss"].ntotal)
-        entries = None
-        if synth is not None or user:
-            entries = self._filtered_by_overfetch(query, coarse, synth, user)
-            if entries is None:
-                selector = self._selector(synth, user)
-                if selector is None:
-                    return []
-                _, ids = data["faiss"].search(query, coarse, params=search_parameters(self.manifest.vector_kind,
-                                                                                      selector))
-                entries = ids[0]
-        else:
-            _, ids = data["faiss"].search(query, coarse, params=search_parameters(self.manifest.vector_kind, None))
+        filtered = synth is not None or user
+        entries = self._filtered_by_overfetch(query, coarse, synth, user) if filtered else None
+        if entries is None:
+            selector = self._selector(synth, user) if filtered else None
+            if filtered and selector is None:
+                return []
+            _, ids = data["faiss"].search(query, coarse, params=search_parameters(self.manifest.vector_kind, selector))
             entries = ids[0]
         rows = np.unique(entries[entries >= 0] // SLOT_STRIDE)
         if rows.size == 0:
