@@ -53,6 +53,7 @@ from patchpilot.synths.base import from_native_rate
 from patchpilot.text_match import TextMatcher, TextMatchResult
 
 if TYPE_CHECKING:
+    from patchpilot.corpus import CorpusReport, CorpusRequest
     from patchpilot.plots import ConvergencePoint, Picture
 
 
@@ -291,6 +292,12 @@ class PatchPilot:
         self.close()  # the next query opens the published version
         self.index_path = self.explicit_index if self.explicit_index is not None else default_index_dir()
         return result
+
+    def build_corpus(self, request: CorpusRequest, progress: ProgressCallback | None = None) -> CorpusReport:
+        """Make, resume or grow a training corpus (``corpus/``); the index is not touched."""
+        from patchpilot.corpus import build_corpus
+
+        return build_corpus(request, progress)
 
     def describe_index(self, progress: ProgressCallback | None = None) -> int:
         """Add the sound descriptors text queries need to this object's index; returns how

@@ -92,7 +92,7 @@ stderr = Console(stderr=True)
 T = TypeVar("T")
 
 #: What progress stages are called on screen.
-STAGE_LABELS = {"render": "rendering presets", "describe": "describing presets", "train": "training queries",
+STAGE_LABELS = {"render": "rendering presets", "corpus": "rendering patches", "describe": "describing presets", "train": "training queries",
                 "index": "writing index", "separate": "separating stems"}
 
 # ---- shared option declarations -----------------------------------------------------------
@@ -471,6 +471,62 @@ def build_index(
         notes.append(f"rendered on a Ray cluster: {report.cluster}")
     stderr.print(f"{what} {report.path}: {counts} presets" + (f" ({'; '.join(notes)})" if notes else ""),
                  highlight=False, soft_wrap=True)
+
+
+# ---- corpus -------------------------------------------------------------------------------
+@app.command()
+def corpus(
+    output: Annotated[Path, typer.Argument(help="Folder of the corpus (new, or one to resume or grow).")],
+    size: Annotated[int, typer.Option("--size", min=1, help="Patches per synth.")] = 1000,
+    synths: Annotated[Optional[list[str]], typer.Option("--synth", help="vital or dexed (repeatable; default both).")] = None,
+    notes: Annotated[str, typer.Option("--notes", help="MIDI notes each patch is played at, comma-separated.")] = "48,60,72",
+    velocities: Annotated[str, typer.Option("--velocities", help="Velocities each note is played at, comma-separated.")] = "64,100,127",
+    audio: Annotated[bool, typer.Option("--audio", help="Keep the renders too (float16, 22.05 kHz).")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the patches.")] = 0,
+    shard_size: Annotated[int, typer.Option("--shard-size", min=1, help="Patches per shard file.")] = 256,
+    workers: WorkersOption = 2,
+    ray: Annotated[Optional[str], typer.Option(
+        "--ray", metavar="auto|ADDRESS",
+        help="Render on a Ray cluster: auto (the cluster this machine belongs to, or $RAY_ADDRESS) or its "
+             "address. Needs patchpilot[cluster] on every node.")] = None,
+) -> None:
+    """Render random and perturbed patches into a training corpus.
+
+    Half the patches perturb a factory preset, half draw every audible
+    continuous parameter of one uniformly (the space refinement searches).
+    Each is played at every note and velocity; parameters, levels and
+    features (and with --audio the renders) go to sharded .npz files with
+    a corpus.json manifest (docs/CORPUS.md). The same command resumes an
+    interrupted run; a larger --size grows a finished corpus.
+
+    Examples:
+      patchpilot corpus corpus/ --size 10000
+      patchpilot corpus corpus/ --size 1000000 --ray auto
+    """
+    from patchpilot.api import PatchPilot
+    from patchpilot.corpus import CorpusRequest
+
+    with _errors_to_exit():
+        chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
+        request = CorpusRequest(output, size, chosen, seed, _numbers(notes, "--notes"),
+                                _numbers(velocities, "--velocities"), audio, shard_size, workers, ray)
+        with _warnings_to_stderr(), _progress() as progress, PatchPilot(workers=workers) as pilot:
+            report = pilot.build_corpus(request, progress)
+    counts = "; ".join(f"{synth} " + ", ".join(f"{n} {status}" for status, n in tally.items() if n)
+                       for synth, tally in report.counts.items())
+    where = f"; rendered on a Ray cluster: {report.cluster}" if report.cluster else ""
+    stderr.print(f"corpus {report.path}: {counts} ({report.made} of {report.shards} shards made by this run{where})",
+                 highlight=False, soft_wrap=True)
+
+
+def _numbers(text: str, option: str) -> tuple[int, ...]:
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        raise UsageError(f"{option} takes whole numbers separated by commas, not {text!r}") from None
+    if not values:
+        raise UsageError(f"{option} needs at least one number")
+    return values
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 
     python scripts/bench_cluster.py                        # writes the "cluster" section
     python scripts/bench_cluster.py --dexed 128 --vital 32 --no-report
+    python scripts/bench_cluster.py --corpus --dexed 256 --vital 32   # the "corpus" section
 
 What a build does per preset (render it at the index's five notes and extract its features,
 ``index/features.analyse_preset``) is timed on the same presets (the first designed presets
@@ -15,6 +16,11 @@ its one-worker time against the local one-worker time; its scaling, two workers 
 The projection divides one million presets by the measured presets per second per core,
 assuming the rate scales with cores (the benchmark's two-worker scaling says how far that
 holds); the driver's own work (saving chunks, assembling) is left out.
+
+With ``--corpus``: the whole ``patchpilot corpus`` command (patches made, rendered at its
+nine default slots, analysed, shards written by the driver) timed on the local pool with two
+workers and on the two-node Ray cluster, each into a fresh folder; the projection is for one
+million patches per synth at nine renders each.
 """
 
 from __future__ import annotations
@@ -78,12 +84,71 @@ def ray_rates(jobs_by_synth: dict[str, list], embedder) -> dict[tuple[str, int],
     return rates
 
 
+def corpus_rates(sizes: dict[str, int]) -> dict[tuple[str, str], float]:
+    """Patches per second of the whole corpus command, locally (2 workers) and on Ray (2 nodes)."""
+    import tempfile
+
+    os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+    from ray.cluster_utils import Cluster
+
+    from patchpilot.cluster import connect
+    from patchpilot.corpus import CorpusBuilder, CorpusPlan
+
+    def run(where: str, synth: str, cluster=None) -> None:  # noqa: ANN001
+        with tempfile.TemporaryDirectory() as folder:
+            plan = CorpusPlan(Path(folder) / "c", sizes[synth], (synth,), shard_size=64)
+            started = time.perf_counter()
+            CorpusBuilder(plan, workers=2, cluster=cluster).build()
+            rates[(synth, where)] = sizes[synth] / (time.perf_counter() - started)
+            print(f"  corpus {where} {synth}: {rates[(synth, where)]:.1f} patches/s", file=sys.stderr)
+
+    rates: dict[tuple[str, str], float] = {}
+    for synth in sizes:
+        run("local", synth)
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                            "_system_config": {"worker_niceness": 0}})
+    cluster.add_node(num_cpus=1)
+    try:
+        with connect(cluster.address) as ray_cluster:
+            for synth in sizes:
+                run("ray", synth, ray_cluster)
+    finally:
+        cluster.shutdown()
+    return rates
+
+
+def corpus_section(args: argparse.Namespace) -> str:
+    from patchpilot.corpus.build import DEFAULT_NOTES, DEFAULT_VELOCITIES
+
+    slots = len(DEFAULT_NOTES) * len(DEFAULT_VELOCITIES)
+    sizes = {"dexed": args.dexed, "vital": args.vital}
+    rates = corpus_rates(sizes)
+    lines = ["| synth | patches | local, 2 workers | Ray, 2 nodes x 1 CPU | renders/s per core (Ray) | "
+             "1M patches on 64 cores | on 512 cores |", "|---|---|---|---|---|---|---|"]
+    for synth, size in sizes.items():
+        per_core = rates[(synth, "ray")] / 2
+        hours = [PROJECTED_PRESETS / (per_core * cores) / 3600 for cores in (64, 512)]
+        lines.append(f"| {synth} | {size} | {rates[(synth, 'local')]:.1f} patches/s | {rates[(synth, 'ray')]:.1f} "
+                     f"patches/s | {per_core * slots:.0f} | {hours[0]:.1f} h | {hours[1] * 60:.0f} min |")
+    command = f"python scripts/bench_cluster.py --corpus --dexed {args.dexed} --vital {args.vital}"
+    about = __doc__.split("\n\n")[3].strip().replace("\n", " ")
+    return header("Corpus throughput (`patchpilot corpus`)", command) + "\n" + about + "\n\n" + "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dexed", type=int, default=256, help="DX7 presets timed")
     parser.add_argument("--vital", type=int, default=64, help="Vital presets timed")
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument("--corpus", action="store_true", help="time the corpus command instead")
     args = parser.parse_args()
+    if args.corpus:
+        text = corpus_section(args)
+        if args.no_report:
+            print(text)
+        else:
+            write_section("corpus", text)
+        return
     embedder = get_embedder("timbre")
     jobs_by_synth = {}
     for synth, count in (("dexed", args.dexed), ("vital", args.vital)):

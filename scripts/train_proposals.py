@@ -4,6 +4,7 @@
     pip install torch==2.13.0                       # training only; matching runs them in numpy
     python scripts/train_proposals.py --index indexes/default
     python scripts/train_proposals.py --synth dexed --holdout 0.15   # report held-out families too
+    python scripts/train_proposals.py --corpus corpus/   # add a `patchpilot corpus` to the pairs
 
 Training pairs come from the index itself: every preset's vector at every indexed note, with
 the key it was played at, maps to the preset's parameters (continuous ones as positions in
@@ -11,7 +12,10 @@ their musical range, discrete ones as classes). No rendering is needed. With ``-
 a share of preset families (a designed preset and all its variants) is left out of training
 and the script reports, on renders of those, how often the network's proposal sounds closer
 (the re-ranker's distance) than the nearest library preset by vector. The shipped networks
-are trained on every family (``--holdout 0``).
+are trained on every family (``--holdout 0``). ``--corpus`` adds the audible renders of a
+corpus (``patchpilot corpus``, every note and velocity) as further pairs, mapped into the
+index's space by its own transform; with ``--holdout`` the corpus patches made from a
+held-out family are left out too.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
+from patchpilot.corpus import Corpus
 from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
+from patchpilot.library.bank import factory_preset_id
 from patchpilot.paths import default_index_dir
 from patchpilot.proposal import MODELS_DIR, NOTE_CENTER, NOTE_SPAN, ProposalNet, model_path, transform_digest
 from patchpilot.synths import get_engine
@@ -61,6 +67,26 @@ def training_data(index: PresetIndex, synth: str):  # noqa: ANN201 - arrays and 
             row_of.append(row)
     return (np.asarray(inputs, np.float32), np.asarray(targets_c, np.float32), np.asarray(targets_d, np.int64),
             np.asarray(row_of), stored, continuous, discrete, sizes)
+
+
+def corpus_data(corpus: Corpus, index: PresetIndex, synth: str, continuous: list[str], discrete: list[str]):  # noqa: ANN201
+    """Pairs from a corpus, as :func:`training_data` makes them from the index: (inputs,
+    continuous targets, discrete targets, the family of each pair's parent preset)."""
+    index.check_embedder(corpus.manifest["embedder"])
+    data = corpus.load(synth)
+    space = get_engine(synth).params
+    column = {name: i for i, name in enumerate(corpus.param_names(synth))}
+    patch, slot = np.nonzero(data.audible)
+    vectors = index.transform.apply(data.features[patch, slot].astype(np.float32))
+    notes = corpus.slots[slot, 0].astype(np.float32)
+    inputs = np.concatenate([vectors, ((notes - NOTE_CENTER) / NOTE_SPAN)[:, None]], axis=1)
+    raw = data.params[patch]
+    unit = [np.clip((raw[:, column[n]] - space[n].search_range[0])
+                    / max(space[n].search_range[1] - space[n].search_range[0], 1e-12), 0.0, 1.0) for n in continuous]
+    classes = [np.rint(raw[:, column[n]] - space[n].low).astype(np.int64) for n in discrete]
+    families = np.array([factory_preset_id(synth, name) for name in data.parent[patch]])
+    return (inputs.astype(np.float32), np.stack(unit, axis=1).astype(np.float32) if unit else np.zeros((len(patch), 0)),
+            np.stack(classes, axis=1) if classes else np.zeros((len(patch), 0), np.int64), families)
 
 
 def train(inputs: np.ndarray, targets_c: np.ndarray, targets_d: np.ndarray, sizes: list[int], epochs: int,
@@ -147,7 +173,9 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=60, help="held-out presets rendered for the report")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=MODELS_DIR)
+    parser.add_argument("--corpus", type=Path, default=None, help="a `patchpilot corpus` folder to train on too")
     args = parser.parse_args()
+    corpus = Corpus.open(args.corpus) if args.corpus is not None else None
     index = PresetIndex.open(args.index or default_index_dir())
     digest = transform_digest(index.files / TRANSFORM_NAME)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -160,7 +188,15 @@ def main() -> None:
         keep = np.array([family(stored[r].preset_id) not in held for r in row_of])
         print(f"{synth}: {len(set(row_of.tolist()))} presets, {len(continuous)} continuous and {len(discrete)} "
               f"discrete parameters, {len(held)} of {len(families)} families held out", file=sys.stderr)
-        model = train(inputs[keep], targets_c[keep], targets_d[keep], sizes, args.epochs, args.seed)
+        inputs, targets_c, targets_d = inputs[keep], targets_c[keep], targets_d[keep]
+        if corpus is not None and synth in corpus.synths:
+            more_in, more_c, more_d, parents = corpus_data(corpus, index, synth, continuous, discrete)
+            fresh = np.array([parent not in held for parent in parents], dtype=bool)
+            inputs, targets_c, targets_d = (np.concatenate([inputs, more_in[fresh]]),
+                                            np.concatenate([targets_c, more_c[fresh]]),
+                                            np.concatenate([targets_d, more_d[fresh]]))
+            print(f"{synth}: {int(fresh.sum())} more pairs from the corpus in {args.corpus}", file=sys.stderr)
+        model = train(inputs, targets_c, targets_d, sizes, args.epochs, args.seed)
         net = to_net(model, synth, digest, continuous, discrete, sizes)
         if held:
             train_rows = np.unique(row_of[keep])

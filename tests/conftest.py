@@ -279,3 +279,17 @@ def assert_same_index(path: Path, reference: dict[str, np.ndarray]) -> None:
     # (memory alignment, thread timing) move a value by up to a few 1e-5 before rounding
     for preset_id, vectors in reference.items():
         np.testing.assert_allclose(got[preset_id], vectors, atol=5e-4, err_msg=preset_id)
+
+
+def assert_same_corpus(made: Path, expected: Path) -> None:
+    """Two corpora hold the same patches, rendered alike (features within fp16 storage)."""
+    from patchpilot.corpus import Corpus
+
+    first, second = Corpus.open(made), Corpus.open(expected)
+    assert first.synths == second.synths and first.manifest["counts"] == second.manifest["counts"]
+    for synth in first.synths:
+        a, b = first.load(synth), second.load(synth)
+        for name in ("numbers", "params", "kind", "parent", "status", "failure", "audible"):
+            assert np.array_equal(getattr(a, name), getattr(b, name)), name
+        assert np.allclose(a.level_db, b.level_db, atol=1e-3)
+        assert np.allclose(a.features.astype(np.float32), b.features.astype(np.float32), rtol=2e-3, atol=2e-3)

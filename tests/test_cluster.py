@@ -1,7 +1,8 @@
-"""``build-index --ray`` on a real Ray cluster of two nodes on this machine, every node and the
-driver on 127.0.0.1: the index equals a local build's, after a node lost mid-build too, and
-after the driver was killed and run again; a crashing preset is named and skipped; a synth
-that cannot load on a node is named with the node."""
+"""``build-index --ray`` and ``corpus --ray`` on a real Ray cluster of two nodes on this
+machine, every node and the driver on 127.0.0.1: the index equals a local build's, after a
+node lost mid-build too, and after the driver was killed and run again; a crashing preset is
+named and skipped; a synth that cannot load on a node is named with the node; a corpus equals
+the local one, after a node lost mid-run too."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ import pytest
 from patchpilot.errors import SynthError
 from patchpilot.index.builder import BuildPlan, IndexBuilder
 
-from conftest import TEST_NOTES, assert_same_index, index_contents
+from conftest import TEST_NOTES, assert_same_corpus, assert_same_index, index_contents
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray (patchpilot[cluster])")
 
@@ -166,3 +167,54 @@ def test_build_index_with_ray_says_where_it_rendered(cluster: SimpleNamespace, t
     assert result.exit_code == 0, result.output
     assert "rendered on a Ray cluster: 2 nodes, 2 CPUs" in result.output
     assert len(index_contents(tmp_path / "index")) >= 8
+
+
+def _corpus_plan(out: Path, banks: Path):  # noqa: ANN202 - a CorpusPlan
+    from patchpilot.corpus import CorpusPlan
+
+    return CorpusPlan(out, 12, ("dexed",), factory_root=banks, shard_size=4, notes=(48, 60), velocities=(40, 127))
+
+
+@pytest.fixture(scope="module")
+def local_corpus(tiny_banks: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from patchpilot.corpus import CorpusBuilder
+
+    out = tmp_path_factory.mktemp("corpus") / "local"
+    CorpusBuilder(_corpus_plan(out, tiny_banks)).build()
+    return out
+
+
+def test_a_corpus_across_two_nodes_is_the_local_corpus(cluster: SimpleNamespace, tiny_banks: Path, tmp_path: Path,
+                                                        local_corpus: Path) -> None:
+    from patchpilot.cluster import connect
+    from patchpilot.corpus import CorpusBuilder
+
+    stages: set[str] = set()
+    with connect(cluster.address) as ray_cluster:
+        report = CorpusBuilder(_corpus_plan(tmp_path / "ray", tiny_banks), cluster=ray_cluster,
+                               progress=lambda stage, done, total: stages.add(stage)).build()
+    assert report.cluster == "2 nodes, 2 CPUs" and "corpus on a Ray cluster (2 nodes, 2 CPUs)" in stages
+    assert_same_corpus(tmp_path / "ray", local_corpus)
+
+
+def test_a_node_lost_mid_corpus_costs_only_its_work(cluster: SimpleNamespace, tiny_banks: Path, tmp_path: Path,
+                                                     local_corpus: Path) -> None:
+    from patchpilot.cluster import connect
+    from patchpilot.corpus import CorpusBuilder
+
+    removed: list[bool] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if 0 < done < total and not removed:
+            cluster.cluster.remove_node(cluster.worker)
+            removed.append(True)
+
+    try:
+        with connect(cluster.address) as ray_cluster:
+            CorpusBuilder(_corpus_plan(tmp_path / "ray", tiny_banks), cluster=ray_cluster, progress=progress).build()
+        assert removed
+        assert_same_corpus(tmp_path / "ray", local_corpus)
+    finally:
+        if removed:
+            cluster.worker = cluster.cluster.add_node(num_cpus=1)
+            cluster.cluster.wait_for_nodes()

@@ -109,3 +109,24 @@ def test_proposals_join_the_candidates_only_in_their_own_embedding_space(
         result = pilot.match(pluck_wav, top_k=40)
     assert not any(":proposed-" in m.preset_id for m in result.matches)
     assert [str(w.message)[:28] for w in caught if w.category is PatchPilotWarning] == ["no proposal network fits the"]
+
+
+def test_a_corpus_gives_training_pairs_in_the_index_space(tiny_index: Path, tiny_banks: Path, tmp_path: Path) -> None:
+    from patchpilot.corpus import Corpus, CorpusBuilder, CorpusPlan
+
+    CorpusBuilder(CorpusPlan(tmp_path / "corpus", 6, ("dexed",), factory_root=tiny_banks, notes=(48, 72),
+                             velocities=(100,))).build()
+    corpus = Corpus.open(tmp_path / "corpus")
+    train = trainer()
+    with PresetIndex.open(tiny_index) as index:
+        inputs, _, _, _, stored, continuous, discrete, sizes = train.training_data(index, "dexed")
+        more_in, more_c, more_d, families = train.corpus_data(corpus, index, "dexed", continuous, discrete)
+        ids = {sp.preset_id for sp in stored.values()}
+    data = corpus.load("dexed")
+    assert len(more_in) == int(data.audible.sum()) > 0 and more_in.shape[1] == inputs.shape[1]
+    assert np.allclose(np.linalg.norm(more_in[:, :-1], axis=1), 1.0, atol=1e-4)  # unit vectors, as the index's
+    assert sorted(set(np.round(more_in[:, -1], 4))) == sorted({round((n - proposal.NOTE_CENTER) / proposal.NOTE_SPAN, 4)
+                                                              for n in (48, 72)})
+    assert ((more_c >= 0) & (more_c <= 1)).all() and more_c.shape[1] == len(continuous)
+    assert ((more_d >= 0) & (more_d < np.array(sizes))).all()
+    assert set(families) <= ids  # every pair names the factory preset (family) it comes from

@@ -274,9 +274,13 @@ class RayRenderPool(RenderPool):
         idle.append(actor)
 
     def reset(self) -> None:
-        """Fresh voices on every actor."""
+        """Fresh voices on every actor; an actor found lost is replaced, as in :meth:`map`."""
         ray = import_ray()
-        ray.get([actor.fresh.remote() for actor in self._actors])
+        for actor, reference in [(actor, actor.fresh.remote()) for actor in list(self._actors)]:
+            try:
+                ray.get(reference)
+            except ray.exceptions.RayActorError:
+                self._lost(actor)
 
     def nodes(self) -> int:
         """Nodes the pool's actors run on."""

@@ -288,11 +288,9 @@ class IndexBuilder:
 
     def _render_pool(self, synth: str) -> RenderPool:
         """The synth's pool: the local one, or actors on the Ray cluster."""
-        if self.cluster is None:
-            return get_engine(synth).render_pool(self.workers)
-        from patchpilot.cluster import RayRenderPool
+        from patchpilot.cluster import render_pool
 
-        return RayRenderPool(get_engine(synth), self.cluster)
+        return render_pool(get_engine(synth), self.workers, self.cluster)
 
     def _training_queries(self, store: PresetStore, chunks: FeatureChunks, path: Path) -> dict | None:
         """Render the training queries of the projection (once; kept in the work folder)."""

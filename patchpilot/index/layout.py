@@ -226,20 +226,21 @@ def _try_exclusive(path: Path) -> int | None:
 
 
 class BuildLock:
-    """The exclusive lock of an index folder: one build (or describe, or seed) at a time.
+    """The exclusive lock of an index (or corpus) folder: one build (or describe, or seed) at a time.
     A second one fails at once with a line that says who holds it."""
 
-    def __init__(self, folder: IndexFolder) -> None:
-        self.folder = folder
+    def __init__(self, folder: IndexFolder | Path) -> None:
+        #: The folder locked (an index's, or a corpus's).
+        self.path = folder if isinstance(folder, Path) else folder.path
         self._fd: int | None = None
 
     def __enter__(self) -> BuildLock:
-        path = self.folder.path / LOCK_NAME
+        path = self.path / LOCK_NAME
         try:
-            self.folder.path.mkdir(parents=True, exist_ok=True)
+            self.path.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as exc:
-            raise UsageError(f"cannot write to {self.folder.path} ({exc.strerror or exc})") from None
+            raise UsageError(f"cannot write to {self.path} ({exc.strerror or exc})") from None
         if fcntl is None:
             self._fd = fd
             return self
@@ -249,7 +250,7 @@ class BuildLock:
             holder = os.read(fd, 64).decode(errors="replace").strip() or "another process"
             os.close(fd)
             if exc.errno in (errno.EAGAIN, errno.EACCES, errno.EWOULDBLOCK):
-                raise UsageError(f"{self.folder.path} is being built by {holder}; "
+                raise UsageError(f"{self.path} is being built by {holder}; "
                                  "wait for it to finish (or stop it) and run this again") from None
             raise
         os.ftruncate(fd, 0)
