@@ -14,7 +14,7 @@ from patchpilot.cli import app
 
 runner = CliRunner()
 
-COMMANDS = ([], ["match"], ["build-index"], ["render"], ["presets"], ["presets", "list"], ["serve"])
+COMMANDS = ([], ["match"], ["build-index"], ["corpus"], ["render"], ["presets"], ["presets", "list"], ["serve"])
 
 
 def _help(args: list[str]) -> str:
