@@ -179,7 +179,7 @@ class IndexBuilder:
         store = PresetStore(work.path / STORE_NAME)
         try:
             self._analyse_pending(store, chunks, base)
-            describe_missing(store, workers=self.workers, progress=self.progress)
+            describe_missing(store, progress=self.progress, pool_for=self._render_pool, stage=self._stage("describe"))
             training = None
             if not self.append and self.plan.learn_projection and self.embedder.fits_projection:
                 training = self._training_queries(store, chunks, work.path / TRAINING_NAME)
