@@ -49,6 +49,7 @@ from patchpilot.match import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineOptions, RefineProgress
 from patchpilot.synths import Preset, get_engine
+from patchpilot.synths.registry import BUILTIN, preset_file_suffixes, synth_for_file
 from patchpilot.synths.base import from_native_rate
 from patchpilot.text_match import TextMatcher, TextMatchResult
 
@@ -252,17 +253,17 @@ class PatchPilot:
     def preset(self, reference: str) -> Preset:
         """A preset from a file (``.vital``, ``.syx``) or an index id (``vital:glass-pluck``)."""
         path = Path(reference)
-        if path.suffix.lower() in (".vital", ".syx") or path.exists():
+        if path.suffix.lower() in preset_file_suffixes() or path.exists():
             if not path.exists():
                 raise PresetError(f"{reference}: no such preset file")
-            engines = [get_engine(n) for n in ("vital", "dexed")]
-            for engine in engines:
-                if path.suffix.lower() in engine.bank_suffixes:
-                    presets = engine.read_presets(path)
-                    if not presets:
-                        raise PresetError(f"{reference}: holds no preset")
-                    return presets[0]
-            raise PresetError(f"{reference}: not a preset file (expected .vital or .syx)")
+            synth = synth_for_file(path.suffix)
+            if synth is None:
+                expected = " or ".join(s for e in BUILTIN.values() for s in e.bank_suffixes)
+                raise PresetError(f"{reference}: not a preset file (expected {expected})")
+            presets = get_engine(synth).read_presets(path)
+            if not presets:
+                raise PresetError(f"{reference}: holds no preset")
+            return presets[0]
         stored = self.index.store.get_by_id(reference)
         if stored is None:
             raise PresetError(f"no preset {reference!r} in the index at {self.index_path} "

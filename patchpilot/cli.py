@@ -32,6 +32,8 @@ from patchpilot.constants import (
     DEFAULT_TOP_K,
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
+    SERVE_HOST,
+    SERVE_PORT,
 )
 from patchpilot.errors import PatchPilotError, PatchPilotWarning, UsageError
 
@@ -167,16 +169,17 @@ def _warnings_to_stderr() -> Iterator[None]:
 def _check_synth(synth: str | None) -> str | None:
     if synth is None:
         return None
+    from patchpilot.synths.registry import PLUGIN_PREFIX, builtin_name, describe_builtin
+
     name = synth.strip().lower()
-    if name == "dx7":
-        name = "dexed"
-    if name.startswith("vst3:") and name[5:]:
+    if name.startswith(PLUGIN_PREFIX) and name[len(PLUGIN_PREFIX):]:
         from patchpilot.synths.vst3 import plugin_synth_name
 
-        return plugin_synth_name(synth.strip()[5:])
-    if name not in ("vital", "dexed"):
-        raise UsageError(f"--synth {synth}: expected vital or dexed (or vst3:NAME, a plugin you indexed)")
-    return name
+        return plugin_synth_name(synth.strip()[len(PLUGIN_PREFIX):])
+    found = builtin_name(name)
+    if found is None:
+        raise UsageError(f"--synth {synth}: expected {describe_builtin()} (or {PLUGIN_PREFIX}NAME, a plugin you indexed)")
+    return found
 
 
 def _version(value: bool) -> None:
@@ -196,7 +199,8 @@ def main_callback(
       patchpilot match sound.wav
     """
     # Here rather than at import (importing a module must not change the environment), and
-    # before any command imports numpy, faiss or torch: one OpenMP thread (PLATFORM trap 9;
+    # before any command imports numpy, faiss or torch: one OpenMP thread (on a small machine
+    # with a busy neighbour, two-thread OpenMP collapses and single FAISS queries run slower;
     # index.vectors.import_faiss sets faiss' own count too) and no Hugging Face hub downloads.
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -438,6 +442,7 @@ def build_index(
     from patchpilot.api import PatchPilot
     from patchpilot.embed import DEFAULT_EMBEDDER
     from patchpilot.index.manage import BuildRequest
+    from patchpilot.synths.registry import builtin_synths
 
     if describe:
         with _errors_to_exit(), _warnings_to_stderr(), _progress() as progress, PatchPilot(index, workers=workers) as pilot:
@@ -446,7 +451,7 @@ def build_index(
         stderr.print(f"described {count} presets in {target}" if count else f"{target} already has descriptors")
         return
     with _errors_to_exit():
-        chosen = tuple(_check_synth(s) for s in synths) if synths else (() if plugins else ("vital", "dexed"))
+        chosen = tuple(_check_synth(s) for s in synths) if synths else (() if plugins else builtin_synths())
         request = BuildRequest(index=index, synths=chosen, presets=tuple(presets or ()), plugins=tuple(plugins or ()),
                                factory=factory,
                                size_per_synth=size, seed=seed, embedder=embedder or DEFAULT_EMBEDDER,
@@ -478,7 +483,7 @@ def build_index(
 def corpus(
     output: Annotated[Path, typer.Argument(help="Folder of the corpus (new, or one to resume or grow).")],
     size: Annotated[int, typer.Option("--size", min=1, help="Patches per synth.")] = 1000,
-    synths: Annotated[Optional[list[str]], typer.Option("--synth", help="vital or dexed (repeatable; default both).")] = None,
+    synths: Annotated[Optional[list[str]], typer.Option("--synth", help="vital or dexed (repeatable; default every built-in synth).")] = None,
     notes: Annotated[str, typer.Option("--notes", help="MIDI notes each patch is played at, comma-separated.")] = "48,60,72",
     velocities: Annotated[str, typer.Option("--velocities", help="Velocities each note is played at, comma-separated.")] = "64,100,127",
     audio: Annotated[bool, typer.Option("--audio", help="Keep the renders too (float16, 22.05 kHz).")] = False,
@@ -505,9 +510,10 @@ def corpus(
     """
     from patchpilot.api import PatchPilot
     from patchpilot.corpus import CorpusRequest
+    from patchpilot.synths.registry import builtin_synths
 
     with _errors_to_exit():
-        chosen = tuple(_check_synth(s) for s in synths) if synths else ("vital", "dexed")
+        chosen = tuple(_check_synth(s) for s in synths) if synths else builtin_synths()
         request = CorpusRequest(output, size, chosen, seed, _numbers(notes, "--notes"),
                                 _numbers(velocities, "--velocities"), audio, shard_size, workers, ray)
         with _warnings_to_stderr(), _progress() as progress, PatchPilot(workers=workers) as pilot:
@@ -596,8 +602,8 @@ def render(
 # ---- serve --------------------------------------------------------------------------------
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this computer only).")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on (127.0.0.1: this computer only).")] = SERVE_HOST,
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="Port to listen on.")] = SERVE_PORT,
     index: IndexOption = None,
     workers: WorkersOption = 2,
     max_upload_mb: Annotated[float, typer.Option("--max-upload-mb", min=0.01, help="Largest upload the page takes, MB.")] = 64,

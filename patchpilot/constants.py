@@ -46,17 +46,22 @@ TRACK_MIN_NOTE_SECONDS = 0.15
 #: Longest stretch of a note that the re-ranker renders and compares.
 MAX_COMPARE_SECONDS = 3.0
 
+#: Render length beyond the compared window, so that a candidate aligned at its attack still
+#: covers the input (the re-ranker and refinement both).
+RENDER_LEAD_SECONDS = 0.2
+
 #: Frames quieter than this relative to the loudest one count as silence.
 SILENCE_THRESHOLD_DB = -50.0
 
 #: Absolute level (dBFS, RMS) under which a whole clip counts as silent.
 SILENT_CLIP_DBFS = -70.0
 
+#: Where ``patchpilot serve`` listens by default (this computer only).
+SERVE_HOST = "127.0.0.1"
+SERVE_PORT = 8765
+
 #: Name of the index that ships in ``indexes/``.
 DEFAULT_INDEX_NAME = "default"
-
-#: Synths with a built-in engine. VST3 instruments come through pedalboard where installed.
-BUILTIN_SYNTHS = ("vital", "dexed")
 
 #: Inputs up to this long (seconds) are clips: their notes come from the clip analysis.
 #: Longer ones are tracks (``match`` separates them with Demucs unless told otherwise and

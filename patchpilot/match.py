@@ -20,7 +20,13 @@ import numpy as np
 
 from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compared_stretch
 from patchpilot.audio.io import Audio
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K, DEFAULT_VELOCITY
+from patchpilot.constants import (
+    ANALYSIS_SAMPLE_RATE_HZ,
+    DEFAULT_RERANK_CANDIDATES,
+    DEFAULT_TOP_K,
+    DEFAULT_VELOCITY,
+    RENDER_LEAD_SECONDS,
+)
 from patchpilot.distance import (PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance, Target,
                                  attack_start, noise_around)
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
@@ -49,8 +55,6 @@ VELOCITY_SEARCH_CANDIDATES = 6
 VELOCITY_REFINE_STEPS = (16, 8, 4)
 #: A "held" render releases this long before its end (vita needs the note-off inside).
 HELD_MARGIN_SECONDS = 0.01
-#: Extra render length so a candidate aligned at its attack still covers the input.
-RENDER_LEAD_SECONDS = 0.2
 #: Candidates re-rendered with the input's release in stage 2.
 RELEASE_CANDIDATES = 10
 #: Stage 1 ranks the finalists on the stretch up to each one's note-off, but on this
@@ -519,7 +523,3 @@ class Matcher:
         confirmed.sort(key=lambda item: item[1])
         return confirmed + rest
 
-
-def distance_to(audio: np.ndarray, renders: Sequence[np.ndarray], sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:
-    """Perceptual distance of renders to a target (a convenience for scripts and tests)."""
-    return PerceptualDistance(sample_rate)(audio, renders)

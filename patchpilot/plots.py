@@ -23,6 +23,7 @@ from typing import BinaryIO
 import numpy as np
 
 from patchpilot.audio import dsp
+from patchpilot.audio.analysis import ENVELOPE_FRAME
 from patchpilot.confidence import confidence_label
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.distance import attack_start
@@ -36,8 +37,6 @@ PLOT_N_MELS = 96
 PLOT_RANGE_DB = 80.0
 #: The difference picture saturates at this many dB either way.
 PLOT_DIFF_DB = 30.0
-#: Envelope frames (RMS), samples at ANALYSIS_SAMPLE_RATE_HZ.
-ENVELOPE_FRAME = 512
 PLOT_DPI = 100
 FIGURE_INCHES = (12.0, 6.4)
 _HZ_TICKS = (100, 250, 500, 1000, 2000, 4000, 8000)

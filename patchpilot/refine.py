@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from patchpilot.audio.analysis import ClipAnalysis, Note, compare_window, compared_stretch
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, RENDER_LEAD_SECONDS
 from patchpilot.distance import PerceptualDistance, Target, noise_around
 from patchpilot.errors import UsageError
 from patchpilot.fx import FxChain
@@ -41,8 +41,6 @@ MAX_FIT_NOTES = 4
 MIN_FIT_INTERVAL = 1.0
 #: Pitch confidence an extra note needs (the first note is always used).
 MIN_FIT_CONFIDENCE = 0.6
-#: Render length beyond the compared window (a candidate aligned at its attack covers it).
-RENDER_LEAD_SECONDS = 0.2
 #: Probe: each parameter moves this far (unit range) to measure how much it matters here.
 PROBE_STEP = 0.04
 #: Each parameter's first CMA-ES step should change the distance by about STEP_EFFECT x the
@@ -71,13 +69,6 @@ DISCRETE_SHARE = 0.15
 DISCRETE_DONORS = 5
 DISCRETE_MIN_GAIN = 0.005
 DISCRETE_COMBINE = 4
-#: Choices whose every option is tried (after the other matches' values and the switch
-#: flips), where their module sounds: ``{synth: ((choice, switch that must be on or None), ...)}``.
-SWEPT_CHOICES: dict[str, tuple[tuple[str, str | None], ...]] = {
-    "dexed": (("algorithm", None),),
-    "vital": (("filter_1_model", "filter_1_on"), ("filter_2_model", "filter_2_on"),
-              ("osc_1_wavetable", "osc_1_on"), ("osc_2_wavetable", "osc_2_on"), ("osc_3_wavetable", "osc_3_on")),
-}
 #: The matched note's hold (its note-off) is searched too, within this many octaves of the
 #: re-ranker's estimate: that estimate is made for the start preset and is sometimes far off
 #: (a pad held 1.2 s read as 0.3 s), and a search with the note-off fixed there bends the
@@ -236,31 +227,19 @@ class SearchSpace:
         return self.start.with_values({n: params[n].clip(float(v)) for n, v in zip(self.names, raw)})
 
 
-def _module(name: str) -> str:
-    """The module a parameter belongs to (osc_1, filter_fx, op3, chorus, algorithm): the
-    unit whose choices are swapped together. A DX7's feedback goes with its algorithm (the
-    algorithm decides which operator it feeds back)."""
-    if name == "feedback":
-        return "algorithm"
-    parts = name.split("_")
-    if len(parts) > 1 and (parts[1].isdigit() or parts[1] == "fx"):
-        return "_".join(parts[:2])
-    return parts[0]
-
-
 def discrete_trials(engine: SynthEngine, base: Preset, donors: Sequence[Preset]) -> list[dict[str, float]]:
     """Changes of ``base``'s discrete choices worth one evaluation each, most promising first:
     each module's choices as each donor has them (an oscillator's wavetable and routing, a
     filter's model and style, an effect's switch), each switch flipped, each donor's whole
     module (its choices with its settings, the pitch left alone), each differing choice of a
-    module alone, then every option of the swept choices (SWEPT_CHOICES) where their module
+    module alone, then every option of the engine's swept choices where their module
     sounds. Changes that leave ``base`` as it is, and repeats, are dropped."""
     params = engine.params
     values = params.complete(base.values)
     discrete = set(params.names("choice")) | set(params.names("switch"))
     modules: dict[str, list[str]] = {}
     for name in params.names():
-        modules.setdefault(_module(name), []).append(name)
+        modules.setdefault(engine.module_of(name), []).append(name)
     switchable = [m for m in modules if any(n in discrete for n in modules[m])]
     tiers: list[list[dict[str, float]]] = [[], [], [], []]
     seen: set[tuple] = set()
@@ -285,7 +264,7 @@ def discrete_trials(engine: SynthEngine, base: Preset, donors: Sequence[Preset])
             add(2, {n: other[n] for n in modules[module] if not n.endswith(_PITCH_SUFFIXES)})
             for name in choices:
                 add(2, {name: other[name]})
-    for choice, switch in SWEPT_CHOICES.get(engine.name, ()):
+    for choice, switch in engine.swept_choices:
         if switch is None or values[switch] >= 0.5:
             param = params[choice]
             for k in range(len(param.options)):

@@ -36,19 +36,19 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-from bench_match import header, write_section  # noqa: E402
+from bench_match import header, write_section
 
-from patchpilot.constants import INDEX_NOTES  # noqa: E402
-from patchpilot.embed import get_embedder  # noqa: E402
-from patchpilot.index.features import analyse_preset  # noqa: E402
-from patchpilot.index.gather import designed_and_variants  # noqa: E402
-from patchpilot.paths import factory_presets_dir  # noqa: E402
-from patchpilot.synths import get_engine  # noqa: E402
+from patchpilot.constants import INDEX_NOTES
+from patchpilot.embed import get_embedder
+from patchpilot.index.features import analyse_preset
+from patchpilot.index.gather import designed_and_variants
+from patchpilot.paths import factory_presets_dir
+from patchpilot.synths import get_engine
 
 PROJECTED_PRESETS = 1_000_000
 
 
-def timed(pool, jobs: list, embedder) -> float:  # noqa: ANN001
+def timed(pool, jobs: list, embedder) -> float:
     """Presets per second of the better of two runs, after one untimed run."""
     work = partial(analyse_preset, embedder=embedder)
     list(pool.map(work, jobs[: max(4, len(jobs) // 8)]))
@@ -60,7 +60,7 @@ def timed(pool, jobs: list, embedder) -> float:  # noqa: ANN001
     return len(jobs) / best
 
 
-def ray_rates(jobs_by_synth: dict[str, list], embedder) -> dict[tuple[str, int], float]:  # noqa: ANN001
+def ray_rates(jobs_by_synth: dict[str, list], embedder) -> dict[tuple[str, int], float]:
     os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # every node on 127.0.0.1
     from ray.cluster_utils import Cluster
 
@@ -94,7 +94,7 @@ def corpus_rates(sizes: dict[str, int]) -> dict[tuple[str, str], float]:
     from patchpilot.cluster import connect
     from patchpilot.corpus import CorpusBuilder, CorpusPlan
 
-    def run(where: str, synth: str, cluster=None) -> None:  # noqa: ANN001
+    def run(where: str, synth: str, cluster=None) -> None:
         with tempfile.TemporaryDirectory() as folder:
             plan = CorpusPlan(Path(folder) / "c", sizes[synth], (synth,), shard_size=64)
             started = time.perf_counter()

@@ -32,19 +32,19 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from bench_match import (NOISE_DB, GM_NOTE_SECONDS, gm_note_list, gm_note_wav, gm_target, header,  # noqa: E402
+import numpy as np
+from bench_match import (NOISE_DB, GM_NOTE_SECONDS, gm_note_list, gm_note_wav, gm_target, header,
                          ood_soundfonts, write_section)
-from tones import HELD_SECONDS, RATE, TONES, tone  # noqa: E402
+from tones import HELD_SECONDS, RATE, TONES, tone
 
-from patchpilot.api import PatchPilot  # noqa: E402
-from patchpilot.audio.analysis import ClipAnalysis, analyse_clip  # noqa: E402
-from patchpilot.audio.io import Audio, resample  # noqa: E402
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY  # noqa: E402
-from patchpilot.distance import PerceptualDistance  # noqa: E402
-from patchpilot.match import Matcher  # noqa: E402
-from patchpilot.metrics import mr_stft, mss  # noqa: E402
-from patchpilot.synths import get_engine  # noqa: E402
+from patchpilot.api import PatchPilot
+from patchpilot.audio.analysis import ClipAnalysis, analyse_clip
+from patchpilot.audio.io import Audio, resample
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY
+from patchpilot.distance import PerceptualDistance
+from patchpilot.match import Matcher
+from patchpilot.metrics import mr_stft, mss
+from patchpilot.synths import get_engine
 
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "patchpilot-bench-distance"
 #: Every NOISY_STEP-th query also gets a copy with white noise at NOISE_DB.

@@ -28,19 +28,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-import bench_match  # noqa: E402  (sets OMP_NUM_THREADS before numpy's first use)
-from bench_match import gm_target, header, score_answer, timed_match, write_section  # noqa: E402
-from patchpilot.api import PatchPilot  # noqa: E402
-from patchpilot.audio.io import write_wav  # noqa: E402
-from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH, EXPORT_SAMPLE_RATE_HZ, INDEX_NOTES  # noqa: E402
-from patchpilot.index.index import STORE_NAME  # noqa: E402
-from patchpilot.index.layout import resolve_index  # noqa: E402
-from patchpilot.index.store import PresetStore  # noqa: E402
-from patchpilot.library.bank import factory_preset_id, load_factory_bank  # noqa: E402
-from patchpilot.paths import factory_presets_dir  # noqa: E402
-from patchpilot.synths import Preset, get_engine  # noqa: E402
+import bench_match  # (sets OMP_NUM_THREADS before numpy's first use)
+from bench_match import gm_target, header, score_answer, timed_match, write_section
+from patchpilot.api import PatchPilot
+from patchpilot.audio.io import write_wav
+from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH, EXPORT_SAMPLE_RATE_HZ, INDEX_NOTES
+from patchpilot.index.index import STORE_NAME
+from patchpilot.index.layout import resolve_index
+from patchpilot.index.store import PresetStore
+from patchpilot.library.bank import factory_preset_id, load_factory_bank
+from patchpilot.paths import factory_presets_dir
+from patchpilot.synths import Preset, get_engine
 
 if sys.version_info >= (3, 11):
     import tomllib

@@ -384,7 +384,9 @@ def report(queries: list[Query], index: Path, counts: dict[str, int], import_sec
             text += f"| {name} | {top1:.3f} | {top5:.3f} | {mrr:.3f} | " + " | ".join(cells) + " |\n"
     if checks:
         ours, floor, pin, pooled = np.array(checks).T
-        stat = lambda x: f"median {np.median(x):.3f}, max {x.max():.3f}"
+        def stat(x: np.ndarray) -> str:
+            return f"median {np.median(x):.3f}, max {x.max():.3f}"
+
         text += ("\nRender check, every Vital query's note and velocity without noise (re-ranker distance; 0 is "
                  "the same sound): Patch Pilot's reference render of the stored preset (its file in a fresh "
                  f"synth) vs plain vita playing the user's file: {stat(ours)}; two plain vita renders of the file: "

@@ -45,14 +45,14 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from patchpilot.api import PatchPilot  # noqa: E402
-from patchpilot.audio.io import Audio, write_wav  # noqa: E402
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ  # noqa: E402
-from patchpilot.metrics import mr_stft, mss  # noqa: E402
-from patchpilot.paths import default_index_dir  # noqa: E402
-from patchpilot.synths import Preset, get_engine  # noqa: E402
+from patchpilot.api import PatchPilot
+from patchpilot.audio.io import Audio, write_wav
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
+from patchpilot.metrics import mr_stft, mss
+from patchpilot.paths import default_index_dir
+from patchpilot.synths import Preset, get_engine
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "docs" / "BENCHMARKS.md"
@@ -283,7 +283,7 @@ def ood_soundfonts() -> list[str]:
     return fonts
 
 
-def timed_match(pilot: PatchPilot, wav: Path, row: dict, label: str, **options: object):  # noqa: ANN201
+def timed_match(pilot: PatchPilot, wav: Path, row: dict, label: str, **options: object):
     """``pilot.match`` with its wall time in ``row["seconds"]``; a refused input (one line of
     error, as the CLI prints it) goes to ``row["refused"]`` and gives None: it is a result too."""
     try:
@@ -297,7 +297,7 @@ def timed_match(pilot: PatchPilot, wav: Path, row: dict, label: str, **options: 
         return None
 
 
-def score_answer(pilot: PatchPilot, best, target: np.ndarray, rate: int, hold: float,  # noqa: ANN001
+def score_answer(pilot: PatchPilot, best, target: np.ndarray, rate: int, hold: float,
                  rng: np.random.Generator, rows_by_synth: dict[str, list[int]]) -> dict[str, tuple[float, float]]:
     """(MR-STFT, MSS) of a match's top-1 and of two baselines treated exactly like it: the
     synth's init patch and a random preset of the index, each played from its file on a fresh
@@ -471,7 +471,7 @@ def tones_section(index: Path, seed: int, rows: list[dict]) -> str:
 
 # ---- effect chain -------------------------------------------------------------------------------
 def scored_top1(pilot: PatchPilot, wav: Path, target: np.ndarray, rate: int, row: dict, name: str,
-                label: str):  # noqa: ANN201 - the top-1 Match, or None where the input was refused
+                label: str):  # the top-1 Match, or None where the input was refused
     """Match ``wav`` (top-1) and score the answer as the user hears it (its preset on a
     fresh synth at its note and velocity, then its chain) against ``target``: ``row[name]``
     gets (MR-STFT, MSS), ``row[name + "_chain"]`` the chain, ``row[name + "_seconds"]`` the time."""
@@ -832,7 +832,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
             # and the note's own length; the init patch sounds at the pitch the top-1 sounds at
             played = settings.note + int(round((top.stored.pitch_offset or 0.0) if top.stored else 0.0))
 
-            def metrics_of(preset, note=settings.note, fx=top.fx):  # noqa: ANN001, ANN202
+            def metrics_of(preset, note=settings.note, fx=top.fx):
                 # through an effect chain: the answer's own, else the top-1's (the same path)
                 audio = engine.render(preset, note, settings.velocity, GM_NOTE_SECONDS, total, sample_rate=rate)
                 return both_metrics(target, fx.apply(audio, rate))
@@ -868,7 +868,7 @@ def refinement(index: Path, seed: int, notes: int, budgets: tuple[int, ...], wor
                   + f", from init {row['from_init'][0]}, discrete changes kept: "
                   + (", ".join(row[max(budgets)][2].discrete_changes) or "none"), file=sys.stderr)
 
-    def mean(values) -> np.ndarray:  # noqa: ANN001
+    def mean(values) -> np.ndarray:
         return np.mean(np.array(list(values), dtype=float), axis=0)
 
     init = mean(r["init"] for r in rows)
@@ -1028,7 +1028,7 @@ def speed(index: Path, workers: int) -> str:
     return header("Speed", command) + "\n" + "\n".join(lines) + "\n"
 
 
-def load_factory_bank_count(synth: str, plan) -> list:  # noqa: ANN001
+def load_factory_bank_count(synth: str, plan) -> list:
     from patchpilot.index.gather import designed_and_variants
 
     return designed_and_variants(synth, plan.factory_root, plan.size_per_synth, plan.seed)

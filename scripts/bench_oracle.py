@@ -37,16 +37,16 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from bench_match import (GM_NOTE_SECONDS, GM_TOTAL_SECONDS, gm_note_list, gm_note_wav, gm_target, header,  # noqa: E402
+import numpy as np
+from bench_match import (GM_NOTE_SECONDS, GM_TOTAL_SECONDS, gm_note_list, gm_note_wav, gm_target, header,
                          ood_soundfonts, write_section)
 
-from patchpilot.api import PatchPilot  # noqa: E402
-from patchpilot.constants import DEFAULT_VELOCITY  # noqa: E402
-from patchpilot.index.store import StoredPreset  # noqa: E402
-from patchpilot.metrics import Yardstick  # noqa: E402
-from patchpilot.paths import default_index_dir  # noqa: E402
-from patchpilot.synths import RenderPool, RenderRequest, get_engine  # noqa: E402
+from patchpilot.api import PatchPilot
+from patchpilot.constants import DEFAULT_VELOCITY
+from patchpilot.index.store import StoredPreset
+from patchpilot.metrics import Yardstick
+from patchpilot.paths import default_index_dir
+from patchpilot.synths import RenderPool, RenderRequest, get_engine
 
 DEFAULT_CACHE = Path(tempfile.gettempdir()) / "patchpilot-bench-oracle"
 PROTOCOL = f"v1 velocity {DEFAULT_VELOCITY} held {GM_NOTE_SECONDS} total {GM_TOTAL_SECONDS} 44.1k fresh voices"

@@ -33,14 +33,14 @@ SCRIPTS = Path(__file__).resolve().parent
 sys.path.insert(0, str(SCRIPTS))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
-from bench_match import header, write_section  # noqa: E402
+import numpy as np
+from bench_match import header, write_section
 
-from patchpilot.index.index import PresetIndex  # noqa: E402
-from patchpilot.index.layout import STORE_NAME, TRANSFORM_NAME, VECTORS_NAME  # noqa: E402
-from patchpilot.index.store import PresetStore  # noqa: E402
-from patchpilot.index.vectors import VectorKind, write_vectors  # noqa: E402
-from patchpilot.paths import MANIFEST_NAME, default_index_dir  # noqa: E402
+from patchpilot.index.index import PresetIndex
+from patchpilot.index.layout import STORE_NAME, TRANSFORM_NAME, VECTORS_NAME
+from patchpilot.index.store import PresetStore
+from patchpilot.index.vectors import VectorKind, write_vectors
+from patchpilot.paths import MANIFEST_NAME, default_index_dir
 
 NOISE = 0.05
 QUERIES = 200
@@ -76,7 +76,7 @@ def grown_index(source: Path, target: Path, presets: int, seed: int) -> tuple[np
     """A copy of ``source`` grown to ``presets`` presets; returns its rows, vectors and notes."""
     with PresetIndex.open(source) as index:
         files = index.files
-        data = index._vectors  # noqa: SLF001 - the index's own vectors are what is grown
+        data = index._vectors  # the index's own vectors are what is grown
         base_rows, base_vectors = data["rows"], data["vectors"]
         notes = index.manifest.notes
         manifest = json.loads((files / MANIFEST_NAME).read_text())

@@ -36,8 +36,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
-from bench_match import (  # noqa: E402
+import numpy as np
+from bench_match import (
     ROOT,
     fluidsynth_render,
     header,
@@ -46,18 +46,18 @@ from bench_match import (  # noqa: E402
     write_section,
 )
 
-from patchpilot.api import PatchPilot  # noqa: E402
-from patchpilot.audio.io import write_wav  # noqa: E402
-from patchpilot.audio.separate import (  # noqa: E402
+from patchpilot.api import PatchPilot
+from patchpilot.audio.io import write_wav
+from patchpilot.audio.separate import (
     SEPARATION_BLOCK_SECONDS,
     SeparationOptions,
     StemSeparator,
     weights_available,
 )
-from patchpilot.constants import DEFAULT_DEMUCS_MODEL, DEFAULT_STEM, EXPORT_SAMPLE_RATE_HZ  # noqa: E402
-from patchpilot.errors import InputAudioError  # noqa: E402
-from patchpilot.paths import default_index_dir  # noqa: E402
-from patchpilot.synths import Preset, get_engine  # noqa: E402
+from patchpilot.constants import DEFAULT_DEMUCS_MODEL, DEFAULT_STEM, EXPORT_SAMPLE_RATE_HZ
+from patchpilot.errors import InputAudioError
+from patchpilot.paths import default_index_dir
+from patchpilot.synths import Preset, get_engine
 
 RATE = EXPORT_SAMPLE_RATE_HZ
 BEAT = 0.5  # seconds (120 bpm)

@@ -28,15 +28,15 @@ from pathlib import Path
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from bench_match import machine, write_section  # noqa: E402  (the report plumbing of the other benchmarks)
-from patchpilot.describe import query as query_module  # noqa: E402
-from patchpilot.describe.descriptors import DESCRIPTORS  # noqa: E402
-from patchpilot.describe.query import DescriptorTable, parse_query, percentile_ranks  # noqa: E402
-from patchpilot.describe.vocabulary import ADJECTIVES  # noqa: E402
-from patchpilot.index.index import PresetIndex  # noqa: E402
-from patchpilot.paths import default_index_dir  # noqa: E402
+from bench_match import machine, write_section  # (the report plumbing of the other benchmarks)
+from patchpilot.describe import query as query_module
+from patchpilot.audio.descriptors import DESCRIPTORS
+from patchpilot.describe.query import DescriptorTable, parse_query, percentile_ranks
+from patchpilot.describe.vocabulary import ADJECTIVES
+from patchpilot.index.index import PresetIndex
+from patchpilot.paths import default_index_dir
 
 TOP = 5
 TARGET = 0.8

@@ -33,15 +33,15 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "tests"))
 
-from patchpilot.plugins.host import (  # noqa: E402
+from patchpilot.plugins.host import (
     describe_parameters,
     installed_plugins,
     load_plugin_by_name_or_path,
     might_be_instrument,
     quiet_plugin_output,
 )
-from patchpilot.synths import get_engine, register_plugin  # noqa: E402
-from patchpilot.synths.vst3 import BUFFER_SIZE, NATIVE_SAMPLE_RATE_HZ  # noqa: E402
+from patchpilot.synths import get_engine, register_plugin
+from patchpilot.synths.vst3 import BUFFER_SIZE, NATIVE_SAMPLE_RATE_HZ
 
 NOTE_SECONDS = 0.8
 RENDER_SECONDS = 1.2

@@ -4,11 +4,14 @@ candidates the index returns. A diagnostic for embedder work.
 
     python scripts/eval_retrieval.py --index /path/to/index --queries 200
     python scripts/eval_retrieval.py --compare-projection --synth vital --size 400
+    python scripts/eval_retrieval.py --compare-projection --synth dexed --corpus corpus/
 
 Queries are made like the benchmark's: a preset of the index at a note 3-6 semitones from
 the indexed notes, velocity 40-127, note length 0.5-1.6 s, white noise at -30 dB. With
 --compare-projection, two small indexes are built from the factory banks, with and without
-the learned projection, and evaluated on the same queries.
+the learned projection, and evaluated on the same queries; with --corpus, a third whose
+projection also learns from the corpus's velocity pairs (``Corpus.velocity_pairs``, as many
+pairs as the build renders training queries).
 """
 
 from __future__ import annotations
@@ -20,15 +23,22 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from patchpilot.audio.analysis import analyse_clip  # noqa: E402
-from patchpilot.embed import get_embedder  # noqa: E402
-from patchpilot.errors import InputAudioError  # noqa: E402
-from patchpilot.index.builder import BuildPlan, IndexBuilder  # noqa: E402
-from patchpilot.index.index import PresetIndex  # noqa: E402
-from patchpilot.index.training import TrainingQuery, plan_queries, render_query  # noqa: E402
-from patchpilot.synths import RenderPool, get_engine  # noqa: E402
+from patchpilot.audio.analysis import analyse_clip
+from patchpilot.constants import DEFAULT_VELOCITY
+from patchpilot.corpus import Corpus
+from patchpilot.embed import get_embedder
+from patchpilot.errors import InputAudioError
+from patchpilot.index.builder import BuildPlan, IndexBuilder
+from patchpilot.index.index import PresetIndex
+from patchpilot.index.training import (
+    TRAINING_QUERIES_PER_SYNTH,
+    TrainingQuery,
+    plan_queries,
+    render_query,
+)
+from patchpilot.synths import RenderPool, get_engine
 
 KS = (1, 10, 24, 48)
 
@@ -69,18 +79,24 @@ def main() -> None:
     parser.add_argument("--synth", choices=("vital", "dexed"))
     parser.add_argument("--compare-projection", action="store_true")
     parser.add_argument("--size", type=int, default=400, help="presets per synth of the compared indexes")
+    parser.add_argument("--corpus", type=Path, help="a `patchpilot corpus` folder for a third compared index")
     args = parser.parse_args()
     header = "| index | " + " | ".join(f"recall@{k}" for k in KS) + " |"
     print(header + "\n" + "|---" * (len(KS) + 1) + "|")
     if args.compare_projection:
         synths = (args.synth,) if args.synth else ("vital", "dexed")
         with tempfile.TemporaryDirectory() as tmp:
-            for learn in (False, True):
-                out = Path(tmp) / f"idx-{learn}"
-                IndexBuilder(BuildPlan(output=out, synths=synths, size_per_synth=args.size, learn_projection=learn)).build()
+            ways = [("PCA only", False, None), ("PCA + learned projection", True, None)]
+            if args.corpus:
+                pairs = Corpus.open(args.corpus).velocity_pairs(list(synths), TRAINING_QUERIES_PER_SYNTH * len(synths),
+                                                                args.seed, DEFAULT_VELOCITY)
+                ways.append((f"PCA + learned projection + {len(pairs[0])} corpus velocity pairs", True, pairs))
+            for number, (label, learn, pairs) in enumerate(ways):
+                out = Path(tmp) / f"idx-{number}"
+                IndexBuilder(BuildPlan(output=out, synths=synths, size_per_synth=args.size, learn_projection=learn),
+                             projection_pairs=pairs).build()
                 result = evaluate(out, args.queries, args.seed, args.synth)
-                label = "PCA + learned projection" if learn else "PCA only"
-                print(f"| {label} | " + " | ".join(f"{result[k]:.3f}" for k in KS) + " |")
+                print(f"| {label} | " + " | ".join(f"{result[k]:.3f}" for k in KS) + " |", flush=True)
     else:
         result = evaluate(args.index, args.queries, args.seed, args.synth)
         print(f"| {args.index} | " + " | ".join(f"{result[k]:.3f}" for k in KS) + " |")

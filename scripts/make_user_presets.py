@@ -479,7 +479,9 @@ def dx7_voice(kind: str, number: int, seed: int, attempt: int = 0) -> Any:
     patch.transpose = 24
     patch.osc_key_sync = bool(r.integers(0, 2))
     carriers = set(dexed.algorithms[patch.algorithm].carriers)
-    ir = lambda low, high: int(r.integers(low, high + 1))
+    def ir(low: int, high: int) -> int:
+        return int(r.integers(low, high + 1))
+
     for index, op in enumerate(patch.op):
         carrier = index in carriers
         op.frequency_mode = 0

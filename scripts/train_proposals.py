@@ -44,9 +44,9 @@ def family(preset_id: str) -> str:
     return preset_id.split("~")[0]
 
 
-def training_data(index: PresetIndex, synth: str):  # noqa: ANN201 - arrays and names
+def training_data(index: PresetIndex, synth: str):  # arrays and names
     """(inputs, continuous targets, discrete targets, row of each pair, names, sizes)."""
-    data = index._vectors  # noqa: SLF001 - the index's own vectors are the training inputs
+    data = index._vectors  # the index's own vectors are the training inputs
     space = get_engine(synth).params
     rows = [int(r) for r in data["rows"][data["synths"] == synth]]
     stored = {sp.row: sp for sp in index.store.iter_presets(rows)}
@@ -69,7 +69,7 @@ def training_data(index: PresetIndex, synth: str):  # noqa: ANN201 - arrays and 
             np.asarray(row_of), stored, continuous, discrete, sizes)
 
 
-def corpus_data(corpus: Corpus, index: PresetIndex, synth: str, continuous: list[str], discrete: list[str]):  # noqa: ANN201
+def corpus_data(corpus: Corpus, index: PresetIndex, synth: str, continuous: list[str], discrete: list[str]):
     """Pairs from a corpus, as :func:`training_data` makes them from the index: (inputs,
     continuous targets, discrete targets, the family of each pair's parent preset)."""
     index.check_embedder(corpus.manifest["embedder"])
@@ -90,7 +90,7 @@ def corpus_data(corpus: Corpus, index: PresetIndex, synth: str, continuous: list
 
 
 def train(inputs: np.ndarray, targets_c: np.ndarray, targets_d: np.ndarray, sizes: list[int], epochs: int,
-          seed: int):  # noqa: ANN201 - a torch module
+          seed: int):  # a torch module
     import torch
 
     torch.manual_seed(seed)
@@ -124,7 +124,7 @@ def train(inputs: np.ndarray, targets_c: np.ndarray, targets_d: np.ndarray, size
     return model
 
 
-def to_net(model, synth: str, transform: str, continuous: list[str], discrete: list[str],  # noqa: ANN001
+def to_net(model, synth: str, transform: str, continuous: list[str], discrete: list[str],
            sizes: list[int]) -> ProposalNet:
     body, head_c, head_d = model
     linear = [m for m in body if hasattr(m, "weight")]
@@ -141,7 +141,7 @@ def holdout_report(index: PresetIndex, net: ProposalNet, stored: dict, train_row
     from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
     from patchpilot.distance import PerceptualDistance
 
-    data = index._vectors  # noqa: SLF001
+    data = index._vectors
     engine = get_engine(net.synth)
     distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
     slot = list(index.manifest.notes).index(60)

@@ -70,7 +70,7 @@ def _plan(out: Path, banks: Path) -> BuildPlan:
     return BuildPlan(output=out, synths=("dexed",), factory_root=banks, size_per_synth=SIZE, notes=TEST_NOTES)
 
 
-def _ray_build(out: Path, banks: Path, address: str, progress=None):  # noqa: ANN001, ANN202
+def _ray_build(out: Path, banks: Path, address: str, progress=None):
     from patchpilot.cluster import connect
 
     with connect(address) as ray_cluster:
@@ -169,7 +169,7 @@ def test_build_index_with_ray_says_where_it_rendered(cluster: SimpleNamespace, t
     assert len(index_contents(tmp_path / "index")) >= 8
 
 
-def _corpus_plan(out: Path, banks: Path):  # noqa: ANN202 - a CorpusPlan
+def _corpus_plan(out: Path, banks: Path):  # a CorpusPlan
     from patchpilot.corpus import CorpusPlan
 
     return CorpusPlan(out, 12, ("dexed",), factory_root=banks, shard_size=4, notes=(48, 60), velocities=(40, 127))

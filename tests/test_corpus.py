@@ -35,7 +35,7 @@ CorpusBuilder(plan).build()
 
 
 def _plan(out: Path, banks: Path, size: int = 10, **changes: object) -> CorpusPlan:
-    return CorpusPlan(out, size, ("dexed",), factory_root=banks, shard_size=4, **{**SLOTS, **changes})
+    return CorpusPlan(out, size, ("dexed",), factory_root=banks, **{"shard_size": 4, **SLOTS, **changes})
 
 
 @pytest.fixture(scope="module")
@@ -157,3 +157,30 @@ def test_the_cli_makes_a_corpus_of_both_synths(tmp_path: Path) -> None:
     for synth in corpus.synths:
         data = corpus.load(synth)
         assert len(data.numbers) == 3 and len(corpus.param_names(synth)) == data.params.shape[1]
+
+
+def test_velocity_pairs_are_one_patch_played_two_ways_and_teach_the_projection(tiny_banks: Path,
+                                                                                tmp_path: Path) -> None:
+    from patchpilot.index.builder import BuildPlan, IndexBuilder
+    from patchpilot.index.index import PresetIndex
+
+    CorpusBuilder(_plan(tmp_path / "corpus", tiny_banks, size=60, shard_size=32, notes=(48, 60, 72))).build()
+    corpus = Corpus.open(tmp_path / "corpus")
+    data = corpus.load("dexed")
+    first, second = corpus.velocity_pairs(["dexed"], 10_000, seed=0, velocity=100)
+    # slots (note, 40) and (note, 127) for three notes; 127 is the nearest to the index's 100
+    expected = sum(int((data.audible[:, 2 * n] & data.audible[:, 2 * n + 1]).sum()) for n in range(3))
+    assert len(first) == len(second) == expected > 150
+    quiet, loud = data.features[:, 0::2].astype(np.float32), data.features[:, 1::2].astype(np.float32)
+    for a, b in zip(first[:20], second[:20]):  # some patch at some note played a at 40 and b at 127
+        assert (np.all(quiet == a, axis=-1) & np.all(loud == b, axis=-1)).any()
+    assert len(corpus.velocity_pairs(["dexed"], 5, seed=0, velocity=100)[0]) == 5
+
+    transforms = []
+    for name, pairs in (("plain", None), ("pairs", (first, second))):
+        plan = BuildPlan(output=tmp_path / name, synths=("dexed",), factory_root=tiny_banks, size_per_synth=40,
+                         notes=(48, 60, 72))
+        IndexBuilder(plan, projection_pairs=pairs).build()
+        with PresetIndex.open(tmp_path / name) as index:
+            transforms.append(index.transform.components.copy())
+    assert transforms[0].shape != transforms[1].shape or not np.allclose(transforms[0], transforms[1])

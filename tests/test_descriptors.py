@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from patchpilot.describe.descriptors import DESCRIBE_NOTE_SECONDS, DESCRIBE_RENDER_SECONDS, DESCRIPTORS, describe
+from patchpilot.audio.descriptors import DESCRIBE_NOTE_SECONDS, DESCRIBE_RENDER_SECONDS, DESCRIPTORS, describe
 
 SR = 22050
 T = np.arange(int(DESCRIBE_RENDER_SECONDS * SR)) / SR

@@ -20,7 +20,7 @@ RATE = ANALYSIS_SAMPLE_RATE_HZ
 HELD, TOTAL = 1.48, 1.5
 
 
-def held_tone(f0: float, gains: dict[int, float] | None = None, amplitude=lambda k: 1.0 / k,  # noqa: ANN001
+def held_tone(f0: float, gains: dict[int, float] | None = None, amplitude=lambda k: 1.0 / k,
               seconds: float = TOTAL) -> np.ndarray:
     """A held tone: partials k*f0 with ``amplitude(k)`` (times ``gains[k]`` where given),
     5 ms attack, held HELD s, released over the last 20 ms."""
@@ -100,7 +100,7 @@ def test_a_clean_tone_is_close_to_itself_recorded_with_noise(db: float) -> None:
     assert clean < darker
 
 
-def test_a_decaying_note_with_noise_is_close_to_its_clean_render(tiny_banks) -> None:  # noqa: ANN001
+def test_a_decaying_note_with_noise_is_close_to_its_clean_render(tiny_banks) -> None:
     from conftest import render_note
 
     pluck = render_note("dexed", "Test Bell", tiny_banks, 57, seconds=1.0, tail=0.8)

@@ -17,8 +17,8 @@ from typer.testing import CliRunner
 
 pytest.importorskip("yt_dlp", reason="link tests need yt-dlp")
 
-from patchpilot.audio.fetch import URLInputError, fetched_audio, is_url  # noqa: E402
-from patchpilot.cli import app  # noqa: E402
+from patchpilot.audio.fetch import URLInputError, fetched_audio, is_url
+from patchpilot.cli import app
 
 runner = CliRunner()
 

@@ -149,7 +149,7 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
     heard: list[set[int]] = []
     original = Matcher.rerank
 
-    def spy(self, target, candidates):  # noqa: ANN001, ANN202
+    def spy(self, target, candidates):
         heard.append({stored.row for stored, _, _ in candidates})
         return original(self, target, candidates)
 

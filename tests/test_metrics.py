@@ -28,7 +28,7 @@ def test_mr_stft_is_auralosss_multi_resolution_stft_loss(pair: int) -> None:
     torch = pytest.importorskip("torch")
     reference, other = _pairs()[pair]
 
-    def tensor(x: np.ndarray):  # noqa: ANN202
+    def tensor(x: np.ndarray):
         return torch.from_numpy((x / np.sqrt(np.mean(x**2)) * 0.1).astype(np.float32)).reshape(1, 1, -1)
 
     with torch.no_grad():

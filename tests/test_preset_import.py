@@ -88,7 +88,7 @@ def imported_doc() -> dict:
     return doc
 
 
-def _play(data: bytes):  # noqa: ANN202 - a float32 array
+def _play(data: bytes):  # a float32 array
     return get_engine("vital").play_file(data, 57, 100, 1.0, 1.6, sample_rate=EXPORT_SAMPLE_RATE_HZ)
 
 

@@ -21,7 +21,7 @@ from patchpilot.synths import get_engine
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_proposals.py"
 
 
-def trainer():  # noqa: ANN201 - the training script as a module
+def trainer():  # the training script as a module
     spec = importlib.util.spec_from_file_location("train_proposals", SCRIPT)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -30,7 +30,7 @@ from patchpilot.synths.base import from_native_rate
 SR = ANALYSIS_SAMPLE_RATE_HZ
 
 
-def _preset(banks: Path, synth: str, name: str):  # noqa: ANN202
+def _preset(banks: Path, synth: str, name: str):
     return next(p for p in load_factory_bank(synth, banks) if p.name == name)
 
 
@@ -322,7 +322,7 @@ def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_ind
         rates: list[int] = []
         original = Matcher.refiner_for
 
-        def spy(self, analysis, full_band=False):  # noqa: ANN001, ANN202
+        def spy(self, analysis, full_band=False):
             made = original(self, analysis, full_band)
             rates.append(made.distance.sample_rate)
             return made

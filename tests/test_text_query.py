@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from patchpilot.describe.descriptors import DESCRIPTORS
+from patchpilot.audio.descriptors import DESCRIPTORS
 from patchpilot.describe.query import TextQuery, one_per_family, parse_query, percentile_ranks
 from patchpilot.describe.vocabulary import ADJECTIVES, CATEGORY_WORDS, SYNONYMS, opposite_tags
 from patchpilot.errors import IndexLoadError, UsageError

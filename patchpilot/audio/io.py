@@ -235,7 +235,7 @@ def decode(data: bytes | str | Path, name: str) -> tuple[np.ndarray, int]:
             missing.append(backend)
             errors.append(f"{backend}: {exc}")
             continue
-        except Exception as exc:  # decoders raise many types for "not audio"
+        except Exception as exc:  # noqa: BLE001 - decoders raise many types for "not audio"
             # decoders name a bytes input by its repr, "<_io.BytesIO object at 0x7f...>"
             complaint = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the input", " ".join(str(exc).split()))
             errors.append(f"{backend}: {complaint or type(exc).__name__}")

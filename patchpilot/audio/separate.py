@@ -209,7 +209,7 @@ def _load_model(name: str, folder: Path | None) -> Any:
                 raise DemucsModelMissingError(_missing_message(name, None, unreachable))
         try:
             return get_model(name)
-        except (Exception, SystemExit) as exc:  # demucs calls sys.exit() for some load failures
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - demucs calls sys.exit() for some load failures
             raise DemucsModelMissingError(_missing_message(name, None, _short(exc))) from None
 
     if not folder.is_dir():
@@ -232,7 +232,7 @@ def _load_model(name: str, folder: Path | None) -> Any:
         local = LocalRepo(folder)
         model = BagOfModels([local.get_model(str(s)) for s in bag["models"]], bag.get("weights"), bag.get("segment"))
         return model.eval()
-    except (Exception, SystemExit) as exc:  # a corrupt or truncated download, a bad checksum
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - a corrupt or truncated download, a bad checksum
         raise DemucsModelMissingError(_missing_message(name, folder, f"unreadable: {_short(exc)}")) from None
 
 

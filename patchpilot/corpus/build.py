@@ -42,11 +42,12 @@ from patchpilot.index.features import SILENT_RMS
 from patchpilot.index.layout import LOCK_NAME, BuildLock, checkpoint, write_atomically
 from patchpilot.paths import factory_presets_dir
 from patchpilot.synths import Voice, get_engine
+from patchpilot.synths.registry import BUILTIN
 
 ProgressCallback = Callable[[str, int, int], None]
 
 #: Synths a corpus can be made of (those with a factory bank to perturb).
-CORPUS_SYNTHS = ("vital", "dexed")
+CORPUS_SYNTHS = tuple(e.name for e in BUILTIN.values() if e.factory_bank)
 DEFAULT_NOTES = (48, 60, 72)
 DEFAULT_VELOCITIES = (64, 100, 127)
 DEFAULT_SHARD_SIZE = 256

@@ -157,3 +157,28 @@ class Corpus:
             raise CorpusError(f"the corpus in {self.folder} has no finished {synth} shard yet")
         joined = {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
         return CorpusArrays(**joined)
+
+    def velocity_pairs(self, synths: list[str], count: int, seed: int, velocity: int
+                       ) -> tuple[np.ndarray, np.ndarray]:
+        """Raw features of ``count`` random pairs (float32): one patch at one note played at
+        another velocity, and at ``velocity`` (or the corpus's nearest). Their differences
+        are within-preset scatter for the index's learned projection (``IndexBuilder``'s
+        ``projection_pairs``)."""
+        slots = self.slots
+        reference = min(set(slots[:, 1].tolist()), key=lambda v: abs(v - velocity))
+        firsts, seconds = [], []
+        for synth in (s for s in synths if s in self.synths):
+            data = self.load(synth)
+            for slot, (note, played) in enumerate(slots.tolist()):
+                if played == reference:
+                    continue
+                partner = int(np.flatnonzero((slots[:, 0] == note) & (slots[:, 1] == reference))[0])
+                both = data.audible[:, slot] & data.audible[:, partner]
+                firsts.append(data.features[both, slot])
+                seconds.append(data.features[both, partner])
+        dim = int(self.manifest["feature_dim"])
+        if not firsts:
+            return np.zeros((0, dim), np.float32), np.zeros((0, dim), np.float32)
+        first, second = np.concatenate(firsts), np.concatenate(seconds)
+        chosen = np.sort(np.random.default_rng(seed).permutation(len(first))[:count])
+        return first[chosen].astype(np.float32), second[chosen].astype(np.float32)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA, DESCRIPTORS
+from patchpilot.audio.descriptors import DESCRIPTOR_SCHEMA, DESCRIPTORS
 from patchpilot.describe.vocabulary import (
     ADJECTIVES,
     CATEGORY_WORDS,

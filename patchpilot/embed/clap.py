@@ -74,13 +74,13 @@ def load_clap_model(checkpoint: Path | None = None) -> ClapModel:
     with contextlib.redirect_stdout(sys.stderr):
         try:
             import laion_clap
-        except (Exception, SystemExit) as exc:  # ImportError, or torchvision's RuntimeError on a CPU-only torch
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - ImportError, or torchvision's RuntimeError on a CPU-only torch
             raise ClapUnavailableError(f"CLAP is not available: importing laion_clap failed ({_first_line(exc)}); "
                                        f"install it with {INSTALL_HINT} (it needs torchvision matching your torch)"
                                        ) from None
         try:
             model = laion_clap.CLAP_Module(enable_fusion=False)
-        except (Exception, SystemExit) as exc:  # roberta-base missing from the Hugging Face cache
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - roberta-base missing from the Hugging Face cache
             raise ClapUnavailableError(f"CLAP could not build its model ({_first_line(exc)}); its text encoder "
                                        "(roberta-base) comes from the Hugging Face hub: run once online with "
                                        "HF_HUB_OFFLINE=0 to cache it") from None
@@ -89,7 +89,7 @@ def load_clap_model(checkpoint: Path | None = None) -> ClapModel:
                 model.load_ckpt(verbose=False)  # laion-clap's own download of DEFAULT_CHECKPOINT
             else:
                 model.load_ckpt(str(checkpoint), verbose=False)
-        except (Exception, SystemExit) as exc:
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - a missing, truncated or foreign checkpoint
             raise ClapUnavailableError(f"CLAP weights could not be loaded ({_first_line(exc)}); download "
                                        f"{CHECKPOINT_URL} and pass --clap-checkpoint PATH or set {CHECKPOINT_ENV}"
                                        ) from None

@@ -13,8 +13,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from pedalboard import Plugin
 
 #: Decimals an effect setting is searched, stored and written with.
 SETTING_DECIMALS = 4
@@ -66,7 +70,7 @@ class EffectKind:
         """What the JSON needs besides the name to find the effect again (built-ins: nothing)."""
         return {}
 
-    def make(self, settings: Mapping[str, float]):
+    def make(self, settings: Mapping[str, float]) -> Plugin:
         import pedalboard
 
         return getattr(pedalboard, self.name)(**{**self.fixed, **settings})

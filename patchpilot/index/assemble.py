@@ -83,7 +83,7 @@ def assemble(target: Path, store: PresetStore, loaded: LoadedFeatures, training:
         copy.vacuum()
         counts = copy.synth_counts()
     if base is not None:
-        old = base._vectors
+        old = base._vectors  # noqa: SLF001 - the index package's own vectors, carried over
         all_rows, vectors = np.concatenate([old["rows"], rows]), np.concatenate([old["vectors"], new_vectors])
     else:
         all_rows, vectors = rows, new_vectors
@@ -127,7 +127,11 @@ def _residuals(transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray, t
     queries = transform.project(training["features"]) if len(training["features"]) else np.zeros((0, transform.dim))
     out = [q - interpolate(projected[position[int(row)]], notes, played)
            for q, row, played in zip(queries, training["rows"], training["played"]) if int(row) in position]
-    return np.array(out).reshape(len(out), transform.dim)
+    residuals = np.array(out).reshape(len(out), transform.dim)
+    if "pairs" in training and len(training["pairs"][0]):  # e.g. a corpus's Corpus.velocity_pairs
+        first, second = training["pairs"]
+        residuals = np.concatenate([residuals, transform.project(first) - transform.project(second)])
+    return residuals
 
 
 def _query_spread(transform: FeatureTransform, rows: np.ndarray, raw: np.ndarray, training: dict,

@@ -39,6 +39,7 @@ from patchpilot.index.training import TRAINING_QUERIES_PER_SYNTH, TrainingQuery,
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import factory_presets_dir
 from patchpilot.synths import Preset, RenderPool, Voice, get_engine
+from patchpilot.synths.registry import builtin_synths
 
 if TYPE_CHECKING:
     from patchpilot.cluster import RayCluster
@@ -56,7 +57,7 @@ class BuildPlan:
     """What to build. Two builds with the same plan produce the same index."""
 
     output: Path
-    synths: tuple[str, ...] = ("vital", "dexed")
+    synths: tuple[str, ...] = field(default_factory=builtin_synths)
     factory: bool = True
     factory_root: Path = field(default_factory=factory_presets_dir)
     user_paths: tuple[Path, ...] = ()
@@ -113,12 +114,15 @@ class IndexBuilder:
     CLAP embedder with its own checkpoint). A rebuild keeps the user presets the index holds
     unless ``keep_user_presets`` is false. With ``cluster`` the renders run on a Ray cluster
     (``cluster/ray_pool.py``) and everything else here, so the index is the one a local build
-    makes."""
+    makes. ``projection_pairs`` (raw features of one sound played two ways, e.g. a corpus's
+    ``Corpus.velocity_pairs``) join the training queries' within-preset scatter."""
 
     def __init__(self, plan: BuildPlan, *, workers: int = 2, progress: ProgressCallback | None = None,
                  append: bool = False, embedder: Embedder | None = None, keep_user_presets: bool = True,
-                 cluster: RayCluster | None = None) -> None:
+                 cluster: RayCluster | None = None,
+                 projection_pairs: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.plan = plan
+        self.projection_pairs = projection_pairs
         self.cluster = cluster
         self.folder = IndexFolder(plan.output)
         self.workers = max(1, workers)
@@ -212,7 +216,9 @@ class IndexBuilder:
     def _key(self, base: PresetIndex | None, kept: list) -> str:
         """Everything that decides the result: the plan, the mode, the version built on and
         the user presets carried over."""
-        parts = [self.plan.key(), "append" if self.append else "build",
+        pairs = ("" if self.projection_pairs is None else
+                 hashlib.sha1(b"".join(np.ascontiguousarray(a).tobytes() for a in self.projection_pairs)).hexdigest())
+        parts = [self.plan.key(), "append" if self.append else "build", pairs,
                  base.files.name if base is not None and self.append else "",
                  *sorted(f"{pid}={preset.fingerprint()}" for pid, preset, _ in kept)]
         return hashlib.sha1("\n".join(parts).encode()).hexdigest()[:16]
@@ -224,7 +230,7 @@ class IndexBuilder:
                 items += [(pid, p, None) for pid, p in designed_and_variants(
                     synth, self.plan.factory_root, self.plan.size_per_synth, self.plan.seed)]
         items += kept
-        readers = tuple(dict.fromkeys(("vital", "dexed") + tuple(self.plan.synths)))
+        readers = tuple(dict.fromkeys(builtin_synths() + tuple(self.plan.synths)))
         users = user_presets(self.plan.user_paths, readers, taken=taken)
         items += users.items
         if not items and not users.unreadable:
@@ -297,7 +303,10 @@ class IndexBuilder:
         if not path.exists():
             self._render_training_queries(store, chunks, path)
         with np.load(path) as data:
-            return {key: data[key] for key in ("rows", "played", "features")}
+            training = {key: data[key] for key in ("rows", "played", "features")}
+        if self.projection_pairs is not None:
+            training["pairs"] = self.projection_pairs
+        return training
 
     def _render_training_queries(self, store: PresetStore, chunks: FeatureChunks, path: Path) -> None:
         loaded = chunks.load()

@@ -1,4 +1,5 @@
-"""Sound descriptors (what text queries search) for the presets of a store."""
+"""Sound descriptors (what text queries search) for the presets of a store: each preset
+rendered and measured by ``audio/descriptors.py``."""
 
 from __future__ import annotations
 
@@ -6,9 +7,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA, describe_preset
+from patchpilot.audio.descriptors import (
+    DESCRIBE_NOTE,
+    DESCRIBE_NOTE_SECONDS,
+    DESCRIBE_RENDER_SECONDS,
+    DESCRIBE_VELOCITY,
+    DESCRIPTOR_SCHEMA,
+    describe,
+)
 from patchpilot.index.store import PresetStore, StoredPreset
-from patchpilot.synths import RenderPool, Voice, get_engine
+from patchpilot.synths import Preset, RenderPool, Voice, get_engine
 
 #: Presets rendered and committed together (what an interrupt can lose at most).
 CHUNK_PRESETS = 64
@@ -48,3 +56,11 @@ def _describe_stored(voice: Voice, stored: StoredPreset) -> np.ndarray | None:
         return describe_preset(voice, stored.preset)
     except Exception:  # noqa: BLE001 - a bad imported preset must not stop the build
         return None
+
+
+def describe_preset(voice: Voice, preset: Preset) -> np.ndarray:
+    """Render ``preset`` on ``voice`` (one thread's synth) as the descriptors are measured
+    (``audio/descriptors.py``), and describe it."""
+    audio = voice.render_stereo(preset, DESCRIBE_NOTE, DESCRIBE_VELOCITY, DESCRIBE_NOTE_SECONDS,
+                                DESCRIBE_RENDER_SECONDS)
+    return describe(audio, voice.sample_rate)

@@ -18,6 +18,7 @@ from patchpilot.library.bank import factory_preset_id, load_factory_bank, slug
 from patchpilot.library.sampler import make_variant, variants_per_preset
 from patchpilot.library.user_files import read_preset_files
 from patchpilot.synths import Preset, get_engine, is_plugin_synth
+from patchpilot.synths.registry import builtin_synths
 
 #: Presets read from a user's file have ids ``<synth>:user:<file>[:<voice>]``.
 USER_MARK = ":user:"
@@ -71,7 +72,7 @@ def designed_and_variants(synth: str, factory_root: Path, size_per_synth: int, s
     return items
 
 
-def user_presets(paths: Iterable[Path], synths: Sequence[str] = ("vital", "dexed"),
+def user_presets(paths: Iterable[Path], synths: Sequence[str] | None = None,
                  taken: Iterable[str] = ()) -> Gathered:
     """Presets from user files and folders (``.vital`` presets, DX7 ``.syx`` banks/voices).
     A file that cannot be read is named in ``unreadable``; the others are still read. A path
@@ -81,7 +82,7 @@ def user_presets(paths: Iterable[Path], synths: Sequence[str] = ("vital", "dexed
     for path in paths:
         if not path.exists():
             raise PresetError(f"{path}: no such file or folder")
-    read, skipped = read_preset_files(paths, synths)
+    read, skipped = read_preset_files(paths, builtin_synths() if synths is None else synths)
     unreadable = [(str(path), why) for path, why in skipped]
     items: list[tuple[str, Preset, Source | None]] = []
     used = set(taken)

@@ -7,11 +7,11 @@ from __future__ import annotations
 import shutil
 from contextlib import ExitStack
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH
-from patchpilot.describe.descriptors import DESCRIPTOR_SCHEMA
+from patchpilot.audio.descriptors import DESCRIPTOR_SCHEMA
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.index.builder import BuildPlan, BuildReport, IndexBuilder
 from patchpilot.index.describing import describe_missing
@@ -21,6 +21,7 @@ from patchpilot.index.store import PresetStore
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import shipped_index_dir, user_index_dir
 from patchpilot.synths import register_plugin
+from patchpilot.synths.registry import builtin_synths
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -31,7 +32,7 @@ class BuildRequest:
 
     #: The index folder (None: the user's own index).
     index: Path | None = None
-    synths: tuple[str, ...] = ("vital", "dexed")
+    synths: tuple[str, ...] = field(default_factory=builtin_synths)
     #: The user's preset files and folders to add.
     presets: tuple[Path, ...] = ()
     factory: bool = True

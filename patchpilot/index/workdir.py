@@ -89,9 +89,6 @@ class Workdir:
         shutil.rmtree(self.path, ignore_errors=True)
         return result
 
-    def discard(self) -> None:
-        shutil.rmtree(self.path, ignore_errors=True)
-
     def read_state(self) -> WorkState | None:
         try:
             return WorkState(**json.loads((self.path / STATE_NAME).read_text(encoding="utf-8")))

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable
 from pathlib import Path
 
 from patchpilot.errors import PatchPilotError, PresetError
@@ -87,6 +86,3 @@ def load_factory_bank(synth: str, root: Path) -> list[Preset]:
             presets.append(preset)
     return presets
 
-
-def with_ids(presets: Iterable[Preset]) -> list[tuple[str, Preset]]:
-    return [(factory_preset_id(p.synth, p.name), p) for p in presets]

@@ -16,15 +16,6 @@ import numpy as np
 
 from patchpilot.synths import Preset, SynthEngine
 
-#: Choices a variant may swap (if the parameter exists and is audible-ish), per synth.
-SWAPPABLE_CHOICES = {
-    "vital": ("osc_1_wavetable", "osc_2_wavetable", "filter_1_model", "filter_2_model", "distortion_type",
-              "lfo_1_shape", "lfo_2_shape", "osc_1_spectral_morph_type"),
-    "dexed": ("lfo_wave", "op1_left_curve", "op1_right_curve", "op2_right_curve"),
-}
-#: Effects a Vital variant may switch on or off.
-TOGGLEABLE = ("chorus_on", "reverb_on", "delay_on", "distortion_on", "phaser_on", "flanger_on", "eq_on")
-
 #: Standard deviation of a parameter move, as a fraction of its musical range.
 MOVE_SIGMA = 0.2
 #: Smallest move that counts as audible for the "changed something" guarantee.
@@ -72,13 +63,13 @@ def make_variant(engine: SynthEngine, parent: Preset, number: int, seed: int = 0
         before = p.to_unit(values[name])
         values[name] = p.from_unit(before + (MIN_MOVE * 2 if before < 0.5 else -MIN_MOVE * 2))
 
-    swappable = [n for n in SWAPPABLE_CHOICES.get(parent.synth, ()) if n in params]
+    swappable = [n for n in engine.variant_choices if n in params]
     if swappable and rng.random() < 0.3:
         name = str(rng.choice(swappable))
         lo, hi = params[name].search_range
         values[name] = float(rng.integers(int(lo), int(hi) + 1))
-    if parent.synth == "vital" and rng.random() < 0.15:
-        name = str(rng.choice([n for n in TOGGLEABLE if n in params]))
+    if engine.variant_switches and rng.random() < 0.15:  # the engine's effects switched on or off
+        name = str(rng.choice([n for n in engine.variant_switches if n in params]))
         values[name] = 1.0 - values[name]
 
     return Preset(parent.synth, f"{parent.name} #{number}", _float32(values), category=parent.category,

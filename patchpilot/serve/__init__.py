@@ -11,10 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+from patchpilot.constants import SERVE_HOST, SERVE_PORT
 from patchpilot.errors import MissingExtraError
-
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
 
 
 def check_available() -> None:
@@ -27,7 +25,7 @@ def check_available() -> None:
         raise MissingExtraError(f"the page needs {exc.name}: pip install 'patchpilot[serve]'") from None
 
 
-def serve(*, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, index: Path | None = None, workers: int = 2,
+def serve(*, host: str = SERVE_HOST, port: int = SERVE_PORT, index: Path | None = None, workers: int = 2,
           max_upload_mb: float | None = None, fx_plugins: Sequence[str] = (),
           on_ready=None) -> None:  # noqa: ANN001 - on_ready(url) is called once the socket listens
     """Run the page until interrupted (blocking); ``fx_plugins``: VST3 effects the answers'

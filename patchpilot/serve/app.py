@@ -82,7 +82,6 @@ class Job:
     id: str
     events: queue.Queue = field(default_factory=queue.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
-    finished: bool = False
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -271,10 +270,8 @@ class Server:
                 job.events.put({"type": "cancelled"})
             except PatchPilotError as error:
                 job.events.put({"type": "error", "error": " ".join(str(error).split())})
-            except Exception as error:  # a bug: still one line for the page
+            except Exception as error:  # noqa: BLE001 - a bug: still one line for the page
                 job.events.put({"type": "error", "error": f"internal error: {type(error).__name__}: {error}"})
-            finally:
-                job.finished = True
 
         threading.Thread(target=run, name=f"refine-{job.id}", daemon=True).start()
         return job

@@ -1,6 +1,6 @@
 """Synth engines: one interface (:class:`SynthEngine`), one module per synth.
 
-Built-in synths have fixed names (``vital``, ``dexed``). A VST3 instrument is ``vst3:<name>``
+Built-in synths are listed in ``registry.py`` (``vital``, ``dexed``). A VST3 instrument is ``vst3:<name>``
 (``vst3:surge-xt``): :func:`register_plugin` loads one by path or name and remembers how to
 load it again, and an index records that for every plugin it holds (``PresetStore`` calls
 :func:`remember_engine` when it opens), so ``match --synth vst3:surge-xt`` finds the plugin
@@ -12,22 +12,16 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from patchpilot.constants import BUILTIN_SYNTHS
 from patchpilot.errors import SynthError
 from patchpilot.synths.base import Preset, RenderPool, RenderRequest, SynthEngine, Voice
 from patchpilot.synths.params import Param, ParamSpace
+from patchpilot.synths.registry import PLUGIN_PREFIX, builtin_name, entry, is_plugin_synth
 
-__all__ = ["Param", "ParamSpace", "Preset", "RenderPool", "RenderRequest", "SynthEngine", "Voice", "get_engine",
-           "register_plugin", "remember_engine"]
+__all__ = ["PLUGIN_PREFIX", "Param", "ParamSpace", "Preset", "RenderPool", "RenderRequest", "SynthEngine", "Voice",
+           "get_engine", "is_plugin_synth", "register_plugin", "remember_engine"]
 
-#: Prefix of the names of plugin synths.
-PLUGIN_PREFIX = "vst3:"
 #: How to create the engines of non-built-in synths: name -> the engine's ``index_record``.
 _RECORDS: dict[str, dict] = {}
-
-
-def is_plugin_synth(name: str) -> bool:
-    return name.strip().lower().startswith(PLUGIN_PREFIX)
 
 
 def remember_engine(name: str, record: dict, *, replace: bool = False) -> None:
@@ -63,16 +57,11 @@ _ENGINES: dict[str, SynthEngine] = {}
 
 @lru_cache(maxsize=None)
 def get_engine(name: str) -> SynthEngine:
-    """The engine for a synth name (``vital``, ``dexed``, ``vst3:<plugin>``), created once per process."""
+    """The engine for a synth name (``vital``, ``dexed`` or an alias, ``vst3:<plugin>``), created
+    once per process."""
     key = name.strip().lower()
-    if key == "vital":
-        from patchpilot.synths.vital import VitalEngine
-
-        return VitalEngine()
-    if key in ("dexed", "dx7"):
-        from patchpilot.synths.dexed import DexedEngine
-
-        return DexedEngine()
+    if builtin_name(key) is not None:
+        return get_builtin_engine(builtin_name(key))
     if key.startswith(PLUGIN_PREFIX):
         from patchpilot.synths.vst3 import PluginSpec, VST3Engine
 
@@ -86,5 +75,10 @@ def get_engine(name: str) -> SynthEngine:
                                  f"{', '.join(n for n in _ENGINES) or 'something else'}")
             return _ENGINES[key]
         return VST3Engine(PluginSpec.from_record(record))
-    raise SynthError(f"unknown synth {name!r}; built-in synths: {', '.join(BUILTIN_SYNTHS)}, "
-                     f"or a VST3 instrument as {PLUGIN_PREFIX}NAME")
+    return entry(key).engine_class()()  # raises: one line naming the known synths
+
+
+@lru_cache(maxsize=None)
+def get_builtin_engine(name: str) -> SynthEngine:
+    """A built-in synth's engine, from the registry (``registry.py``)."""
+    return entry(name).engine_class()()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -136,6 +136,20 @@ class SynthEngine(ABC):
     #: The re-ranker hears at least this many of the synth's presets nearest an input, on
     #: top of the shared candidates: more for synths whose renders cost little.
     min_rerank_candidates: ClassVar[int] = 0
+    #: Choices whose every option refinement tries where their module sounds:
+    #: ``(choice, switch that must be on, or None)`` each.
+    swept_choices: ClassVar[tuple[tuple[str, str | None], ...]] = ()
+    #: Choices a library variant may swap (``library/sampler.py``), and switches it may flip.
+    variant_choices: ClassVar[tuple[str, ...]] = ()
+    variant_switches: ClassVar[tuple[str, ...]] = ()
+
+    def module_of(self, name: str) -> str:
+        """The module a parameter belongs to (``osc_1``, ``filter_fx``, ``op3``, ``chorus``):
+        the unit whose choices refinement swaps together."""
+        parts = name.split("_")
+        if len(parts) > 1 and (parts[1].isdigit() or parts[1] == "fx"):
+            return "_".join(parts[:2])
+        return parts[0]
 
     @property
     @abstractmethod
@@ -303,7 +317,8 @@ class RenderPool:
     def render(self, requests: Sequence[RenderRequest]) -> list[np.ndarray]:
         return list(self.imap(requests))
 
-    def map(self, function, items: Iterable, on_crash=None) -> Iterator:
+    def map(self, function: Callable[[Voice, Any], Any], items: Iterable,
+            on_crash: Callable[[Any, str], Any] | None = None) -> Iterator:
         """Run ``function(voice, item)`` for each item on the pool's threads, in order.
         ``on_crash`` is for pools that outlive a crashing synth (``isolated.py``); a thread
         cannot, so it is not used here."""

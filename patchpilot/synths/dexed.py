@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PatchPilotWarning, PresetError, SynthError
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, USER_ORIGIN, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
+from patchpilot.synths.registry import DEXED
 
 OPERATORS = (1, 2, 3, 4, 5, 6)
 CURVES = ("-LIN", "-EXP", "+EXP", "+LIN")
@@ -47,18 +49,20 @@ def _coarse(ratio: float) -> float:
     return 0.0 if ratio < 0.75 else float(ratio)
 
 
-def _offset(delta: float):
+def _offset(delta: float) -> tuple[Callable[[float], float], Callable[[float], float]]:
     return (lambda raw: raw + delta), (lambda native: native - delta)
 
 
 def _int(name: str, group: str, high: int, default: int, *, low: int = 0, unit: str = "",
-         musical: tuple[float, float] | None = None, convert=None) -> Param:
+         musical: tuple[float, float] | None = None,
+         convert: tuple[Callable[[float], float], Callable[[float], float]] | None = None) -> Param:
     to_native, from_native = convert if convert else (None, None)
     extra = {"to_native": to_native, "from_native": from_native} if convert else {}
     return Param(name, "continuous", group, low, high, default, unit=unit, integer=True, musical=musical, **extra)
 
 
-def _choice(name: str, group: str, options: tuple[str, ...], default: int, musical=None) -> Param:
+def _choice(name: str, group: str, options: tuple[str, ...], default: int,
+            musical: tuple[float, float] | None = None) -> Param:
     return Param(name, "choice", group, 0, len(options) - 1, default, options=options, musical=musical)
 
 
@@ -171,13 +175,20 @@ def _checksum(data: bytes) -> int:
 
 
 class DexedEngine(SynthEngine):
-    name = "dexed"
-    display_name = "Dexed (DX7)"
-    preset_suffix = ".syx"
-    bank_suffixes = (".syx",)
+    name = DEXED.name
+    display_name = DEXED.display_name
+    preset_suffix = DEXED.preset_suffix
+    bank_suffixes = DEXED.bank_suffixes
     # a DX7 render costs a tenth of a Vital one; on 28 General MIDI notes 72 candidates
     # instead of 24 brought the DX7 answer's MR-STFT / MSS from 2.02 / 7.4 dB to 1.90 / 6.7
     min_rerank_candidates = 72
+    swept_choices = (("algorithm", None),)
+    variant_choices = ("lfo_wave", "op1_left_curve", "op1_right_curve", "op2_right_curve")
+
+    def module_of(self, name: str) -> str:
+        """As every synth's, except that the feedback goes with the algorithm (which decides
+        the operator it feeds back)."""
+        return "algorithm" if name == "feedback" else super().module_of(name)
 
     def __init__(self) -> None:
         self._params = _build_params()

@@ -41,9 +41,10 @@ def _start_worker(record: dict, sample_rate: int) -> None:
     os.dup2(devnull, 2)
     os.close(devnull)
     try:
-        from patchpilot.synths.vst3 import PluginSpec, VST3Engine
+        from patchpilot.synths import get_engine, remember_engine  # the registry makes the engine again
 
-        _voice = VST3Engine(PluginSpec.from_record(record)).new_voice(sample_rate)
+        remember_engine(record["synth"], record, replace=True)
+        _voice = get_engine(record["synth"]).new_voice(sample_rate)
     except Exception as error:  # noqa: BLE001 - reported on every task instead of a silent broken pool
         _voice_error = f"{type(error).__name__}: {error}" if not isinstance(error, SynthError) else str(error)
 

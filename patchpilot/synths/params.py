@@ -12,7 +12,6 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Literal, Union
 
-import numpy as np
 
 from patchpilot.errors import PresetError
 
@@ -188,14 +187,4 @@ class ParamSpace(Mapping[str, Param]):
     def to_native(self, values: Mapping[str, float]) -> dict[str, NativeValue]:
         return {name: self[name].native(raw) for name, raw in values.items()}
 
-    def to_unit_vector(self, values: Mapping[str, float], names: list[str]) -> np.ndarray:
-        return np.array([self[n].to_unit(values[n]) for n in names], dtype=np.float64)
 
-    def from_unit_vector(self, vector: np.ndarray, names: list[str]) -> dict[str, float]:
-        return {n: self[n].from_unit(float(u)) for n, u in zip(names, vector)}
-
-    def by_group(self) -> dict[str, list[str]]:
-        groups: dict[str, list[str]] = {g: [] for g in GROUPS}
-        for name, param in self._params.items():
-            groups[param.group].append(name)
-        return {g: names for g, names in groups.items() if names}

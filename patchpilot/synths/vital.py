@@ -35,6 +35,7 @@ from patchpilot.errors import PresetError, SynthError
 from patchpilot.synths import vital_fx
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, USER_ORIGIN, Preset, SynthEngine, Voice, read_preset_bytes
 from patchpilot.synths.params import Param, ParamSpace
+from patchpilot.synths.registry import VITAL
 from patchpilot.synths.vital_checks import STRUCTURED_SETTINGS, VitaLimits, likely_cause, number, parse_document
 from patchpilot.synths.vital_tables import (
     LFO_SHAPE_OPTIONS,
@@ -406,10 +407,15 @@ def _base_for(text: str) -> _BaseState:
 
 
 class VitalEngine(SynthEngine):
-    name = "vital"
-    display_name = "Vital"
-    preset_suffix = ".vital"
-    bank_suffixes = (".vital",)
+    name = VITAL.name
+    display_name = VITAL.display_name
+    preset_suffix = VITAL.preset_suffix
+    bank_suffixes = VITAL.bank_suffixes
+    swept_choices = (("filter_1_model", "filter_1_on"), ("filter_2_model", "filter_2_on"),
+                     ("osc_1_wavetable", "osc_1_on"), ("osc_2_wavetable", "osc_2_on"), ("osc_3_wavetable", "osc_3_on"))
+    variant_choices = ("osc_1_wavetable", "osc_2_wavetable", "filter_1_model", "filter_2_model", "distortion_type",
+                       "lfo_1_shape", "lfo_2_shape", "osc_1_spectral_morph_type")
+    variant_switches = ("chorus_on", "reverb_on", "delay_on", "distortion_on", "phaser_on", "flanger_on", "eq_on")
 
     def __init__(self) -> None:
         self._params: ParamSpace | None = None

@@ -46,9 +46,9 @@ from patchpilot.plugins.host import (
     save_state,
 )
 from patchpilot.plugins.profiles import PluginProfile, profile_for
-from patchpilot.synths import PLUGIN_PREFIX
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, RenderPool, SynthEngine, USER_ORIGIN, Voice
 from patchpilot.synths.params import Param, ParamSpace
+from patchpilot.synths.registry import PLUGIN_PREFIX, PLUGIN_PRESET_SUFFIXES
 
 #: Samples per block handed to the plugin (pedalboard's default is 8192; 512 is what DAWs
 #: use, so envelopes and LFOs step as they do there).
@@ -135,7 +135,8 @@ class VST3Engine(SynthEngine):
             parameters = host.parameters
             current = {name: float(parameters[name].raw_value) for name in self.infos}
         self._params = ParamSpace(_param(info, self.profile, current[info.name]) for info in self.infos.values())
-        self.bank_suffixes = (".vstpreset", ".fxp") if self.profile.fxp_patches else (".vstpreset",)  # type: ignore[misc]
+        self.bank_suffixes = (PLUGIN_PRESET_SUFFIXES if self.profile.fxp_patches  # type: ignore[misc]
+                              else PLUGIN_PRESET_SUFFIXES[:1])
         self._program = next((i for i in every if i.name == PROGRAM_PARAMETER and i.options), None)
         self._lock = threading.Lock()
         self._trials: RenderPool | None = None
@@ -299,7 +300,7 @@ def _tried(engine: VST3Engine, voice: VST3Voice, data: bytes, name: str, origin:
     preset = engine.preset_from_state(data, name, origin=origin)
     for note, held, total in _TRIAL_NOTES:
         with quiet_plugin_output():
-            host = voice._holder.plugin
+            host = voice._holder.plugin  # noqa: SLF001 - this module's voice
             apply_preset(engine, host, preset, voice)
             _flush(host, engine)
             audio = _call(host, engine, [(bytes([0x90, note, 100]), 0.0), (bytes([0x80, note, 0]), held)], total,
@@ -396,11 +397,12 @@ def play_note(engine: VST3Engine, host: Any, note: int, velocity: int, note_seco
 def _call(host: Any, engine: VST3Engine, messages: Sequence, seconds: float, *, reset: bool) -> np.ndarray:
     try:
         return host(messages, duration=seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ,
-                    num_channels=engine._channels, buffer_size=BUFFER_SIZE, reset=reset)
+                    num_channels=engine._channels,  # noqa: SLF001 - this module's engine
+                    buffer_size=BUFFER_SIZE, reset=reset)
     except ValueError as error:
         # a mono instrument refuses two output channels ("does not support 2-channel output")
-        if engine._channels == 2 and "channel" in str(error):
-            engine._channels = 1
+        if engine._channels == 2 and "channel" in str(error):  # noqa: SLF001 - this module's engine
+            engine._channels = 1  # noqa: SLF001
             return _call(host, engine, messages, seconds, reset=reset)
         raise SynthError(f"{engine.name}: the plugin failed to render ({' '.join(str(error).split())})") from None
 

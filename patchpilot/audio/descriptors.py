@@ -3,7 +3,8 @@
 Every preset is rendered once (DESCRIBE_NOTE, held DESCRIBE_NOTE_SECONDS) in stereo and
 described by a few numbers, each on its own raw scale (log seconds, dB, log Hz...). Raw
 values are only compared with other presets: queries use their percentile in the library
-(``query.py``), so "bright" means brighter than most presets, whatever the unit.
+(``describe/query.py``), so "bright" means brighter than most presets, whatever the unit.
+The index renders and describes its presets with these (``index/describing.py``).
 
 numpy only, about 10 ms per note: cheap next to the render itself.
 """
@@ -14,7 +15,6 @@ import numpy as np
 
 from patchpilot.audio.dsp import EPS, power_spectrogram
 from patchpilot.audio.pitch import estimate_pitch
-from patchpilot.synths import Preset, Voice
 
 #: Render of the note every preset is described from: middle C, held long enough for slow
 #: attacks and LFOs to show, then a short tail.
@@ -203,9 +203,3 @@ def _harmonicity(average: np.ndarray, bins_hz: np.ndarray, f0: float | None) -> 
 #: described again.
 DESCRIPTOR_SCHEMA = "1:" + ",".join(DESCRIPTORS)
 
-
-def describe_preset(voice: Voice, preset: Preset) -> np.ndarray:
-    """Render ``preset`` on ``voice`` (one thread's synth) and describe it."""
-    audio = voice.render_stereo(preset, DESCRIBE_NOTE, DESCRIBE_VELOCITY, DESCRIBE_NOTE_SECONDS,
-                                DESCRIBE_RENDER_SECONDS)
-    return describe(audio, voice.sample_rate)
