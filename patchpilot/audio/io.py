@@ -217,10 +217,16 @@ def _head(data: bytes | str | Path, size: int = 16) -> bytes:
         return b""
 
 
+#: What soundfile and pedalboard read here (ffmpeg, where installed, reads more).
+READABLE_FORMATS = "WAV, FLAC, OGG, AIFF or MP3"
+
+
 def decode(data: bytes | str | Path, name: str) -> tuple[np.ndarray, int]:
-    """Decode with each backend in turn; one error listing every backend's complaint, or
-    naming the missing decoder when the file is AAC/M4A and only ffmpeg could read it."""
-    errors = []
+    """Decode with each backend in turn. A file none reads gets one line in the user's terms
+    (the formats read here, and ffmpeg's own reason where it tried), never the decoders'
+    messages about the file's path (a temporary one, for uploads and stdin); a file that is
+    AAC/M4A with no ffmpeg says which decoder to install."""
+    errors: dict[str, str] = {}
     missing = []
     head = _head(data)
     for backend, decoder in _DECODERS:
@@ -231,21 +237,35 @@ def decode(data: bytes | str | Path, name: str) -> tuple[np.ndarray, int]:
             samples, rate = decoder(source)
         except _Unsupported as exc:
             raise InputAudioError(f"{name}: {exc}") from None
-        except _DecoderMissing as exc:
+        except _DecoderMissing:
             missing.append(backend)
-            errors.append(f"{backend}: {exc}")
             continue
         except Exception as exc:  # noqa: BLE001 - decoders raise many types for "not audio"
-            # decoders name a bytes input by its repr, "<_io.BytesIO object at 0x7f...>"
-            complaint = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the input", " ".join(str(exc).split()))
-            errors.append(f"{backend}: {complaint or type(exc).__name__}")
+            errors[backend] = _complaint(exc, data)
             continue
         return samples, rate
     if "ffmpeg" in missing and looks_like_aac(head, name):
         raise InputAudioError(f"{name}: no decoder for AAC/M4A here: pedalboard cannot read it on this platform "
                               "and ffmpeg is not installed (apt install ffmpeg / brew install ffmpeg), "
                               "or convert it to WAV, FLAC, MP3 or OGG")
-    raise InputAudioError(f"{name}: not a readable audio file ({'; '.join(errors)})")
+    if head[:4] in _SOUNDFILE_CONTAINERS and "soundfile" in errors:  # a WAV or AIFF, damaged or unusual
+        raise InputAudioError(f"{name}: not a readable audio file (a WAV or AIFF header, but soundfile: "
+                              f"{errors['soundfile']})")
+    if "ffmpeg" in errors:
+        why = f"ffmpeg could not read it either: {errors['ffmpeg']}"
+    else:
+        why = "ffmpeg, which reads more formats, is not installed" if "ffmpeg" in missing else ""
+    raise InputAudioError(f"{name}: not a readable audio file (it is not {READABLE_FORMATS} that the decoders "
+                          f"here can read{'; ' + why if why else ''})")
+
+
+def _complaint(error: Exception, data: bytes | str | Path) -> str:
+    """A decoder's reason in one short line, without the file's path or a buffer's repr."""
+    text = " ".join(str(error).split())
+    if not isinstance(data, bytes):
+        text = text.replace(str(data), "the file")
+    text = re.sub(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>", "the input", text)
+    return (text[:160] + "...") if len(text) > 160 else (text or type(error).__name__)
 
 
 def _read(source: str | Path | bytes, name: str | None, warn_trimmed: bool = True) -> tuple[np.ndarray, int, str]:

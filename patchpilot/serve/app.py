@@ -16,6 +16,7 @@ ever served. Errors are ``{"error": "one line"}`` with a 4xx status (5xx for bug
 
 from __future__ import annotations
 
+import asyncio
 import io
 import itertools
 import json
@@ -25,6 +26,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -44,6 +46,7 @@ from patchpilot.match import Match, MatchResult
 from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
 from patchpilot.refine import RefineOptions
 from patchpilot.report import GROUP_TITLES, changed_params, match_to_dict, note_name
+from patchpilot.serve.jobs import RETRY_AFTER_SECONDS, BoundedCache, Job, JobRegistry, ServerBusy, WorkGate
 from patchpilot.synths import get_engine
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -60,6 +63,14 @@ KEYBOARD_NOTES = range(24, 109)
 MAX_PAGE_BUDGET = 20_000
 #: Seconds between keep-alive comments of an idle event stream.
 EVENT_KEEPALIVE_SECONDS = 10.0
+#: How often an event stream looks whether its client is still there.
+DISCONNECT_POLL_SECONDS = 0.5
+#: Matches and refinements admitted at once (one runs, the others wait); more get a 503.
+MAX_PENDING_WORK = 4
+#: Pictures and keyboard notes admitted at once (one renders, the others wait).
+MAX_PENDING_RENDERS = 8
+#: Pictures and keyboard notes kept per result.
+MAX_CACHED_PER_RESULT = 48
 
 
 class RefineCancelled(Exception):
@@ -68,20 +79,13 @@ class RefineCancelled(Exception):
 
 @dataclass
 class Entry:
-    """A result and what was made of it (cached per match and note)."""
+    """A result and what was made of it: pictures and notes (the newest few per match and
+    note), and the refinement's convergence picture."""
 
     result: MatchResult
     input_wav: bytes | None
-    cache: dict[tuple, bytes] = field(default_factory=dict)
-
-
-@dataclass
-class Job:
-    """A refinement in a thread, its events for the page, and its cancel switch."""
-
-    id: str
-    events: queue.Queue = field(default_factory=queue.Queue)
-    cancel: threading.Event = field(default_factory=threading.Event)
+    cache: BoundedCache[tuple, bytes] = field(default_factory=lambda: BoundedCache(MAX_CACHED_PER_RESULT))
+    convergence: bytes | None = None
 
 
 def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
@@ -121,7 +125,9 @@ class Server:
         #: One render at a time for pictures and keyboard notes (fresh synths, small and quick).
         self.render_lock = threading.Lock()
         self.results: OrderedDict[str, Entry] = OrderedDict()
-        self.jobs: dict[str, Job] = {}
+        self.jobs = JobRegistry()
+        self.work_gate = WorkGate(MAX_PENDING_WORK, "matches and refinements")
+        self.render_gate = WorkGate(MAX_PENDING_RENDERS, "pictures and notes")
         self._ids = itertools.count(1)
         self._state_lock = threading.Lock()
 
@@ -195,7 +201,7 @@ class Server:
                 "input_url": f"/api/results/{rid}/input.wav" if entry.input_wav else None,
                 "query": query.to_dict() if query is not None else None,
                 "can_refine": labelled and bool(result.matches),
-                "refine_url": f"/api/results/{rid}/convergence.png" if ("convergence",) in entry.cache else None}
+                "refine_url": f"/api/results/{rid}/convergence.png" if entry.convergence is not None else None}
 
     # ---- work -------------------------------------------------------------------------
     def match_file(self, path: Path, label: str) -> str:
@@ -203,46 +209,51 @@ class Server:
         if audio.duration > MAX_UPLOAD_SECONDS:
             raise InputAudioError(f"{label}: {audio.duration:.0f} s is longer than the page takes "
                                   f"({MAX_UPLOAD_SECONDS:.0f} s); use patchpilot match")
-        with self.work_lock:
+        with self.work_gate.admit(), self.work_lock:
             # a full-band copy of the input: the page's refine scores at 44.1 kHz (RefineOptions)
             result = self.pilot.match(path, top_k=PAGE_TOP_K, name=label, full_band=True)
         return self.keep(result, wav_bytes(audio.samples, audio.sample_rate))
 
     def match_link(self, url: str) -> str:
-        with self.work_lock:
+        with self.work_gate.admit(), self.work_lock:
             result = self.pilot.match(url, top_k=PAGE_TOP_K, full_band=True)
         return self.keep(result, None)
 
     def match_text(self, text: str) -> str:
-        with self.work_lock:
+        with self.work_gate.admit(), self.work_lock:
             result = self.pilot.match_text(text, top_k=PAGE_TOP_K)
         return self.keep(result, None)
 
     def picture(self, rid: str, rank: int) -> bytes:
         entry, match = self.match_of(rid, rank)
         key = ("picture", rank)
-        if key not in entry.cache:
-            with self.render_lock:
+        cached = entry.cache.get(key)
+        if cached is None:
+            with self.render_gate.admit(), self.render_lock:
                 picture = self.pilot.picture(entry.result, match)
-            entry.cache[key] = png_bytes(draw_match, picture)
-        return entry.cache[key]
+            cached = png_bytes(draw_match, picture)
+            entry.cache.put(key, cached)
+        return cached
 
     def note_audio(self, rid: str, rank: int, note: int | None) -> bytes:
         entry, match = self.match_of(rid, rank)
         if note is not None and note not in KEYBOARD_NOTES:
             raise UsageError(f"note {note} is outside the keyboard ({KEYBOARD_NOTES[0]}-{KEYBOARD_NOTES[-1]})")
         key = ("note", rank, note)
-        if key not in entry.cache:
-            with self.render_lock:
+        cached = entry.cache.get(key)
+        if cached is None:
+            with self.render_gate.admit(), self.render_lock:
                 audio = self.pilot.match_audio(match, note=note)
-            entry.cache[key] = wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ)
-        return entry.cache[key]
+            cached = wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ)
+            entry.cache.put(key, cached)
+        return cached
 
     def start_refine(self, rid: str, budget: int, seconds: float | None) -> Job:
         entry = self.entry(rid)
         options = RefineOptions(budget, seconds)
-        job = Job(f"j{next(self._ids)}")
-        self.jobs[job.id] = job
+        self.work_gate.enter()  # held until the refinement ends (raises ServerBusy when full)
+        job = self.jobs.add()
+        job.events.put({"type": "started", "total": budget})  # the page shows it has begun at once
         began = time.perf_counter()
 
         def progress(done: int, total: int, best: float) -> None:
@@ -263,8 +274,7 @@ class Server:
                 if outcome is not None:
                     title = (f"Refinement of {outcome.start_preset_id}: distance {outcome.distance_before:.3f} -> "
                              f"{outcome.distance_after:.3f}, {outcome.evaluations} evaluations")
-                    self.entry(new_id).cache[("convergence",)] = png_bytes(draw_convergence, recorder.points,
-                                                                            title=title)
+                    self.entry(new_id).convergence = png_bytes(draw_convergence, recorder.points, title=title)
                 job.events.put({"type": "done", "result": self.result_json(new_id)})
             except RefineCancelled:
                 job.events.put({"type": "cancelled"})
@@ -272,21 +282,39 @@ class Server:
                 job.events.put({"type": "error", "error": " ".join(str(error).split())})
             except Exception as error:  # noqa: BLE001 - a bug: still one line for the page
                 job.events.put({"type": "error", "error": f"internal error: {type(error).__name__}: {error}"})
+            finally:
+                self.jobs.finish(job)
+                self.work_gate.leave()
 
-        threading.Thread(target=run, name=f"refine-{job.id}", daemon=True).start()
+        try:
+            threading.Thread(target=run, name=f"refine-{job.id}", daemon=True).start()
+        except BaseException:
+            self.jobs.finish(job)
+            self.work_gate.leave()
+            raise
         return job
 
-    def events(self, job: Job):  # noqa: ANN201 - an iterator of server-sent event lines
-        while True:
-            try:
-                event = job.events.get(timeout=EVENT_KEEPALIVE_SECONDS)
-            except queue.Empty:
-                yield ": keep-alive\n\n"
-                continue
-            yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
-            if event["type"] in ("done", "cancelled", "error"):
-                self.jobs.pop(job.id, None)
-                return
+    async def events(self, job: Job, request: Request) -> AsyncIterator[str]:
+        """Server-sent event lines of a job until it ends; a client that leaves first cancels
+        it (``JobRegistry.listening``)."""
+        with self.jobs.listening(job):
+            quiet = 0.0
+            while True:
+                if await request.is_disconnected():
+                    return
+                try:
+                    event = job.events.get_nowait()
+                except queue.Empty:
+                    await asyncio.sleep(DISCONNECT_POLL_SECONDS)
+                    quiet += DISCONNECT_POLL_SECONDS
+                    if quiet >= EVENT_KEEPALIVE_SECONDS:
+                        quiet = 0.0
+                        yield ": keep-alive\n\n"
+                    continue
+                quiet = 0.0
+                yield f"event: {event['type']}\ndata: {json.dumps(event)}\n\n"
+                if event["type"] in ("done", "cancelled", "error"):
+                    return
 
 
 def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot | None = None,
@@ -302,13 +330,18 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         if on_ready is not None:
             on_ready()
         yield
-        for job in list(server.jobs.values()):
-            job.cancel.set()
+        server.jobs.cancel_all()
         server.pilot.close()
 
     app = FastAPI(title="Patch Pilot", version=__version__, lifespan=lifespan, docs_url=None, redoc_url=None,
                   openapi_url=None)
     app.state.server = server
+
+    @app.exception_handler(ServerBusy)
+    async def busy(request: Request, error: ServerBusy) -> JSONResponse:
+        response = _error(str(error), 503)
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
 
     @app.exception_handler(PatchPilotError)
     async def library_error(request: Request, error: PatchPilotError) -> JSONResponse:
@@ -376,7 +409,7 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
 
     @app.get("/api/results/{rid}/convergence.png")
     def convergence(rid: str) -> Response:
-        data = server.entry(rid).cache.get(("convergence",))
+        data = server.entry(rid).convergence
         if data is None:
             raise UsageError("this result was not refined")
         return Response(data, media_type="image/png")
@@ -437,11 +470,11 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         return {"job": job.id, "events_url": f"/api/jobs/{job.id}/events", "cancel_url": f"/api/jobs/{job.id}/cancel"}
 
     @app.get("/api/jobs/{job_id}/events")
-    def events(job_id: str) -> StreamingResponse:
+    def events(job_id: str, request: Request) -> StreamingResponse:
         job = server.jobs.get(job_id)
         if job is None:
             raise UsageError("no such refinement (it finished or was never started)")
-        return StreamingResponse(server.events(job), media_type="text/event-stream",
+        return StreamingResponse(server.events(job, request), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
     @app.post("/api/jobs/{job_id}/cancel")

@@ -300,6 +300,10 @@ function setUpRefine() {
       $("cancel").disabled = true;
       $("refine-status").textContent = message;
     };
+    source.addEventListener("started", () => {
+      bar.removeAttribute("value");  // moving while the parameters are probed, before the first report
+      $("refine-status").textContent = "Refining: probing what each setting of the best matches changes…";
+    });
     source.addEventListener("progress", (ev) => {
       const p = JSON.parse(ev.data);
       bar.max = p.total; bar.value = p.done;

@@ -1,0 +1,151 @@
+"""The page's JSON API without a browser (FastAPI's TestClient on the tiny index): every
+route's answer, one-line errors with the right status, a 503 with Retry-After when the page
+is full, refinements that report at once and end, and the bounds that keep a long-running
+page from growing (jobs forgotten or cancelled, caches of fixed size)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("fastapi", reason="the serve extra is not installed")
+pytest.importorskip("httpx", reason="httpx is not installed (the test extra brings it)")
+pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+
+from fastapi.testclient import TestClient  # noqa: E402
+
+from patchpilot.api import PatchPilot  # noqa: E402
+from patchpilot.serve import app as app_module  # noqa: E402
+from patchpilot.serve.app import create_app  # noqa: E402
+from patchpilot.serve.jobs import ABANDON_SECONDS, JOB_TTL_SECONDS, BoundedCache, JobRegistry, WorkGate  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def client(tiny_index: Path) -> TestClient:
+    with TestClient(create_app(pilot=PatchPilot(tiny_index), max_upload_mb=1)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="module")
+def matched(client: TestClient, pluck_wav: Path) -> dict:
+    with pluck_wav.open("rb") as handle:
+        response = client.post("/api/match", files={"file": ("my pluck.wav", handle, "audio/wav")})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def _events(client: TestClient, url: str) -> list[dict]:
+    events = []
+    with client.stream("GET", url) as response:
+        assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                events.append(json.loads(line[len("data: "):]))
+                if events[-1]["type"] in ("done", "cancelled", "error"):
+                    break
+    return events
+
+
+def test_a_match_answers_with_every_link_of_its_matches(client: TestClient, matched: dict) -> None:
+    assert matched["input"] == "my pluck.wav" and matched["labelled"] and matched["can_refine"]
+    assert matched["matches"] and matched["input_url"].endswith("/input.wav")
+    top = matched["matches"][0]
+    assert top["preset_filename"].endswith((".vital", ".syx")) and top["groups"]
+    for key, kind in (("picture_url", "image/png"), ("audio_url", "audio/wav"), ("preset_url", "application/octet-stream")):
+        response = client.get(top[key])
+        assert response.status_code == 200 and response.headers["content-type"] == kind and response.content
+    assert client.get(matched["input_url"]).content[:4] == b"RIFF"
+    assert client.get(f"{top['audio_url']}?note=72").content[:4] == b"RIFF"
+    download = client.get(top["preset_url"])
+    assert top["preset_filename"] in download.headers["content-disposition"]
+    assert client.get(f"/api/results/{matched['id']}").json() == matched
+
+
+def test_errors_are_one_line_with_their_status(client: TestClient, matched: dict, tmp_path: Path) -> None:
+    top = matched["matches"][0]
+    cases = [
+        (client.get(f"{top['audio_url']}?note=3"), 400, "outside the keyboard"),
+        (client.get("/api/results/r999"), 400, "no longer kept"),
+        (client.get(f"/api/results/{matched['id']}/matches/99/picture.png"), 400, "no match #99"),
+        (client.get("/api/jobs/j999/events"), 400, "no such refinement"),
+        (client.post("/api/text", data={"text": "  "}), 400, "type a few words"),
+        (client.post("/api/match", files={"file": ("notes.wav", b"these are my notes, not audio\n" * 20, "audio/wav")}),
+         422, "notes.wav"),
+        (client.post("/api/match", files={"file": ("big.wav", b"\0" * (2 << 20), "audio/wav")}), 413, "limit"),
+        (client.post("/api/match", files={"file": ("empty.wav", b"", "audio/wav")}), 422, "empty"),
+    ]
+    for response, status, words in cases:
+        assert response.status_code == status, (words, response.text)
+        error = response.json()["error"]
+        assert words in error and "\n" not in error and "/tmp" not in error and "Traceback" not in error, error
+
+
+def test_a_text_query_is_answered_without_input_audio(client: TestClient) -> None:
+    result = client.post("/api/text", data={"text": "bright pluck"}).json()
+    assert result["matches"] and not result["can_refine"] and result["input_url"] is None
+    refused = client.post(f"/api/results/{result['id']}/refine", data={"budget": "10"})
+    assert refused.status_code == 400 and "audio input" in refused.json()["error"]
+
+
+def test_a_refinement_reports_at_once_and_ends_with_its_result(client: TestClient, matched: dict) -> None:
+    job = client.post(f"/api/results/{matched['id']}/refine", data={"budget": "8"}).json()
+    events = _events(client, job["events_url"])
+    assert events[0]["type"] == "started" and events[-1]["type"] == "done", events
+    assert events[-1]["result"]["matches"]
+    assert client.post(job["cancel_url"]).json() == {"cancelled": True}  # kept a while after it ended
+
+
+def test_a_full_page_says_so_with_retry_after(client: TestClient, matched: dict) -> None:
+    server = client.app.state.server
+    for _ in range(server.work_gate.limit):
+        server.work_gate.enter()
+    try:
+        response = client.post("/api/text", data={"text": "dark pad"})
+        assert response.status_code == 503 and response.headers["retry-after"].isdigit()
+        assert "busy" in response.json()["error"]
+        refine = client.post(f"/api/results/{matched['id']}/refine", data={"budget": "8"})
+        assert refine.status_code == 503
+    finally:
+        for _ in range(server.work_gate.limit):
+            server.work_gate.leave()
+    assert server.work_gate.admitted == 0
+    assert client.post("/api/text", data={"text": "dark pad"}).status_code == 200
+
+
+def test_keyboard_notes_are_cached_within_bounds(client: TestClient, matched: dict, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(app_module, "MAX_CACHED_PER_RESULT", 3)
+    result = client.post("/api/text", data={"text": "organ"}).json()
+    url = result["matches"][0]["audio_url"]
+    for note in (48, 50, 52, 53, 55):
+        assert client.get(f"{url}?note={note}").status_code == 200
+    assert len(client.app.state.server.entry(result["id"]).cache) == 3
+
+
+def test_jobs_are_forgotten_when_stale_and_cancelled_when_nobody_listens() -> None:
+    now = [0.0]
+    registry = JobRegistry(clock=lambda: now[0])
+    unheard, heard, done = registry.add(), registry.add(), registry.add()
+    with registry.listening(heard):
+        registry.finish(done)
+        now[0] = ABANDON_SECONDS + 1
+        assert registry.get(unheard.id) is unheard and unheard.cancel.is_set()  # nobody came for it
+        assert not heard.cancel.is_set() and not done.cancel.is_set()
+    assert heard.cancel.is_set()  # its listener left before it finished: its work stops
+    now[0] = JOB_TTL_SECONDS + 2
+    assert registry.get(done.id) is None and len(registry) == 2
+
+
+def test_the_gate_and_the_cache_hold_their_bounds() -> None:
+    gate = WorkGate(2, "things")
+    with gate.admit(), gate.admit():
+        with pytest.raises(Exception, match="busy with 2 things"):
+            gate.enter()
+    assert gate.admitted == 0
+    cache: BoundedCache[int, str] = BoundedCache(2)
+    cache.put(1, "a")
+    cache.put(2, "b")
+    assert cache.get(1) == "a"  # 1 is now the newest
+    cache.put(3, "c")
+    assert cache.get(2) is None and cache.get(1) == "a" and len(cache) == 2
