@@ -14,12 +14,12 @@ pytest.importorskip("fastapi", reason="the serve extra is not installed")
 pytest.importorskip("httpx", reason="httpx is not installed (the test extra brings it)")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from patchpilot.api import PatchPilot  # noqa: E402
-from patchpilot.serve import app as app_module  # noqa: E402
-from patchpilot.serve.app import create_app  # noqa: E402
-from patchpilot.serve.jobs import ABANDON_SECONDS, JOB_TTL_SECONDS, BoundedCache, JobRegistry, WorkGate  # noqa: E402
+from patchpilot.api import PatchPilot
+from patchpilot.serve import app as app_module
+from patchpilot.serve.app import create_app
+from patchpilot.serve.jobs import ABANDON_SECONDS, JOB_TTL_SECONDS, BoundedCache, JobRegistry, WorkGate
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_a_full_page_says_so_with_retry_after(client: TestClient, matched: dict)
     assert client.post("/api/text", data={"text": "dark pad"}).status_code == 200
 
 
-def test_keyboard_notes_are_cached_within_bounds(client: TestClient, matched: dict, monkeypatch) -> None:  # noqa: ANN001
+def test_keyboard_notes_are_cached_within_bounds(client: TestClient, matched: dict, monkeypatch) -> None:
     monkeypatch.setattr(app_module, "MAX_CACHED_PER_RESULT", 3)
     result = client.post("/api/text", data={"text": "organ"}).json()
     url = result["matches"][0]["audio_url"]
