@@ -35,7 +35,9 @@ def serve(*, host: str = SERVE_HOST, port: int = SERVE_PORT, index: Path | None 
 
     from patchpilot.api import PatchPilot
     from patchpilot.serve.app import DEFAULT_MAX_UPLOAD_MB, create_app
+    from patchpilot.serve.memory import limit_arenas
 
+    limit_arenas()  # before the server's threads allocate (serve/memory.py)
     pilot = PatchPilot(index, workers=workers, fx_plugins=fx_plugins)
     app = create_app(pilot=pilot, max_upload_mb=max_upload_mb or DEFAULT_MAX_UPLOAD_MB,
                      on_ready=lambda: on_ready(f"http://{host}:{port}/") if on_ready else None)

@@ -47,6 +47,7 @@ from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, 
 from patchpilot.refine import RefineOptions
 from patchpilot.report import GROUP_TITLES, changed_params, match_to_dict, note_name
 from patchpilot.serve.jobs import RETRY_AFTER_SECONDS, BoundedCache, Job, JobRegistry, ServerBusy, WorkGate
+from patchpilot.serve.memory import give_back_free_memory
 from patchpilot.synths import get_engine
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -145,6 +146,7 @@ class Server:
             self.results[rid] = Entry(result, input_wav)
             while len(self.results) > MAX_RESULTS:
                 self.results.popitem(last=False)
+        give_back_free_memory()  # a match's or refinement's buffers are free now (serve/memory.py)
         return rid
 
     def entry(self, rid: str) -> Entry:
@@ -364,6 +366,13 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         return {"version": __version__, "index": index_info, "max_upload_mb": max_upload_mb,
                 "max_upload_seconds": MAX_UPLOAD_SECONDS, "default_budget": DEFAULT_REFINE_BUDGET,
                 "keyboard": [KEYBOARD_NOTES[0], KEYBOARD_NOTES[-1]]}
+
+    @app.get("/api/status")
+    def status() -> dict:
+        """The page's load now (no lock taken: it answers while work runs)."""
+        return {"work": server.work_gate.admitted, "work_limit": server.work_gate.limit,
+                "renders": server.render_gate.admitted, "refinements_running": server.jobs.running(),
+                "refinements_kept": len(server.jobs), "results_kept": len(server.results)}
 
     @app.post("/api/match")
     def match(request: Request, file: UploadFile | None = None, url: str | None = Form(None)) -> dict:

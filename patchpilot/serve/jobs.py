@@ -106,6 +106,11 @@ class JobRegistry:
         with self._lock:
             return len(self._jobs)
 
+    def running(self) -> int:
+        """Jobs whose thread has not ended yet."""
+        with self._lock:
+            return sum(job.finished is None for job in self._jobs.values())
+
     def _expire(self, now: float) -> None:
         for job_id, job in list(self._jobs.items()):
             if job.finished is not None and now - job.finished > JOB_TTL_SECONDS:
