@@ -175,12 +175,18 @@ def test_the_page_matches_plays_refines_and_searches(served: Served, browser, pl
                            timeout=30_000)
     assert page.locator(".match").count() >= 1
     assert page.locator("#refine-box").is_hidden()
+    # the keyboard now names the text query's first answer, not the upload's
+    first_name = page.locator(".match h3").first.text_content()
+    playing = page.text_content("#playing")
+    assert playing.startswith("keyboard plays #1 ") and playing.split("#1 ", 1)[1] in first_name, (playing, first_name)
 
     # an error is one readable line
     page.set_input_files("#file", [{"name": "notes.wav", "mimeType": "audio/wav", "buffer": b"not audio"}])
     page.wait_for_selector("#error:not([hidden])")
     message = page.text_content("#error")
-    assert "notes.wav" in message and "\n" not in message.strip()
+    assert "notes.wav" in message and "\n" not in message.strip() and "/tmp" not in message, message
+    assert page.locator(".match").count() == 0  # the previous answers do not stay under the error
+    assert page.locator("#keyboard-box").is_hidden()
     page.screenshot(path=str(tmp_path / "page.png"), full_page=True)
     assert (tmp_path / "page.png").stat().st_size > 10_000
 

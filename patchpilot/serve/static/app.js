@@ -77,6 +77,7 @@ async function run(label, request) {
     setStatus(`${result.matches.length} matches for ${result.input} in ${seconds} s`);
   } catch (err) {
     setStatus("");
+    clearResult();  // the previous answers did not answer this: they go
     showError(err.message);
   } finally {
     clearInterval(ticker);
@@ -174,6 +175,14 @@ function matchCard(match, labelled) {
   return card;
 }
 
+function clearResult() {
+  state.result = null;
+  state.selected = null;
+  $("matches").replaceChildren();
+  for (const id of ["legend", "input-player", "refine-box", "convergence", "keyboard-box"]) $(id).hidden = true;
+  $("playing").textContent = "";
+}
+
 function showResult(result) {
   state.result = result;
   const list = $("matches");
@@ -189,7 +198,9 @@ function showResult(result) {
   $("convergence").hidden = !result.refine_url;
   if (result.refine_url) $("convergence").src = result.refine_url;
   $("keyboard-box").hidden = result.matches.length === 0;
-  if (result.matches.length) selectMatch(result.matches[0].rank, false);
+  // the keyboard names the answer it now plays (not the previous result's)
+  if (result.matches.length) selectMatch(result.matches[0].rank);
+  else $("playing").textContent = "";
   if (result.query && result.query.ignored && result.query.ignored.length) {
     setStatus(`ignored words: ${result.query.ignored.join(", ")}`);
   }
