@@ -40,7 +40,14 @@ from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PatchPilotWarning, PresetError, UsageError
 from patchpilot.fx import FxChain
 from patchpilot.fx.plugin import plugin_effect_kind
-from patchpilot.export import EXPORT_TAIL_SECONDS, ExportedFiles, export_preset, play_exported, prepare_directory
+from patchpilot.export import (
+    EXPORT_TAIL_SECONDS,
+    Deliverables,
+    ExportedFiles,
+    export_preset,
+    play_exported,
+    prepare_directory,
+)
 from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.manage import BuildRequest, ProgressCallback, build_index, describe_index
@@ -187,6 +194,12 @@ class PatchPilot:
                                   total_seconds=m.render.total_seconds + EXPORT_TAIL_SECONDS, fx=m.fx)
             for m in result.matches
         }
+
+    @staticmethod
+    def deliverables(match: Match) -> Deliverables:
+        """The files of an answer as the page offers them (preset, effect chain, the preset
+        with the chain inside, each VST3 effect's preset), named as ``export`` names them."""
+        return Deliverables(match.preset, match.preset.name, match.fx)
 
     @staticmethod
     def _file_stem(result: MatchResult, match: Match | None = None) -> str:

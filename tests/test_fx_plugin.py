@@ -217,5 +217,5 @@ def test_the_page_offers_each_plugin_effect_as_a_vstpreset(pluck_wav: Path, tiny
         route = next(r for r in app.routes if getattr(r, "path", "").endswith("/fx-plugin/{position}"))
         response = route.endpoint(page["id"], 1, 1)
         assert response.body.startswith(b"VST3")
-        with pytest.raises(UsageError, match="not a VST3 effect"):
+        with pytest.raises(UsageError, match="no effect 5 that is a VST3 effect"):
             route.endpoint(page["id"], 1, 5)

@@ -149,3 +149,21 @@ def test_the_gate_and_the_cache_hold_their_bounds() -> None:
     assert cache.get(1) == "a"  # 1 is now the newest
     cache.put(3, "c")
     assert cache.get(2) is None and cache.get(1) == "a" and len(cache) == 2
+
+
+def test_the_page_serves_the_files_export_writes_under_the_same_names(client: TestClient, matched: dict,
+                                                                       tmp_path: Path) -> None:
+    from patchpilot.export import export_preset
+
+    server = client.app.state.server
+    _, match = server.match_of(matched["id"], 1)
+    files = server.pilot.deliverables(match)
+    written = export_preset(match.preset, tmp_path, match.preset.name, note=60, velocity=100, fx=match.fx)
+    on_disk = sorted(p.name for p in tmp_path.iterdir())
+    assert sorted(f.name for f in files.files) + [written.audio_file.name] == sorted(on_disk)
+    top = matched["matches"][0]
+    served = client.get(top["preset_url"])
+    assert served.content == (tmp_path / top["preset_filename"]).read_bytes()
+    assert f'filename="{top["preset_filename"]}"' in served.headers["content-disposition"]
+    if top["fx_url"]:  # the chain's JSON is the file `render --fx` reads, as export writes it
+        assert client.get(top["fx_url"]).content == written.fx_file.read_bytes()

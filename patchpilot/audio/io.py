@@ -372,8 +372,10 @@ def load_stereo(source: str | Path | bytes, sample_rate: int, name: str | None =
     return resample(np.ascontiguousarray(samples), rate, sample_rate)
 
 
-def write_wav(path: Path, samples: np.ndarray, sample_rate: int) -> None:
-    """32-bit float WAV: keeps synth output exactly, including peaks above 0 dBFS."""
+def write_wav(path: Path | BinaryIO, samples: np.ndarray, sample_rate: int) -> None:
+    """32-bit float WAV (to a file, or a binary buffer): keeps synth output exactly,
+    including peaks above 0 dBFS."""
     import soundfile
 
-    soundfile.write(str(path), np.asarray(samples, dtype=np.float32), sample_rate, subtype="FLOAT")
+    target = str(path) if isinstance(path, (str, Path)) else path
+    soundfile.write(target, np.asarray(samples, dtype=np.float32), sample_rate, subtype="FLOAT", format="WAV")

@@ -11,7 +11,9 @@ where the synth has equivalents: one file to load, sounding alike rather than th
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -44,6 +46,76 @@ class ExportedFiles:
     fx_plugin_presets: tuple[Path, ...] = ()
 
 
+@dataclass(frozen=True)
+class Deliverable:
+    """One file of an answer: its kind, its name, and its bytes, made when asked."""
+
+    #: ``preset``, ``fx`` (the chain's JSON), ``preset-with-fx``, ``fx-plugin`` (a VST3
+    #: effect's ``.vstpreset``; ``position`` says which) or ``audio`` (the WAV).
+    kind: str
+    name: str
+    make: Callable[[], bytes] = field(repr=False, compare=False)
+    position: int = 0
+
+    def data(self) -> bytes:
+        return self.make()
+
+
+class Deliverables:
+    """Every file an answer (a preset and its effect chain) comes with, named in one place:
+    ``<stem>.<suffix>``, ``<stem>.fx.json``, ``<stem>.with-fx.<suffix>``,
+    ``<stem>.fx-<n>-<plugin>.vstpreset`` and, given how to play it, ``<stem>.wav``. The CLI
+    writes them (:func:`export_preset`); the page serves them."""
+
+    def __init__(self, preset: Preset, stem: str, fx: FxChain = FxChain(),
+                 audio: Callable[[bytes], np.ndarray] | None = None) -> None:
+        self.preset, self.fx, self._audio = preset, fx, audio
+        self.engine = get_engine(preset.synth)
+        self.stem = slug(stem)
+
+    @cached_property
+    def preset_bytes(self) -> bytes:
+        return self.engine.preset_bytes(self.preset)
+
+    @cached_property
+    def _with_fx(self) -> tuple[bytes, tuple[str, ...]] | None:
+        return preset_with_fx(self.preset, self.fx)
+
+    @property
+    def fx_left_out(self) -> tuple[str, ...]:
+        """The chain's effects the ``.with-fx`` preset leaves out, each with why."""
+        return self._with_fx[1] if self._with_fx is not None else ()
+
+    @cached_property
+    def files(self) -> tuple[Deliverable, ...]:
+        suffix = self.engine.preset_suffix
+        files = [Deliverable("preset", f"{self.stem}{suffix}", lambda: self.preset_bytes)]
+        if self.fx:
+            files.append(Deliverable("fx", f"{self.stem}.fx.json", lambda: self.fx.to_json().encode()))
+            for position, effect in enumerate(self.fx.effects, start=1):
+                if effect.spec.source():
+                    files.append(Deliverable("fx-plugin", fx_plugin_preset_name(self.stem, position, effect.kind),
+                                             lambda e=effect: e.spec.state(dict(e.settings)) or b"", position))
+            if self._with_fx is not None:
+                files.append(Deliverable("preset-with-fx", f"{self.stem}.with-fx{suffix}",
+                                         lambda: self._with_fx[0]))  # type: ignore[index]
+        if self._audio is not None:
+            files.append(Deliverable("audio", f"{self.stem}.wav", lambda: wav_file_bytes(self._audio(self.preset_bytes))))
+        return tuple(files)
+
+    def get(self, kind: str, position: int = 0) -> Deliverable | None:
+        return next((f for f in self.files if f.kind == kind and f.position == position), None)
+
+
+def wav_file_bytes(audio: np.ndarray) -> bytes:
+    """The bytes of the export WAV (32-bit float, EXPORT_SAMPLE_RATE_HZ)."""
+    import io
+
+    buffer = io.BytesIO()
+    write_wav(buffer, audio, EXPORT_SAMPLE_RATE_HZ)
+    return buffer.getvalue()
+
+
 def prepare_directory(directory: Path) -> Path:
     if directory.exists() and not directory.is_dir():
         raise UsageError(f"--export {directory}: exists and is not a folder")
@@ -59,32 +131,16 @@ def export_preset(preset: Preset, directory: Path, stem: str, *, note: int, velo
     them), ``<stem>.fx-<n>-<plugin>.vstpreset`` (each VST3 effect of the chain at its settings,
     for a DAW's copy of the plugin) and ``<stem>.wav`` (the preset file played at ``note``,
     through the chain)."""
-    engine = get_engine(preset.synth)
-    base = directory / slug(stem)
-    preset_file = base.with_suffix(engine.preset_suffix)
-    audio_file = base.with_suffix(".wav")
-    data = engine.preset_bytes(preset)
-    preset_file.write_bytes(data)
-    audio = play_exported(preset, note=note, velocity=velocity, note_seconds=note_seconds,
-                          total_seconds=total_seconds, fx=fx, data=data)
-    fx_file = fx_preset_file = None
-    left_out: tuple[str, ...] = ()
-    plugin_presets: list[Path] = []
-    if fx:
-        fx_file = base.with_suffix(".fx.json")
-        fx.save(fx_file)
-        for position, effect in enumerate(fx.effects, start=1):
-            state = effect.spec.state(dict(effect.settings))
-            if state is not None:
-                plugin_presets.append(base.with_name(fx_plugin_preset_name(base.name, position, effect.kind)))
-                plugin_presets[-1].write_bytes(state)
-        native = preset_with_fx(preset, fx)
-        if native is not None:
-            fx_preset_file = base.with_name(f"{base.name}.with-fx{engine.preset_suffix}")
-            fx_preset_file.write_bytes(native[0])
-            left_out = native[1]
-    write_wav(audio_file, audio, EXPORT_SAMPLE_RATE_HZ)
-    return ExportedFiles(preset_file, audio_file, fx_file, fx_preset_file, left_out, tuple(plugin_presets))
+    files = Deliverables(preset, stem, fx, lambda data: play_exported(
+        preset, note=note, velocity=velocity, note_seconds=note_seconds, total_seconds=total_seconds, fx=fx, data=data))
+    written: dict[str, list[Path]] = {}
+    for deliverable in files.files:
+        path = directory / deliverable.name
+        path.write_bytes(deliverable.data())
+        written.setdefault(deliverable.kind, []).append(path)
+    first = {kind: paths[0] for kind, paths in written.items()}
+    return ExportedFiles(first["preset"], first["audio"], first.get("fx"), first.get("preset-with-fx"),
+                         files.fx_left_out, tuple(written.get("fx-plugin", ())))
 
 
 def fx_plugin_preset_name(stem: str, position: int, effect_name: str) -> str:

@@ -190,9 +190,12 @@ class FxChain:
             parts.append(f"{effect.spec.name} ({shown})")
         return " -> ".join(parts)
 
+    def to_json(self) -> str:
+        """The ``.fx.json`` file's text (``fx/files.py`` reads it back)."""
+        return json.dumps({"fx": self.to_list()}, indent=2) + "\n"
+
     def save(self, path: Path) -> None:
-        """Write the chain's JSON (``fx/files.py`` reads it back)."""
-        path.write_text(json.dumps({"fx": self.to_list()}, indent=2) + "\n", encoding="utf-8")
+        path.write_text(self.to_json(), encoding="utf-8")
 
 def _format(value: float) -> str:
     return f"{value:.3g}" if abs(value) < 100 else f"{value:.0f}"

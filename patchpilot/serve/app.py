@@ -40,15 +40,12 @@ from patchpilot.api import PatchPilot
 from patchpilot.audio.io import load_audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
-from patchpilot.export import fx_plugin_preset_name, preset_with_fx
-from patchpilot.library.bank import slug
 from patchpilot.match import Match, MatchResult
 from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
 from patchpilot.refine import RefineOptions
 from patchpilot.report import GROUP_TITLES, changed_params, match_to_dict, note_name
 from patchpilot.serve.jobs import RETRY_AFTER_SECONDS, BoundedCache, Job, JobRegistry, ServerBusy, WorkGate
 from patchpilot.serve.memory import give_back_free_memory
-from patchpilot.synths import get_engine
 
 STATIC_DIR = Path(__file__).parent / "static"
 #: Uploads larger than this are refused before they are decoded (``serve --max-upload-mb``).
@@ -110,11 +107,6 @@ def _safe_label(name: str | None) -> str:
     return re.sub(r"[^\w .,()+-]", "", base)[:80] or "upload"
 
 
-def plugin_preset_filename(match: Match, position: int) -> str:
-    """What the chain's ``position``-th effect (a VST3 plugin) downloads as."""
-    return fx_plugin_preset_name(slug(match.preset.name), position, match.fx.effects[position - 1].kind)
-
-
 class Server:
     """The state behind the page: the facade, the results and the running refinements."""
 
@@ -172,25 +164,23 @@ class Server:
         for match in result.matches:
             document = match_to_dict(match, audition=not result.from_track, confidence=labelled)
             base = f"/api/results/{rid}/matches/{match.rank}"
-            engine = get_engine(match.preset.synth)
-            suffix = engine.preset_suffix
+            files = self.pilot.deliverables(match)
+            with_fx = files.get("preset-with-fx")
             document.update({
-                "synth_name": engine.display_name,
+                "synth_name": files.engine.display_name,
                 "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
                 "fx_text": match.fx.describe() if match.fx else "",
                 "picture_url": f"{base}/picture.png",
                 "audio_url": f"{base}/audio.wav",
                 "preset_url": f"{base}/preset",
-                "preset_filename": f"{slug(match.preset.name)}{suffix}",
-                "fx_url": f"{base}/fx.json" if match.fx else None,
+                "preset_filename": files.get("preset").name,
+                "fx_url": f"{base}/fx.json" if files.get("fx") else None,
                 # the chain in the synth's own effects, where it has them (what --export writes)
-                "preset_with_fx_url": f"{base}/preset-with-fx"
-                if preset_with_fx(match.preset, match.fx) is not None else None,
-                "preset_with_fx_filename": f"{slug(match.preset.name)}.with-fx{suffix}",
+                "preset_with_fx_url": f"{base}/preset-with-fx" if with_fx else None,
+                "preset_with_fx_filename": with_fx.name if with_fx else None,
                 # each VST3 effect of the chain at its settings, for the user's copy of the plugin
-                "fx_plugin_presets": [
-                    {"url": f"{base}/fx-plugin/{position}", "filename": plugin_preset_filename(match, position)}
-                    for position, effect in enumerate(match.fx.effects, start=1) if effect.spec.source()],
+                "fx_plugin_presets": [{"url": f"{base}/fx-plugin/{f.position}", "filename": f.name}
+                                      for f in files.files if f.kind == "fx-plugin"],
                 # a song's notes are its melody: never shown (the keyboard starts at C4)
                 "note": None if result.from_track else match.render.note,
                 "note_name": None if result.from_track else note_name(match.render.note),
@@ -433,41 +423,33 @@ def create_app(*, index: Path | None = None, workers: int = 2, pilot: PatchPilot
         return Response(server.note_audio(rid, rank, note), media_type="audio/wav",
                         headers={"Cache-Control": "private, max-age=3600"})
 
+    def download(rid: str, rank: int, kind: str, position: int = 0) -> Response:
+        """One of an answer's files (``export.Deliverables``), as an attachment."""
+        _, match = server.match_of(rid, rank)
+        deliverable = server.pilot.deliverables(match).get(kind, position)
+        if deliverable is None:
+            missing = {"preset-with-fx": "no effects its synth can hold", "fx": "no effect chain",
+                       "fx-plugin": f"no effect {position} that is a VST3 effect"}
+            raise UsageError(f"match {rank} has {missing.get(kind, 'no such file')}")
+        media = "application/json" if kind == "fx" else "application/octet-stream"
+        return Response(deliverable.data(), media_type=media,
+                        headers={"Content-Disposition": f'attachment; filename="{deliverable.name}"'})
+
     @app.get("/api/results/{rid}/matches/{rank}/preset")
     def preset_file(rid: str, rank: int) -> Response:
-        _, match = server.match_of(rid, rank)
-        engine = get_engine(match.preset.synth)
-        name = f"{slug(match.preset.name)}{engine.preset_suffix}"
-        return Response(engine.preset_bytes(match.preset), media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return download(rid, rank, "preset")
 
     @app.get("/api/results/{rid}/matches/{rank}/preset-with-fx")
     def preset_with_fx_file(rid: str, rank: int) -> Response:
-        _, match = server.match_of(rid, rank)
-        engine = get_engine(match.preset.synth)
-        with_fx = preset_with_fx(match.preset, match.fx)
-        if with_fx is None:
-            raise UsageError(f"match {rank} has no effects {engine.display_name} can hold")
-        name = f"{slug(match.preset.name)}.with-fx{engine.preset_suffix}"
-        return Response(with_fx[0], media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return download(rid, rank, "preset-with-fx")
 
     @app.get("/api/results/{rid}/matches/{rank}/fx-plugin/{position}")
     def fx_plugin_preset(rid: str, rank: int, position: int) -> Response:
-        _, match = server.match_of(rid, rank)
-        effects = match.fx.effects
-        state = effects[position - 1].spec.state(dict(effects[position - 1].settings)) \
-            if 1 <= position <= len(effects) else None
-        if state is None:
-            raise UsageError(f"effect {position} of match {rank} is not a VST3 effect")
-        return Response(state, media_type="application/octet-stream",
-                        headers={"Content-Disposition": f'attachment; filename="{plugin_preset_filename(match, position)}"'})
+        return download(rid, rank, "fx-plugin", position)
 
     @app.get("/api/results/{rid}/matches/{rank}/fx.json")
     def fx_file(rid: str, rank: int) -> Response:
-        _, match = server.match_of(rid, rank)
-        return Response(json.dumps(match.fx.to_list(), indent=2), media_type="application/json",
-                        headers={"Content-Disposition": f'attachment; filename="{slug(match.preset.name)}.fx.json"'})
+        return download(rid, rank, "fx")
 
     @app.post("/api/results/{rid}/refine")
     def refine(rid: str, budget: int = Form(DEFAULT_REFINE_BUDGET), seconds: float | None = Form(None)) -> dict:
