@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import warnings
 from typing import TYPE_CHECKING
 from contextlib import ExitStack
@@ -175,9 +176,10 @@ class PatchPilot:
         return self._separators[key]
 
     def refine(self, result: MatchResult, options: RefineOptions | None = None,
-               progress: RefineProgress | None = None) -> MatchResult:
-        """Refine a match result with CMA-ES: the refined preset comes first."""
-        return self.matcher.refine(result, options or RefineOptions(), progress)
+               progress: RefineProgress | None = None, cancel: threading.Event | None = None) -> MatchResult:
+        """Refine a match result with CMA-ES: the refined preset comes first. Setting
+        ``cancel`` stops it within a few renders (``refine.RefineCancelled``)."""
+        return self.matcher.refine(result, options or RefineOptions(), progress, cancel)
 
     def match_text(self, text: str, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None) -> TextMatchResult:
         """Presets a text describes ("dark evolving pad"): by CLAP on an index built with it,

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import threading
 import warnings
 from collections import defaultdict
 from collections.abc import Sequence
@@ -293,7 +294,7 @@ class Matcher:
         return proposal_nets(self.index.files / TRANSFORM_NAME, tuple(self.index.manifest.synths))
 
     def refine(self, result: MatchResult, options: RefineOptions = RefineOptions(),
-               progress: RefineProgress | None = None) -> MatchResult:
+               progress: RefineProgress | None = None, cancel: threading.Event | None = None) -> MatchResult:
         """The result with a refined preset ranked first where it sounds closer than the
         first match: CMA-ES started from the best matches, scored on up to four notes of
         the input. The other matches follow."""
@@ -317,7 +318,7 @@ class Matcher:
             # the matches after the starts lend their discrete choices (RefineOptions.discrete)
             for m in same_synth[: max(options.starts, DISCRETE_DONORS if options.discrete else 0)]
         ]
-        outcome = refiner.refine(starts, options, progress)
+        outcome = refiner.refine(starts, options, progress, cancel)
         origin = next(m for m in result.matches if m.preset_id == outcome.start_preset_id)
         if outcome.improved:
             # it becomes the answer: played fresh on the input's best note it must sound

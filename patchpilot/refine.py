@@ -21,6 +21,7 @@ found sounds closer.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ import numpy as np
 from patchpilot.audio.analysis import ClipAnalysis, Note, compare_window, compared_stretch
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, RENDER_LEAD_SECONDS
 from patchpilot.distance import PerceptualDistance, Target, noise_around
-from patchpilot.errors import UsageError
+from patchpilot.errors import PatchPilotError, UsageError
 from patchpilot.fx import FxChain
 from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ
@@ -84,6 +85,13 @@ _PITCH_SUFFIXES = ("_transpose", "_tune")
 
 #: ``progress(evaluations_done, budget, best_distance)``
 RefineProgress = Callable[[int, int, float], None]
+#: Renders per pool worker between two looks at the cancel switch (a multiple of the workers,
+#: so that every voice plays the same notes in the same order as in one batch).
+CANCEL_CHECK_RENDERS = 2
+
+
+class RefineCancelled(PatchPilotError):
+    """The refinement was cancelled (its cancel switch was set, or its progress callback raised this)."""
 
 
 @dataclass(frozen=True)
@@ -310,8 +318,9 @@ class Objective:
     """Mean perceptual distance of parameter vectors over the fit notes, rendered in a pool."""
 
     def __init__(self, pool: RenderPool, distance: PerceptualDistance, space: SearchSpace,
-                 fit_notes: Sequence[FitNote], fx: FxChain = FxChain()) -> None:
+                 fit_notes: Sequence[FitNote], fx: FxChain = FxChain(), cancel: threading.Event | None = None) -> None:
         self.pool = pool
+        self.cancel = cancel
         self.distance = distance
         self.space = space
         self.fit_notes = tuple(fit_notes)
@@ -331,7 +340,12 @@ class Objective:
         jobs = [(p, f, h if i == 0 else 1.0) for p, h in zip(presets, holds) for i, f in enumerate(self.fit_notes)]
         # Each thread renders and scores its own notes: the distance's FFTs and matrix
         # products release the GIL, so scoring runs in parallel with the other renders.
-        results = list(self.pool.map(self._render_and_score, jobs))
+        results = []
+        step = CANCEL_CHECK_RENDERS * max(1, self.pool.workers) if self.cancel is not None else max(1, len(jobs))
+        for first in range(0, len(jobs), step):
+            if self.cancel is not None and self.cancel.is_set():
+                raise RefineCancelled("the refinement was cancelled")
+            results += list(self.pool.map(self._render_and_score, jobs[first:first + step]))
         scores = np.array([r[0] for r in results]).reshape(len(presets), len(self.fit_notes))
         self.render_seconds += sum(r[1] for r in results)
         self.loss_seconds += sum(r[2] for r in results)
@@ -408,10 +422,14 @@ class Refiner:
         self.pool_for = pool_for
         #: The loss: the re-ranker's perceptual distance, the one every answer is ranked by.
         self.distance = distance or PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+        #: The cancel switch of the refinement running (``refine``'s ``cancel``).
+        self.cancel: threading.Event | None = None
 
     def refine(self, starts: Sequence[StartPoint], options: RefineOptions = RefineOptions(),
-               progress: RefineProgress | None = None) -> RefineOutcome:
-        """The best preset CMA-ES finds from ``starts`` within the budget."""
+               progress: RefineProgress | None = None, cancel: threading.Event | None = None) -> RefineOutcome:
+        """The best preset CMA-ES finds from ``starts`` within the budget. Setting ``cancel``
+        stops it within a few renders (:class:`RefineCancelled`)."""
+        self.cancel = cancel
         if not starts:
             raise UsageError("refinement needs at least one match to start from")
         began = time.perf_counter()
@@ -484,7 +502,8 @@ class Refiner:
         space = SearchSpace(engine, start.preset, hold=1.0 if hold else None)
         if only is not None:
             space = space.subset(np.array([n in only for n in space.names] + [True]))
-        objective = Objective(self.pool_for(engine.name), self.distance, space, start.fit_notes, start.fx)
+        objective = Objective(self.pool_for(engine.name), self.distance, space, start.fit_notes, start.fx,
+                              self.cancel)
         x0 = space.start_vector()
         initial = float(objective(x0[None, :])[0])
         if space.dim == 0:

@@ -292,7 +292,7 @@ def test_a_refinement_that_does_not_beat_the_first_match_leaves_the_ranks_alone(
         # unchanged: played as the answer it is still further than the first match, so
         # nothing is refined and the second match must not be promoted over the first
         claim = RefineOutcome(second.preset, second.preset_id, 1.0, 0.5, 10, 0.1, 0.1, 0.0)
-        monkeypatch.setattr(Refiner, "refine", lambda self, starts, options, progress=None: claim)
+        monkeypatch.setattr(Refiner, "refine", lambda self, starts, options, progress=None, cancel=None: claim)
         refined = pilot.refine(result, RefineOptions(budget=10))
     assert [m.preset_id for m in refined.matches] == [m.preset_id for m in result.matches]
     assert [m.rank for m in refined.matches] == [1, 2, 3]

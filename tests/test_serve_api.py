@@ -36,8 +36,9 @@ def matched(client: TestClient, pluck_wav: Path) -> dict:
     return response.json()
 
 
-def _events(client: TestClient, url: str) -> list[dict]:
-    events = []
+def _events(client: TestClient, url: str, events: list[dict] | None = None) -> list[dict]:
+    """The job's events until its last, appended to ``events`` as they come."""
+    events = [] if events is None else events
     with client.stream("GET", url) as response:
         assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
         for line in response.iter_lines():
@@ -167,3 +168,27 @@ def test_the_page_serves_the_files_export_writes_under_the_same_names(client: Te
     assert f'filename="{top["preset_filename"]}"' in served.headers["content-disposition"]
     if top["fx_url"]:  # the chain's JSON is the file `render --fx` reads, as export writes it
         assert client.get(top["fx_url"]).content == written.fx_file.read_bytes()
+
+
+def test_cancel_stops_a_long_refinement_between_renders(client: TestClient, matched: dict) -> None:
+    import threading
+    import time
+
+    from patchpilot.refine import RefineCancelled
+
+    server = client.app.state.server
+    job = client.post(f"/api/results/{matched['id']}/refine", data={"budget": "20000"}).json()
+    events = []
+
+    listener = threading.Thread(target=_events, args=(client, job["events_url"], events))
+    listener.start()
+    while server.jobs.running() and not any(e["type"] == "progress" for e in events):
+        time.sleep(0.02)
+    assert client.post(job["cancel_url"]).json() == {"cancelled": True}
+    listener.join(timeout=120)
+    assert events[-1]["type"] == "cancelled" and server.jobs.running() == 0
+    # the facade stops too when its switch is set (here before it starts)
+    switch = threading.Event()
+    switch.set()
+    with pytest.raises(RefineCancelled):
+        server.pilot.refine(server.entry(matched["id"]).result, cancel=switch)

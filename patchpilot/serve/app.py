@@ -42,7 +42,7 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET,
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
 from patchpilot.match import Match, MatchResult
 from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
-from patchpilot.refine import RefineOptions
+from patchpilot.refine import RefineCancelled, RefineOptions
 from patchpilot.report import GROUP_TITLES, changed_params, match_to_dict, note_name
 from patchpilot.serve.jobs import RETRY_AFTER_SECONDS, BoundedCache, Job, JobRegistry, ServerBusy, WorkGate
 from patchpilot.serve.memory import give_back_free_memory
@@ -69,10 +69,6 @@ MAX_PENDING_WORK = 4
 MAX_PENDING_RENDERS = 8
 #: Pictures and keyboard notes kept per result.
 MAX_CACHED_PER_RESULT = 48
-
-
-class RefineCancelled(Exception):
-    """Raised from the progress callback to stop a refinement."""
 
 
 @dataclass
@@ -260,7 +256,7 @@ class Server:
                 with self.work_lock:
                     if job.cancel.is_set():
                         raise RefineCancelled
-                    refined = self.pilot.refine(entry.result, options, recorder)
+                    refined = self.pilot.refine(entry.result, options, recorder, job.cancel)
                 new_id = self.keep(refined, entry.input_wav)
                 outcome = next((m.refinement for m in refined.matches if m.refinement is not None), None)
                 if outcome is not None:
