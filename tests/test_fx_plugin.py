@@ -214,8 +214,9 @@ def test_the_page_offers_each_plugin_effect_as_a_vstpreset(pluck_wav: Path, tiny
         assert first["fx_plugin_presets"] == [{"url": f"/api/results/{page['id']}/matches/1/fx-plugin/1",
                                                "filename": f"{first['preset_filename'].rsplit('.', 1)[0]}"
                                                            ".fx-1-zameq2.vstpreset"}]
-        route = next(r for r in app.routes if getattr(r, "path", "").endswith("/fx-plugin/{position}"))
-        response = route.endpoint(page["id"], 1, 1)
+        from patchpilot.serve.routes import fx_plugin_preset
+
+        response = fx_plugin_preset(page["id"], 1, 1, server=server)
         assert response.body.startswith(b"VST3")
         with pytest.raises(UsageError, match="no effect 5 that is a VST3 effect"):
-            route.endpoint(page["id"], 1, 5)
+            fx_plugin_preset(page["id"], 1, 5, server=server)

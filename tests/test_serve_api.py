@@ -17,7 +17,7 @@ pytest.importorskip("matplotlib", reason="the plot extra is not installed")
 from fastapi.testclient import TestClient
 
 from patchpilot.api import PatchPilot
-from patchpilot.serve import app as app_module
+from patchpilot.serve import server as server_module
 from patchpilot.serve.app import create_app
 from patchpilot.serve.jobs import ABANDON_SECONDS, JOB_TTL_SECONDS, BoundedCache, JobRegistry, WorkGate
 
@@ -116,7 +116,7 @@ def test_a_full_page_says_so_with_retry_after(client: TestClient, matched: dict)
 
 
 def test_keyboard_notes_are_cached_within_bounds(client: TestClient, matched: dict, monkeypatch) -> None:
-    monkeypatch.setattr(app_module, "MAX_CACHED_PER_RESULT", 3)
+    monkeypatch.setattr(server_module, "MAX_CACHED_PER_RESULT", 3)
     result = client.post("/api/text", data={"text": "organ"}).json()
     url = result["matches"][0]["audio_url"]
     for note in (48, 50, 52, 53, 55):

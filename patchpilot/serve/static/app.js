@@ -1,4 +1,4 @@
-// Patch Pilot's page: plain JS over the JSON API of patchpilot/serve/app.py.
+// Patch Pilot's page: plain JS over the JSON API of patchpilot/serve/routes.py.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
