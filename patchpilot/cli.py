@@ -509,13 +509,14 @@ def corpus(
       patchpilot corpus corpus/ --size 1000000 --ray auto
     """
     from patchpilot.api import PatchPilot
-    from patchpilot.corpus import CorpusRequest
+    from patchpilot.corpus import CorpusPlan, CorpusRequest
     from patchpilot.synths.registry import builtin_synths
 
     with _errors_to_exit():
         chosen = tuple(_check_synth(s) for s in synths) if synths else builtin_synths()
-        request = CorpusRequest(output, size, chosen, seed, _numbers(notes, "--notes"),
-                                _numbers(velocities, "--velocities"), audio, shard_size, workers, ray)
+        plan = CorpusPlan(output, size, chosen, seed, _numbers(notes, "--notes"), _numbers(velocities, "--velocities"),
+                          audio, shard_size)
+        request = CorpusRequest(plan, workers, ray)
         with _warnings_to_stderr(), _progress() as progress, PatchPilot(workers=workers) as pilot:
             report = pilot.build_corpus(request, progress)
     counts = "; ".join(f"{synth} " + ", ".join(f"{n} {status}" for status, n in tally.items() if n)

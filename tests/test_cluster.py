@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from contextlib import contextmanager
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -17,7 +18,7 @@ from types import SimpleNamespace
 import pytest
 
 from patchpilot.errors import SynthError
-from patchpilot.index.builder import BuildPlan, IndexBuilder
+from patchpilot.index.builder import BuildPlan, IndexBuilder, ProgressCallback
 
 from conftest import TEST_NOTES, assert_same_corpus, assert_same_index, index_contents
 
@@ -87,23 +88,32 @@ def test_a_build_across_two_nodes_is_the_local_build(cluster: SimpleNamespace, t
     assert_same_index(tmp_path / "index", local_build)
 
 
-def test_a_node_lost_mid_build_costs_only_its_chunks(cluster: SimpleNamespace, tiny_banks: Path, tmp_path: Path,
-                                                     local_build: dict) -> None:
+@contextmanager
+def a_node_removed_mid_run(cluster: SimpleNamespace, stage: str = "") -> Iterator[ProgressCallback]:
+    """A progress callback that removes the worker node once a run of ``stage`` is under way
+    (its actor dies with the node); the node is added back afterwards, and the run must
+    have removed it."""
     removed: list[bool] = []
 
-    def progress(stage: str, done: int, total: int) -> None:
-        if stage.startswith("render") and 0 < done < total and not removed:
-            cluster.cluster.remove_node(cluster.worker)  # its actor dies with the node
+    def progress(name: str, done: int, total: int) -> None:
+        if name.startswith(stage) and 0 < done < total and not removed:
+            cluster.cluster.remove_node(cluster.worker)
             removed.append(True)
 
     try:
-        _ray_build(tmp_path / "index", tiny_banks, cluster.address, progress)
+        yield progress
         assert removed
-        assert_same_index(tmp_path / "index", local_build)
     finally:
         if removed:
             cluster.worker = cluster.cluster.add_node(num_cpus=1)
             cluster.cluster.wait_for_nodes()
+
+
+def test_a_node_lost_mid_build_costs_only_its_chunks(cluster: SimpleNamespace, tiny_banks: Path, tmp_path: Path,
+                                                     local_build: dict) -> None:
+    with a_node_removed_mid_run(cluster, "render") as progress:
+        _ray_build(tmp_path / "index", tiny_banks, cluster.address, progress)
+    assert_same_index(tmp_path / "index", local_build)
 
 
 def test_a_killed_driver_resumes_from_what_was_stored(cluster: SimpleNamespace, tiny_banks: Path, tmp_path: Path,
@@ -202,19 +212,6 @@ def test_a_node_lost_mid_corpus_costs_only_its_work(cluster: SimpleNamespace, ti
     from patchpilot.cluster import connect
     from patchpilot.corpus import CorpusBuilder
 
-    removed: list[bool] = []
-
-    def progress(stage: str, done: int, total: int) -> None:
-        if 0 < done < total and not removed:
-            cluster.cluster.remove_node(cluster.worker)
-            removed.append(True)
-
-    try:
-        with connect(cluster.address) as ray_cluster:
-            CorpusBuilder(_corpus_plan(tmp_path / "ray", tiny_banks), cluster=ray_cluster, progress=progress).build()
-        assert removed
-        assert_same_corpus(tmp_path / "ray", local_corpus)
-    finally:
-        if removed:
-            cluster.worker = cluster.cluster.add_node(num_cpus=1)
-            cluster.cluster.wait_for_nodes()
+    with a_node_removed_mid_run(cluster) as progress, connect(cluster.address) as ray_cluster:
+        CorpusBuilder(_corpus_plan(tmp_path / "ray", tiny_banks), cluster=ray_cluster, progress=progress).build()
+    assert_same_corpus(tmp_path / "ray", local_corpus)

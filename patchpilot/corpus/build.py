@@ -287,8 +287,8 @@ class CorpusBuilder:
         counts = {}
         for synth in self.plan.synths:
             tally = np.zeros(len(STATUS), np.int64)
-            for shard in range(self.plan.shards()):
-                columns = read_shard(self.plan.output / shard_name(synth, shard))
+            for shard in range(self.plan.shards()):  # every shard was checked or written by this run
+                columns = read_shard(self.plan.output / shard_name(synth, shard), columns=("status",))
                 if columns is None:
                     raise CorpusError(f"{shard_name(synth, shard)} vanished while the corpus was made")
                 tally += np.bincount(columns["status"], minlength=len(STATUS))
@@ -309,16 +309,9 @@ class CorpusBuilder:
 
 @dataclass(frozen=True)
 class CorpusRequest:
-    """What ``patchpilot corpus`` was asked for."""
+    """What ``patchpilot corpus`` was asked for: the plan, and where to render it."""
 
-    output: Path
-    size: int
-    synths: tuple[str, ...] = CORPUS_SYNTHS
-    seed: int = 0
-    notes: tuple[int, ...] = DEFAULT_NOTES
-    velocities: tuple[int, ...] = DEFAULT_VELOCITIES
-    audio: bool = False
-    shard_size: int = DEFAULT_SHARD_SIZE
+    plan: CorpusPlan
     workers: int = 2
     #: Render on a Ray cluster: ``auto`` or its address.
     ray: str | None = None
@@ -326,15 +319,13 @@ class CorpusRequest:
 
 def build_corpus(request: CorpusRequest, progress: ProgressCallback | None = None) -> CorpusReport:
     """Make, resume or grow the corpus a request asks for."""
-    plan = CorpusPlan(request.output, request.size, request.synths, request.seed, request.notes, request.velocities,
-                      request.audio, request.shard_size)
     with ExitStack() as stack:
         cluster = None
         if request.ray is not None:
             from patchpilot.cluster import connect
 
             cluster = stack.enter_context(connect(request.ray))
-        return CorpusBuilder(plan, workers=request.workers, progress=progress, cluster=cluster).build()
+        return CorpusBuilder(request.plan, workers=request.workers, progress=progress, cluster=cluster).build()
 
 
 def _values(values: dict[str, float], names: list[str]) -> list[float]:

@@ -59,18 +59,19 @@ def write_shard(path: Path, columns: dict[str, np.ndarray]) -> None:
     os.replace(temporary, path)
 
 
-def read_shard(path: Path, audio: bool = False) -> dict[str, np.ndarray] | None:
-    """A shard's columns, or None when it is missing or damaged."""
+def read_shard(path: Path, audio: bool = False, columns: tuple[str, ...] = COLUMNS) -> dict[str, np.ndarray] | None:
+    """A shard's columns (all of them by default; an npz reads only those asked), or None
+    when it is missing or damaged."""
     try:
         with np.load(path) as data:
-            names = COLUMNS + (("audio",) if audio and "audio" in data else ())
-            columns = {name: data[name] for name in names}
+            names = columns + (("audio",) if audio and "audio" in data else ())
+            read = {name: data[name] for name in names}
     except Exception:  # noqa: BLE001 - any damage (truncation, bad zip, missing column) means "make it again"
         return None
-    count = len(columns["numbers"])
-    if any(len(column) != count for column in columns.values()):
+    count = len(next(iter(read.values())))
+    if any(len(column) != count for column in read.values()):
         return None
-    return columns
+    return read
 
 
 def read_manifest(folder: Path) -> dict | None:

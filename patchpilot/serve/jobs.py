@@ -45,7 +45,6 @@ class Job:
     """A refinement in a thread, its events for the page, and its cancel switch."""
 
     id: str
-    started: float
     events: queue.Queue = field(default_factory=queue.Queue)
     cancel: threading.Event = field(default_factory=threading.Event)
     finished: float | None = None
@@ -67,7 +66,7 @@ class JobRegistry:
         now = self.clock()
         with self._lock:
             self._expire(now)
-            job = Job(f"j{next(self._ids)}", started=now, unheard_since=now)
+            job = Job(f"j{next(self._ids)}", unheard_since=now)
             self._jobs[job.id] = job
         return job
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from patchpilot.errors import SynthError
 from patchpilot.synths.base import Preset, RenderPool, RenderRequest, SynthEngine, Voice
 from patchpilot.synths.params import Param, ParamSpace
-from patchpilot.synths.registry import PLUGIN_PREFIX, builtin_name, entry, is_plugin_synth
+from patchpilot.synths.registry import PLUGIN_PREFIX, builtin_name, entry, is_plugin_synth, unknown_synth
 
 __all__ = ["PLUGIN_PREFIX", "Param", "ParamSpace", "Preset", "RenderPool", "RenderRequest", "SynthEngine", "Voice",
            "get_engine", "is_plugin_synth", "register_plugin", "remember_engine"]
@@ -60,8 +60,9 @@ def get_engine(name: str) -> SynthEngine:
     """The engine for a synth name (``vital``, ``dexed`` or an alias, ``vst3:<plugin>``), created
     once per process."""
     key = name.strip().lower()
-    if builtin_name(key) is not None:
-        return get_builtin_engine(builtin_name(key))
+    builtin = builtin_name(key)
+    if builtin is not None:
+        return get_builtin_engine(builtin)
     if key.startswith(PLUGIN_PREFIX):
         from patchpilot.synths.vst3 import PluginSpec, VST3Engine
 
@@ -75,7 +76,7 @@ def get_engine(name: str) -> SynthEngine:
                                  f"{', '.join(n for n in _ENGINES) or 'something else'}")
             return _ENGINES[key]
         return VST3Engine(PluginSpec.from_record(record))
-    return entry(key).engine_class()()  # raises: one line naming the known synths
+    raise unknown_synth(name)
 
 
 @lru_cache(maxsize=None)

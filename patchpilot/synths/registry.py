@@ -73,12 +73,17 @@ def builtin_name(name: str) -> str | None:
     return None
 
 
+def unknown_synth(name: str) -> SynthError:
+    """The one line for a synth name nobody knows, naming the known ones."""
+    return SynthError(f"unknown synth {name!r}; built-in synths: {', '.join(BUILTIN)}, "
+                      f"or a VST3 instrument as {PLUGIN_PREFIX}NAME")
+
+
 def entry(name: str) -> SynthEntry:
-    """The entry of a built-in synth (by name or alias); one line naming the known ones otherwise."""
+    """The entry of a built-in synth (by name or alias)."""
     found = builtin_name(name)
     if found is None:
-        raise SynthError(f"unknown synth {name!r}; built-in synths: {', '.join(BUILTIN)}, "
-                         f"or a VST3 instrument as {PLUGIN_PREFIX}NAME")
+        raise unknown_synth(name)
     return BUILTIN[found]
 
 
