@@ -58,6 +58,8 @@ class Tally:
 
     statuses: Counter = field(default_factory=Counter)
     actions: Counter = field(default_factory=Counter)
+    #: Requests answered with 200, by action.
+    answered: Counter = field(default_factory=Counter)
     failures: list[str] = field(default_factory=list)
     busy_without_retry_after: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -66,6 +68,8 @@ class Tally:
         with self.lock:
             self.statuses[status] += 1
             self.actions[action] += 1
+            if status == 200:
+                self.answered[action] += 1
             if status >= 500 and status != 503:
                 self.failures.append(f"{action}: {status} {detail[:200]}")
             if status == 503 and not (retry_after or "").isdigit():
@@ -281,7 +285,7 @@ def run_load(clients: int, seconds: float, index: Path | None, seed: int = 0) ->
         final = rss_mb(server.pid)
         leftovers = sorted(p.name for p in tmp.iterdir())
         return {"clients": clients, "seconds": seconds, "statuses": dict(sorted(tally.statuses.items())),
-                "actions": dict(tally.actions), "failures": tally.failures,
+                "actions": dict(tally.actions), "answered": dict(tally.answered), "failures": tally.failures,
                 "busy_without_retry_after": tally.busy_without_retry_after, "baseline_mb": baseline,
                 "peak_mb": peak, "final_mb": final, "growth_mb": final - baseline, "settle_seconds": settled,
                 "still_running": status["refinements_running"], "leftovers": leftovers, "alive": server.poll() is None}
