@@ -26,7 +26,7 @@ import numpy as np
 
 from patchpilot.audio.content import looks_like_song
 from patchpilot.audio.fetch import fetched_audio, is_url
-from patchpilot.audio.io import load_clip, resample
+from patchpilot.audio.io import Audio, load_audio, load_clip, resample
 from patchpilot.audio.segment import select_track_notes
 from patchpilot.audio.separate import DemucsNotInstalledError, Progress, SeparationOptions, StemSeparator
 from patchpilot.constants import (
@@ -53,17 +53,22 @@ from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.manage import BuildRequest, ProgressCallback, build_index, describe_index
 from patchpilot.library.bank import slug
-from patchpilot.match import Match, Matcher, MatchResult
+from patchpilot.matching import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir
-from patchpilot.refine import RefineOptions, RefineProgress
+from patchpilot.refine import RefineCancelled, RefineOptions, RefineProgress, refine_result
+from patchpilot.report import match_card
 from patchpilot.synths import Preset, get_engine
 from patchpilot.synths.registry import BUILTIN, preset_file_suffixes, synth_for_file
 from patchpilot.synths.base import from_native_rate
-from patchpilot.text_match import TextMatcher, TextMatchResult
+from patchpilot.matching.text import TextMatcher, TextMatchResult
 
 if TYPE_CHECKING:
     from patchpilot.corpus import CorpusReport, CorpusRequest
     from patchpilot.plots import ConvergencePoint, Picture
+
+#: What callers of the library need besides the facade: its requests, results and errors.
+__all__ = ["BuildRequest", "Match", "MatchResult", "PatchPilot", "PlotFiles", "RefineCancelled", "RefineOptions",
+           "SeparationOptions", "TextMatchResult"]
 
 
 @dataclass(frozen=True)
@@ -179,7 +184,7 @@ class PatchPilot:
                progress: RefineProgress | None = None, cancel: threading.Event | None = None) -> MatchResult:
         """Refine a match result with CMA-ES: the refined preset comes first. Setting
         ``cancel`` stops it within a few renders (``refine.RefineCancelled``)."""
-        return self.matcher.refine(result, options or RefineOptions(), progress, cancel)
+        return refine_result(self.matcher, result, options or RefineOptions(), progress, cancel)
 
     def match_text(self, text: str, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None) -> TextMatchResult:
         """Presets a text describes ("dark evolving pad"): by CLAP on an index built with it,
@@ -249,14 +254,43 @@ class PatchPilot:
             draw_match(self.picture(result, match), path)
             written[match.rank] = path
         convergence = None
-        refined = next((m for m in result.matches if m.refinement is not None), None)
-        if refine_history is not None and refined is not None:
-            outcome = refined.refinement
+        title = _convergence_title(result)
+        if refine_history is not None and title is not None:
             convergence = directory / f"{slug(self._file_stem(result))}-refine.png"
-            draw_convergence(refine_history, convergence, distance_before=None,
-                             title=f"Refinement of {outcome.start_preset_id}: distance {outcome.distance_before:.3f}"
-                                   f" -> {outcome.distance_after:.3f}, {outcome.evaluations} evaluations")
+            draw_convergence(refine_history, convergence, distance_before=None, title=title)
         return PlotFiles(written, convergence)
+
+    @staticmethod
+    def check_plotting() -> None:
+        """Raise the one-line error of ``plot`` now when pictures cannot be drawn here."""
+        from patchpilot.plots import check_available
+
+        check_available()
+
+    def picture_png(self, result: MatchResult, match: Match) -> bytes:
+        """The picture of a match (``picture``) as PNG bytes. Needs ``patchpilot[plot]``."""
+        from patchpilot.plots import draw_match, png_bytes
+
+        return png_bytes(draw_match, self.picture(result, match))
+
+    @staticmethod
+    def convergence_png(result: MatchResult, history: Sequence[ConvergencePoint]) -> bytes | None:
+        """A refinement's progress reports as a PNG (None when ``result`` holds no refinement)."""
+        from patchpilot.plots import draw_convergence, png_bytes
+
+        title = _convergence_title(result)
+        return None if title is None else png_bytes(draw_convergence, history, title=title)
+
+    @staticmethod
+    def card(result: MatchResult, match: Match) -> dict:
+        """A match as data for a card: its settings grouped as on the synth's panel, its
+        label, its effect chain in words (``report.match_card``)."""
+        return match_card(match, result)
+
+    @staticmethod
+    def read_audio(path: Path, *, name: str | None = None) -> Audio:
+        """An audio file decoded at the analysis rate (one clear error for what is not audio)."""
+        return load_audio(path, ANALYSIS_SAMPLE_RATE_HZ, name=name)
 
     def index_info(self) -> dict:
         """The index in use: its folder, preset count per synth and embedder."""
@@ -321,3 +355,13 @@ class PatchPilot:
         described = describe_index(self.index_path, workers=self.workers, progress=progress)
         self.close()
         return described
+
+
+def _convergence_title(result: MatchResult) -> str | None:
+    """The title of a refinement's convergence picture (None when no match was refined from)."""
+    refined = next((m for m in result.matches if m.refinement is not None), None)
+    if refined is None:
+        return None
+    outcome = refined.refinement
+    return (f"Refinement of {outcome.start_preset_id}: distance {outcome.distance_before:.3f} -> "
+            f"{outcome.distance_after:.3f}, {outcome.evaluations} evaluations")

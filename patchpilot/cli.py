@@ -269,12 +269,8 @@ def match(
       patchpilot match sound.wav --fx-plugin ZamComp --export out/
       patchpilot match --text "dark evolving pad"
     """
-    from patchpilot.api import PatchPilot
+    from patchpilot.api import PatchPilot, RefineOptions, SeparationOptions
     from patchpilot.audio.io import read_capped
-    from patchpilot.audio.separate import SeparationOptions
-    from patchpilot.plots import ConvergenceRecorder
-    from patchpilot.plots import check_available as check_plots
-    from patchpilot.refine import RefineOptions
     from patchpilot.report import print_result, result_to_dict, rough_warning
 
     if text is not None:
@@ -296,7 +292,7 @@ def match(
             raise UsageError("stdin (-) can be given once")
         separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
         if plot is not None:
-            check_plots()  # one line now, not after the matching
+            PatchPilot.check_plotting()  # one line now, not after the matching
         with _warnings_to_stderr():  # a VST3 effect whose settings are not all searched says so
             pilot = PatchPilot(index, workers=workers, embedder=embedder, clap_checkpoint=clap_checkpoint,
                                proposals=proposals, fx=fx, fx_plugins=fx_plugins or ())
@@ -308,15 +304,19 @@ def match(
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,
                                              progress=progress, full_band=refine)
-                    history = None
+                    history: list[tuple[int, int, float]] | None = None  # the refinement's progress reports
                     if refine:
+                        history = []
                         with _refine_progress(item, budget) as refine_progress:
-                            history = ConvergenceRecorder(refine_progress)
-                            result = pilot.refine(result, RefineOptions(budget, time_limit), history)
+                            def record(done: int, total: int, best: float, bar: Callable = refine_progress) -> None:
+                                history.append((done, total, float(best)))
+                                bar(done, total, best)
+
+                            result = pilot.refine(result, RefineOptions(budget, time_limit), record)
                     with _status(f"exporting {item}") if export is not None else nullcontext():
                         exports = pilot.export(result, export) if export is not None else {}
                     with _status(f"drawing {item}") if plot is not None else nullcontext():
-                        plots = (pilot.plot(result, plot, refine_history=history.points if history else None)
+                        plots = (pilot.plot(result, plot, refine_history=history)
                                  if plot is not None else None)
                 except PatchPilotError as error:
                     if len(inputs) == 1:

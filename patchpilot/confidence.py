@@ -1,6 +1,6 @@
 """How far to trust a match: a label calibrated on the benchmark's distances.
 
-The thresholds come from ``scripts/bench_match.py --only ood --only calibrate`` (see
+The thresholds come from ``python -m scripts.bench_match --only ood --only calibrate`` (see
 docs/BENCHMARKS.md, "Confidence labels"): the re-ranker's distance of recovered presets, and
 of answers to real-instrument notes and held synthetic tones whose MSS against the input
 was measured.

@@ -178,15 +178,3 @@ def png_bytes(draw, *args, **kwargs) -> bytes:  # noqa: ANN001 - one of the draw
     draw(*args, buffer, **kwargs)
     return buffer.getvalue()
 
-
-class ConvergenceRecorder:
-    """A refinement progress callback that keeps every report (and passes it on)."""
-
-    def __init__(self, then=None) -> None:  # noqa: ANN001 - an optional RefineProgress
-        self.points: list[ConvergencePoint] = []
-        self.then = then
-
-    def __call__(self, done: int, total: int, best: float) -> None:
-        self.points.append((done, total, float(best)))
-        if self.then is not None:
-            self.then(done, total, best)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from patchpilot.confidence import CLOSE_MAX_DISTANCE, SIMILAR_MAX_DISTANCE, confidence_label
 from patchpilot.export import ExportedFiles
-from patchpilot.match import Match, MatchResult
+from patchpilot.matching import Match, MatchResult
 from patchpilot.synths import get_engine
 from patchpilot.synths.params import GROUPS
 
@@ -106,6 +106,23 @@ def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | N
     query = getattr(result, "query", None)  # text queries: the words understood and ignored
     if query is not None:
         document["query"] = query.to_dict()
+    return document
+
+
+def match_card(match: Match, result: MatchResult) -> dict:
+    """One match as a card shows it: the JSON of ``match_to_dict`` with the settings grouped as
+    the synth's panel groups them (only those off the init patch), the synth's own name, the
+    effect chain in words and the key it was played at (none for a song: its melody)."""
+    document = match_to_dict(match, audition=not result.from_track, confidence=result.analysis is not None)
+    document.pop("params", None)  # every parameter: the groups hold the ones to set
+    document.pop("units", None)
+    document.update({
+        "synth_name": get_engine(match.preset.synth).display_name,
+        "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
+        "fx_text": match.fx.describe() if match.fx else "",
+        "note": None if result.from_track else match.render.note,
+        "note_name": None if result.from_track else note_name(match.render.note),
+    })
     return document
 
 

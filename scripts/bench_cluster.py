@@ -1,9 +1,9 @@
 #!/usr/bin/env python
 """Build throughput on a Ray cluster against the local pool (``build-index --ray``).
 
-    python scripts/bench_cluster.py                        # writes the "cluster" section
-    python scripts/bench_cluster.py --dexed 128 --vital 32 --no-report
-    python scripts/bench_cluster.py --corpus --dexed 256 --vital 32   # the "corpus" section
+    python -m scripts.bench_cluster                        # writes the "cluster" section
+    python -m scripts.bench_cluster --dexed 128 --vital 32 --no-report
+    python -m scripts.bench_cluster --corpus --dexed 256 --vital 32   # the "corpus" section
 
 What a build does per preset (render it at the index's five notes and extract its features,
 ``index/features.analyse_preset``) is timed on the same presets (the first designed presets
@@ -32,11 +32,9 @@ import time
 from functools import partial
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
 
-from bench_match import header, write_section
+from scripts.bench_match.report import header, write_section
 
 from patchpilot.constants import INDEX_NOTES
 from patchpilot.embed import get_embedder
@@ -130,7 +128,7 @@ def corpus_section(args: argparse.Namespace) -> str:
         hours = [PROJECTED_PRESETS / (per_core * cores) / 3600 for cores in (64, 512)]
         lines.append(f"| {synth} | {size} | {rates[(synth, 'local')]:.1f} patches/s | {rates[(synth, 'ray')]:.1f} "
                      f"patches/s | {per_core * slots:.0f} | {hours[0]:.1f} h | {hours[1] * 60:.0f} min |")
-    command = f"python scripts/bench_cluster.py --corpus --dexed {args.dexed} --vital {args.vital}"
+    command = f"python -m scripts.bench_cluster --corpus --dexed {args.dexed} --vital {args.vital}"
     about = __doc__.split("\n\n")[3].strip().replace("\n", " ")
     return header("Corpus throughput (`patchpilot corpus`)", command) + "\n" + about + "\n\n" + "\n".join(lines) + "\n"
 
@@ -171,7 +169,7 @@ def main() -> None:
                      f"{ray[(synth, 1)]:.1f}/s | {ray[(synth, 2)]:.1f}/s | "
                      f"{local[(synth, 1)] / ray[(synth, 1)] - 1:+.1%} | x{ray[(synth, 2)] / ray[(synth, 1)]:.2f} | "
                      f"{per_core:.1f} | {hours[0]:.1f} h | {hours[1] * 60:.0f} min |")
-    command = f"python scripts/bench_cluster.py --dexed {args.dexed} --vital {args.vital}"
+    command = f"python -m scripts.bench_cluster --dexed {args.dexed} --vital {args.vital}"
     text = (header("Build throughput on a Ray cluster", command) + "\n"
             + __doc__.split("\n\n", 2)[2].strip().replace("\n", " ") + "\n\n" + "\n".join(lines) + "\n")
     if args.no_report:

@@ -4,8 +4,8 @@
 held synthetic tones (``tones.py``), General MIDI notes and copies of some of both with white
 noise at -30 dB.
 
-    python scripts/bench_distance.py                 # builds the cache (once), writes the section
-    python scripts/bench_distance.py --cache DIR --no-report
+    python -m scripts.bench_distance                 # builds the cache (once), writes the section
+    python -m scripts.bench_distance --cache DIR --no-report
 
 The candidates are what retrieval hands the re-ranker for each query (the nearest presets
 by vector, and each cheap synth's extra ones), played from their preset files on a fresh
@@ -28,21 +28,20 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
 
 import numpy as np
-from bench_match import (NOISE_DB, GM_NOTE_SECONDS, gm_note_list, gm_note_wav, gm_target, header,
-                         ood_soundfonts, write_section)
-from tones import HELD_SECONDS, RATE, TONES, tone
+
+from scripts.bench_match.gm import GM_NOTE_SECONDS, gm_note_list, gm_note_wav, gm_target, ood_soundfonts
+from scripts.bench_match.report import NOISE_DB, header, write_section
+from scripts.tones import HELD_SECONDS, RATE, TONES, tone
 
 from patchpilot.api import PatchPilot
 from patchpilot.audio.analysis import ClipAnalysis, analyse_clip
 from patchpilot.audio.io import Audio, resample
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY
 from patchpilot.distance import PerceptualDistance
-from patchpilot.match import Matcher
+from patchpilot.matching import Matcher
 from patchpilot.metrics import mr_stft, mss
 from patchpilot.synths import get_engine
 
@@ -92,7 +91,7 @@ def build(cache: Path, index: Path, gm_step: int, seed: int) -> None:
             started = time.perf_counter()
             note = heard_analysis(q.heard, q.name).best
             vector = matcher.index.transform.apply(matcher.embedder.features([note.samples]))[0]
-            found, more = matcher.candidates(vector, note, None, DEFAULT_RERANK_CANDIDATES)
+            found, more = matcher.retrieval.candidates(vector, note, None, DEFAULT_RERANK_CANDIDATES)
             stored = matcher.index.presets([c.row for c in found + more])
             ids, renders, metrics, played = [], [], [], []
             for c in found + more:
@@ -213,7 +212,7 @@ def main() -> None:
         args.summary_out.write_text(json.dumps(current, indent=1))
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
     between = np.mean([spearman(e["metrics"][:, 0], e["metrics"][:, 1]) for e in entries])
-    command = f"python scripts/bench_distance.py --gm-step {args.gm_step} --seed {args.seed}"
+    command = f"python -m scripts.bench_distance --gm-step {args.gm_step} --seed {args.seed}"
     if args.baseline:
         command = (f"git worktree add /tmp/baseline {args.baseline_name} && PYTHONPATH=/tmp/baseline "
                    f"{command} --no-report --summary-out {args.baseline.name}\n{command} --baseline "

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Held-out designers' benchmark: match presets from families the index has never seen.
 
-    python scripts/bench_heldout.py --keep /tmp/heldout-index          # build, then match
-    python scripts/bench_heldout.py --index /tmp/heldout-index         # reuse that build
+    python -m scripts.bench_heldout --keep /tmp/heldout-index          # build, then match
+    python -m scripts.bench_heldout --index /tmp/heldout-index         # reuse that build
 
 About 15 % of the designed presets of each synth (a seeded draw spread over every category)
 are removed, with all their variants, from a copy of the factory banks; an index is built
@@ -10,7 +10,7 @@ from the rest with the shipped index's settings (its learned projection never se
 held-out families). Each held-out designed preset is then rendered from its file on a fresh
 synth at a note off the index's grid, in its category's register, and matched with the
 default ``match`` on its own synth. The top-1 and two baselines (init patch, a random preset
-of the index) are scored as the out-of-domain section of ``bench_match.py`` scores them.
+of the index) are scored as the out-of-domain section of ``scripts.bench_match`` scores them.
 Writes the ``heldout`` section of docs/BENCHMARKS.md.
 """
 
@@ -26,12 +26,12 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# scripts.bench_match sets OMP_NUM_THREADS on import: before numpy's first import
+from scripts.bench_match.gm import gm_target, score_answer, timed_match
+from scripts.bench_match.report import REPORT, header, write_section
 
 import numpy as np
 
-import bench_match  # (sets OMP_NUM_THREADS before numpy's first use)
-from bench_match import gm_target, header, score_answer, timed_match, write_section
 from patchpilot.api import PatchPilot
 from patchpilot.audio.io import write_wav
 from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH, EXPORT_SAMPLE_RATE_HZ, INDEX_NOTES
@@ -302,8 +302,8 @@ def main() -> None:
     parser.add_argument("--describe", action="store_true", help="also compute text-query descriptors in the build")
     parser.add_argument("--rows-out", type=Path, default=None, help="also write the per-preset rows as JSON")
     args = parser.parse_args()
-    if bench_match.REPORT.resolve() != (Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"):
-        raise SystemExit(f"bench_match writes {bench_match.REPORT}, not this checkout's docs/BENCHMARKS.md")
+    if REPORT.resolve() != (Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"):
+        raise SystemExit(f"bench_match writes {REPORT}, not this checkout's docs/BENCHMARKS.md")
     held = draw_heldout(factory_presets_dir(), args.fraction, args.seed)
     draw = describe_draw(held, args.seed, args.fraction, args.size)
     for synth, ids in draw["heldout"].items():
@@ -328,11 +328,11 @@ def main() -> None:
         print(f"  matched and scored {len(rows)} presets in {time.perf_counter() - started:.0f} s", file=sys.stderr)
     if args.rows_out:
         args.rows_out.write_text(json.dumps(rows, indent=1))
-    command = (f"python scripts/bench_heldout.py --seed {args.seed} --fraction {args.fraction} "
+    command = (f"python -m scripts.bench_heldout --seed {args.seed} --fraction {args.fraction} "
                f"--size {draw['size_per_synth']} "
                f"--workers {args.workers} --keep DIR" + (" --describe" if args.describe else ""))
     write_section("heldout", section(rows, draw, command, build_note, index))
-    print(f"updated {bench_match.REPORT}", file=sys.stderr)
+    print(f"updated {REPORT}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -2,9 +2,9 @@
 """Recovery of imported presets: our own .vital presets and a DX7 bank, added to a copy of
 the shipped index as a user adds them, then found again from notes played off the grid.
 
-    python scripts/bench_imported.py                    # 48 Vital presets + 32 DX7 voices
-    python scripts/bench_imported.py --count 12 --no-report --keep /tmp/imported   # a quick look
-    python scripts/bench_imported.py --vital-dir DIR --dx7-bank BANK.syx   # a real-world set instead
+    python -m scripts.bench_imported                    # 48 Vital presets + 32 DX7 voices
+    python -m scripts.bench_imported --count 12 --no-report --keep /tmp/imported   # a quick look
+    python -m scripts.bench_imported --vital-dir DIR --dx7-bank BANK.syx   # a real-world set instead
 
 With ``--vital-dir`` every ``.vital`` file under DIR (and with ``--dx7-bank`` that bank) is
 imported instead of our own presets, the import is counted (files vita loads against files
@@ -42,13 +42,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))  # the sibling scripts, as modules
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
 
 import numpy as np
-from bench_match import NOISE_DB, REPORT, ROOT, header, write_section
-from make_user_presets import make_dx7_bank, make_presets
+
+from scripts.bench_match.report import NOISE_DB, REPORT, ROOT, header, write_section
+from scripts.make_user_presets import make_dx7_bank, make_presets
 
 from patchpilot.api import PatchPilot
 from patchpilot.audio.io import write_wav
@@ -415,10 +414,10 @@ def main() -> None:
     args = parser.parse_args()
     index = args.index if args.index.is_absolute() else (Path.cwd() / args.index)
     if args.vital_dir:
-        command = (f"python scripts/bench_imported.py --vital-dir {args.vital_dir.name}"
+        command = (f"python -m scripts.bench_imported --vital-dir {args.vital_dir.name}"
                    + (f" --dx7-bank {args.dx7_bank.name}" if args.dx7_bank else "") + f" --seed {args.seed}")
     else:
-        command = f"python scripts/bench_imported.py --count {args.count} --seed {args.seed} --index {args.index}"
+        command = f"python -m scripts.bench_imported --count {args.count} --seed {args.seed} --index {args.index}"
     command += " --no-ablation" if args.no_ablation else ""
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The oracle: the best preset the library holds for a sound, against what ``match`` returns.
 
-    python scripts/bench_oracle.py --dexed 24 --vital 12        # writes the "oracle" section
-    python scripts/bench_oracle.py --dexed 4 --vital 2 --no-report
+    python -m scripts.bench_oracle --dexed 24 --vital 12        # writes the "oracle" section
+    python -m scripts.bench_oracle --dexed 4 --vital 2 --no-report
 
 Inputs: General MIDI notes of the out-of-domain section (both SoundFonts, evenly spread; the
 Vital inputs are every other DX7 input). For each input and synth, every preset of that synth
@@ -33,13 +33,13 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
 
 import numpy as np
-from bench_match import (GM_NOTE_SECONDS, GM_TOTAL_SECONDS, gm_note_list, gm_note_wav, gm_target, header,
-                         ood_soundfonts, write_section)
+
+from scripts.bench_match.gm import (GM_NOTE_SECONDS, GM_TOTAL_SECONDS, gm_note_list, gm_note_wav, gm_target,
+                                    ood_soundfonts)
+from scripts.bench_match.report import header, write_section
 
 from patchpilot.api import PatchPilot
 from patchpilot.constants import DEFAULT_VELOCITY
@@ -212,7 +212,7 @@ def main() -> None:
     rows = run(index, args.dexed, args.vital, args.cache, args.workers)
     if args.rows_out:
         args.rows_out.write_text(json.dumps(rows, indent=1))
-    command = f"python scripts/bench_oracle.py --dexed {args.dexed} --vital {args.vital} --workers {args.workers}"
+    command = f"python -m scripts.bench_oracle --dexed {args.dexed} --vital {args.vital} --workers {args.workers}"
     if args.index:
         command += f" --index {args.index}"
     text = section(rows, command)

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Search at scale: an index of 1M vectors, exact against approximate (``index/vectors.py``).
 
-    python scripts/bench_scale.py                  # 200,000 presets x 5 notes = 1M vectors
-    python scripts/bench_scale.py --presets 20000 --no-report
+    python -m scripts.bench_scale                  # 200,000 presets x 5 notes = 1M vectors
+    python -m scripts.bench_scale --presets 20000 --no-report
 
 The index is made from the shipped one: its store copied until it holds ``--presets`` presets
 (each copy a new preset id), and each copy's vectors its original's moved by Gaussian noise
@@ -29,12 +29,11 @@ import tempfile
 import time
 from pathlib import Path
 
-SCRIPTS = Path(__file__).resolve().parent
-sys.path.insert(0, str(SCRIPTS))
-os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
 
 import numpy as np
-from bench_match import header, write_section
+
+from scripts.bench_match.report import header, write_section
 
 from patchpilot.index.index import PresetIndex
 from patchpilot.index.layout import STORE_NAME, TRANSFORM_NAME, VECTORS_NAME
@@ -172,7 +171,7 @@ def main() -> None:
         lines.append(f"| {name} | {r['nprobe'] or '-'} | {synth or 'all synths'} | {np.percentile(ms, 50):.1f} ms | "
                      f"{np.percentile(ms, 99):.1f} ms | {recall:.3f} | {r['load']:.2f} s | {r['rss_mb']:.0f} MB | "
                      f"{r['size_mb']:.0f} MB | {r['write']:.0f} s |")
-    command = f"python scripts/bench_scale.py --presets {args.presets} --seed {args.seed}"
+    command = f"python -m scripts.bench_scale --presets {args.presets} --seed {args.seed}"
     text = (header(f"Search at scale: {len(rows) * len(notes):,} vectors ({len(rows):,} presets x {len(notes)} notes)",
                    command)
             + "\n" + __doc__.split("\n\n", 2)[2].strip().replace("\n", " ") + "\n\n" + "\n".join(lines) + "\n")

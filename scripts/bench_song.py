@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Benchmark of matching in songs: a known synth part mixed with SoundFont drums and bass.
 
-    python scripts/bench_song.py                    # songs + separation cost, default index
-    python scripts/bench_song.py --songs 4 --track-seconds 60
+    python -m scripts.bench_song                    # songs + separation cost, default index
+    python -m scripts.bench_song --songs 4 --track-seconds 60
 
 Each song is 10 s at 120 bpm (plus a 0.5 s tail, so that the CLI treats it as a track):
 a phrase of five notes of a preset drawn from the shipped index, played by our own synth
@@ -34,17 +34,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
 import numpy as np
-from bench_match import (
-    ROOT,
-    fluidsynth_render,
-    header,
-    midi_file,
-    mrstft_distance,
-    write_section,
-)
+
+from scripts.bench_match.gm import fluidsynth_render, midi_file, mrstft_distance
+from scripts.bench_match.report import ROOT, header, write_section
 
 from patchpilot.api import PatchPilot
 from patchpilot.audio.io import write_wav
@@ -329,7 +322,7 @@ def songs_section(index: Path, count: int, seed: int, model: str, repo: Path | N
 
 
 def _soundfont() -> str:
-    from bench_match import SOUNDFONTS
+    from scripts.bench_match.gm import SOUNDFONTS
 
     return next((s for s in SOUNDFONTS if Path(s).exists()), "?")
 
@@ -383,10 +376,11 @@ def probe(track: Path, repo: Path, model: str, threads: int) -> dict:
 
 def run_probe(track: Path, repo: Path | None, model: str, threads: int) -> dict:
     """:func:`probe` in a fresh process, so that its peak memory is separation's alone."""
-    command = [sys.executable, __file__, "--probe", str(track), "--demucs-model", model, "--threads", str(threads)]
+    command = [sys.executable, "-m", "scripts.bench_song", "--probe", str(track.resolve()), "--demucs-model", model,
+               "--threads", str(threads)]
     if repo is not None:
-        command += ["--demucs-repo", str(repo)]
-    done = subprocess.run(command, check=True, capture_output=True, text=True)
+        command += ["--demucs-repo", str(repo.resolve())]
+    done = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -505,7 +499,7 @@ def main() -> None:
             body += "\n" + separation_section(songs, Path(tmp), args.demucs_model, args.demucs_repo,
                                               args.track_seconds, args.threads, args.max_separation_seconds,
                                               args.seed)
-    command = (f"python scripts/bench_song.py --songs {args.songs} --seed {args.seed} --track-seconds "
+    command = (f"python -m scripts.bench_song --songs {args.songs} --seed {args.seed} --track-seconds "
                f"{args.track_seconds:g} --threads {args.threads} --index {shown(index)}"
                + (f" --demucs-repo {args.demucs_repo}" if args.demucs_repo else ""))
     write_section("song", header("Songs: a known synth part in a mix", command) + "\n" + body)

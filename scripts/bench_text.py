@@ -1,6 +1,6 @@
 """Benchmark of text queries on the built-in path (descriptors, no model).
 
-    python scripts/bench_text.py [--index indexes/default]
+    python -m scripts.bench_text [--index indexes/default]
 
 Writes the ``text`` section of docs/BENCHMARKS.md (between ``<!-- text -->`` markers):
 
@@ -20,17 +20,15 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import os
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("OMP_NUM_THREADS", "1")
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
 
 import numpy as np
 
-from bench_match import machine, write_section  # (the report plumbing of the other benchmarks)
+from scripts.bench_match.report import machine, write_section  # (the report plumbing of the other benchmarks)
 from patchpilot.describe import query as query_module
 from patchpilot.audio.descriptors import DESCRIPTORS
 from patchpilot.describe.query import DescriptorTable, parse_query, percentile_ranks
@@ -247,7 +245,7 @@ def main() -> None:
     def verdict(value: float) -> str:
         return "met" if value >= TARGET else f"missed by {TARGET - value:.3f}"
 
-    command = "python scripts/bench_text.py" + (f" --index {args.index}" if args.index else "")
+    command = "python -m scripts.bench_text" + (f" --index {args.index}" if args.index else "")
     per_case = "\n".join(
         f"| {r['case'].text} | {'/'.join(r['case'].categories) or '-'} | "
         f"{', '.join(name + ('+' if sign > 0 else '-') for name, sign in r['case'].directions)} | "

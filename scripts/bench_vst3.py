@@ -16,7 +16,7 @@ The two sides alternate render by render (``--renders`` x ``--repeats`` each) an
 median render time of each side counts (the box is shared). Prints a Markdown table; ``--write`` puts it in docs/BENCHMARKS.md
 under "VST3 hosting".
 
-    python scripts/bench_vst3.py --write
+    python -m scripts.bench_vst3 --write
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "tests"))
+#: The tests' stand-in instrument, imported from the repository root (``python -m scripts.bench_vst3``).
+STANDIN = "tests.vst3_standin:StandInSynth"
 
 from patchpilot.plugins.host import (
     describe_parameters,
@@ -95,7 +95,7 @@ def instrument_case(synth: str) -> tuple[Callable[[], None], Callable[[], None]]
 
 
 def effect_case(name: str) -> tuple[Callable[[], None], Callable[[], None]]:
-    synth = register_plugin("", factory="vst3_standin:StandInSynth")
+    synth = register_plugin("", factory=STANDIN)
     engine = get_engine(synth)
     note = engine.render(engine.factory_presets()[1], 60, 100, NOTE_SECONDS, RENDER_SECONDS,
                          sample_rate=NATIVE_SAMPLE_RATE_HZ)
@@ -154,7 +154,7 @@ def main() -> None:
     if not found:
         cases.append((EFFECT_FALLBACK, "effect fed a rendered note (no VST3 instrument installed)",
                       *effect_case(EFFECT_FALLBACK)))
-    standin = register_plugin("", factory="vst3_standin:StandInSynth")
+    standin = register_plugin("", factory=STANDIN)
     cases.append(("stand-in instrument (numpy)", "instrument: note through the engine's voice",
                   *instrument_case(standin)))
     for name, what, ours, bare in cases:
@@ -178,7 +178,7 @@ def write_section(table: str, args: argparse.Namespace) -> None:
     section = (f"{heading}\n\nRender throughput through our plugin layer against a bare pedalboard loop of the same "
                f"plugin (target: ratio >= 0.85). {RENDER_SECONDS} s renders ({NOTE_SECONDS} s note) at 44.1 kHz, "
                f"{BUFFER_SIZE}-sample blocks; {args.renders * args.repeats} renders per side, alternating render by "
-               "render, median render time, on the shared two-core box. Command: `python scripts/bench_vst3.py --write`.\n\n"
+               "render, median render time, on the shared two-core box. Command: `python -m scripts.bench_vst3 --write`.\n\n"
                f"{table}\n\n"
                "Our side pays for what makes renders independent and files exact: the preset's state and "
                "changed parameters applied, one silent block that delivers the changes to the processor (VST3 "

@@ -2,9 +2,9 @@
 """Retrieval alone (no re-ranking): how often a query's own preset is among the first k
 candidates the index returns. A diagnostic for embedder work.
 
-    python scripts/eval_retrieval.py --index /path/to/index --queries 200
-    python scripts/eval_retrieval.py --compare-projection --synth vital --size 400
-    python scripts/eval_retrieval.py --compare-projection --synth dexed --corpus corpus/
+    python -m scripts.eval_retrieval --index /path/to/index --queries 200
+    python -m scripts.eval_retrieval --compare-projection --synth vital --size 400
+    python -m scripts.eval_retrieval --compare-projection --synth dexed --corpus corpus/
 
 Queries are made like the benchmark's: a preset of the index at a note 3-6 semitones from
 the indexed notes, velocity 40-127, note length 0.5-1.6 s, white noise at -30 dB. With

@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """The page under load: many clients on ``patchpilot serve`` at once, on loopback.
 
-    python scripts/load_serve.py                              # 20 clients, 2 minutes, the shipped index
-    python scripts/load_serve.py --clients 20 --seconds 30 --index DIR --no-report
+    python -m scripts.load_serve                              # 20 clients, 2 minutes, the shipped index
+    python -m scripts.load_serve --clients 20 --seconds 30 --index DIR --no-report
 
 The server runs as a user starts it (``python -m patchpilot serve``, its own process, its
 own temporary folder). After a warm-up (three matches at low, middle and high notes, their
@@ -326,10 +326,9 @@ def main() -> None:
     measured = run_load(args.clients, args.seconds, args.index, args.seed)
     problems = verdict(measured)
     print(json.dumps(measured, indent=1), file=sys.stderr)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from bench_match import header, write_section
+    from scripts.bench_match.report import header, write_section
 
-    command = f"python scripts/load_serve.py --clients {args.clients} --seconds {args.seconds:g}" + (
+    command = f"python -m scripts.load_serve --clients {args.clients} --seconds {args.seconds:g}" + (
         f" --index {args.index}" if args.index else "")
     statuses = ", ".join(f"{code}: {count}" for code, count in measured["statuses"].items())
     text = (header("The page under load (`patchpilot serve`)", command) + "\n"

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render the example clips in docs/examples/ from our own factory presets.
 
-    python scripts/make_examples.py
+    python -m scripts.make_examples
 
 crystal-pick.wav: the Vital "Crystal Pick" pluck, two notes with a little noise.
 fm-keys.wav: the DX7 "Tine Glass Piano", one held note.

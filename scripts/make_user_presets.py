@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Write a set of our own ``.vital`` presets that use what the factory banks do not.
 
-    python scripts/make_user_presets.py OUT_DIR [--count 48] [--seed 0] [--dx7 BANK.syx]
+    python -m scripts.make_user_presets OUT_DIR [--count 48] [--seed 0] [--dx7 BANK.syx]
 
 Every preset starts from vita's init JSON and adds what a sound designer would: wavetables
 made here (additive spectra, formant-like frames, sweeps between shapes, sparse bell

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Render factory-bank presets and print sound descriptors, to review a bank while designing it.
 
-    python scripts/preset_report.py presets/vital/bass.toml [--notes 36 60 84]
+    python -m scripts.preset_report presets/vital/bass.toml [--notes 36 60 84]
 
 For each preset and note: level (dBFS RMS of the note), spectral centroid, attack time
 (to within 3 dB of the peak), level 0.5 s after the peak relative to it, the level at the

@@ -3,7 +3,7 @@ hold a note (saws, squares, pulses, additive organs, filtered, driven, detuned, 
 decaying instrument notes do not cover. Every tone is band-limited (additive partials below
 Nyquist), 44.1 kHz mono, deterministic.
 
-    from tones import TONES, tone
+    from scripts.tones import TONES, tone
     audio = tone("saw C3")             # float32, TONE_SECONDS long
 """
 

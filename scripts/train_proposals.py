@@ -2,9 +2,9 @@
 """Train the neural proposal networks (``patchpilot/proposal.py``) on an index.
 
     pip install torch==2.13.0                       # training only; matching runs them in numpy
-    python scripts/train_proposals.py --index indexes/default
-    python scripts/train_proposals.py --synth dexed --holdout 0.15   # report held-out families too
-    python scripts/train_proposals.py --corpus corpus/   # add a `patchpilot corpus` to the pairs
+    python -m scripts.train_proposals --index indexes/default
+    python -m scripts.train_proposals --synth dexed --holdout 0.15   # report held-out families too
+    python -m scripts.train_proposals --corpus corpus/   # add a `patchpilot corpus` to the pairs
 
 Training pairs come from the index itself: every preset's vector at every indexed note, with
 the key it was played at, maps to the preset's parameters (continuous ones as positions in

@@ -162,7 +162,7 @@ def test_vital_files_that_load_also_play(vital_doc: dict, tmp_path: Path) -> Non
 
 
 def test_a_vita_crash_or_hang_in_the_trial_is_an_error_and_the_next_trial_works() -> None:
-    from patchpilot.synths.vital_trial import VitaTrial
+    from patchpilot.synths.vital.trial import VitaTrial
 
     crashing = VitaTrial("import ctypes, sys\nsys.stdin.buffer.read(4)\nctypes.string_at(0)\n")  # a segfault
     hanging = VitaTrial("import sys, time\nsys.stdin.buffer.read(4)\ntime.sleep(60)\n", hang_seconds=1.0)

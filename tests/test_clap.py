@@ -23,7 +23,7 @@ from patchpilot.embed.clap import (
 )
 from patchpilot.index.builder import BuildPlan, IndexBuilder
 from patchpilot.index.index import PresetIndex
-from patchpilot.text_match import TextMatcher
+from patchpilot.matching.text import TextMatcher
 
 from conftest import TEST_NOTES
 

@@ -77,7 +77,7 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
     from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
     from patchpilot.distance import PerceptualDistance
     from patchpilot.fx import FxChain, load_chain
-    from patchpilot.match import Matcher
+    from patchpilot.matching import Matcher
     from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
     with PatchPilot(tiny_index) as pilot:

@@ -107,7 +107,7 @@ def test_a_vital_answer_also_exports_its_chain_in_vitals_own_effects(tmp_path: P
 
     from patchpilot.export import export_preset
     from patchpilot.synths import get_engine
-    from patchpilot.synths.vital_fx import with_chain
+    from patchpilot.synths.vital.fx import with_chain
 
     engine = get_engine("vital")
     chain = FxChain((Effect("HighpassFilter", (("cutoff_frequency_hz", 2000.0),)), Effect("Compressor", (

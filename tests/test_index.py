@@ -133,7 +133,8 @@ def test_user_presets_are_added_to_an_existing_index(tiny_index: Path, tmp_path:
 def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Path, tmp_path: Path,
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from patchpilot.audio.io import Audio
-    from patchpilot.match import USER_CANDIDATES, Matcher
+    from patchpilot.matching import Matcher
+    from patchpilot.matching.retrieval import USER_CANDIDATES
 
     out, _ = add_user_presets(tiny_index, tmp_path)
     index = PresetIndex.open(out)
@@ -154,7 +155,7 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
         return original(self, target, candidates)
 
     monkeypatch.setattr(Matcher, "rerank", spy)
-    monkeypatch.setattr("patchpilot.match.SHORTLIST", 0)  # no DX7 shortlist: only the user's join
+    monkeypatch.setattr("patchpilot.matching.retrieval.SHORTLIST", 0)  # no DX7 shortlist: only the user's join
     with Matcher(index) as matcher:
         matcher.match_audio(audio, top_k=1, candidates=1)
     # one candidate asked for; the user's nearest on each synth join it (one .vital of theirs)

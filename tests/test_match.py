@@ -44,23 +44,24 @@ def test_a_cheap_synths_extra_candidates_get_a_first_hearing(tiny_index: Path, o
     from patchpilot.audio.analysis import analyse_clip
     from patchpilot.audio.io import load_audio
     from patchpilot.index.index import PresetIndex
-    from patchpilot.match import Matcher
+    from patchpilot.matching import Contender, Matcher
+    from patchpilot.matching.rerank import Reranker
 
-    monkeypatch.setattr("patchpilot.match.SHORTLIST", 2)
+    monkeypatch.setattr("patchpilot.matching.retrieval.SHORTLIST", 2)
     with Matcher(PresetIndex.open(tiny_index)) as matcher:
         analysis = analyse_clip(load_audio(organ_wav))
         note = analysis.best
         dexed = [sp for sp in matcher.index.store.iter_presets() if sp.preset.synth == "dexed"]
         # every DX7 preset of the tiny index, the organ last, each at the input's key
         dexed.sort(key=lambda sp: sp.preset_id == "dexed:test-organ")
-        heard = matcher.shortlist(matcher.compared(analysis, note), matcher.noise_of(analysis, note),
-                                  [(sp, (66,), None) for sp in dexed])
-        assert len(heard) == 2 and heard[0][0].preset_id == "dexed:test-organ"
+        heard = matcher.retrieval.shortlist(matcher.compared(analysis, note), matcher.noise_of(analysis, note),
+                                            [Contender(sp, (66,), None) for sp in dexed])
+        assert len(heard) == 2 and heard[0].stored.preset_id == "dexed:test-organ"
         # with one shared candidate, the re-ranker hears the DX7 shortlist too
         assert get_engine("dexed").min_rerank_candidates > 1
         heard_counts: list[int] = []
-        rerank = Matcher.rerank
-        monkeypatch.setattr(Matcher, "rerank", lambda self, t, candidates: heard_counts.append(len(candidates))
+        rerank = Reranker.rerank
+        monkeypatch.setattr(Reranker, "rerank", lambda self, t, candidates: heard_counts.append(len(candidates))
                             or rerank(self, t, candidates))
         result = matcher.match_audio(load_audio(organ_wav), top_k=1, synth="dexed", candidates=1)
     assert heard_counts == [1 + 2] and result.matches[0].preset_id == "dexed:test-organ"

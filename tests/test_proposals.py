@@ -4,7 +4,7 @@ another embedding space is not used."""
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import warnings
 from pathlib import Path
 
@@ -18,19 +18,14 @@ from patchpilot.index.index import TRANSFORM_NAME, PresetIndex
 from patchpilot.proposal import ProposalNet, model_path, transform_digest
 from patchpilot.synths import get_engine
 
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "train_proposals.py"
 
-
-def trainer():  # the training script as a module
-    spec = importlib.util.spec_from_file_location("train_proposals", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def trainer():  # the training script as a module (``python -m scripts.train_proposals``)
+    return importlib.import_module("scripts.train_proposals")
 
 
 @pytest.fixture(scope="module")
 def tiny_nets(tiny_index: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
-    """Networks trained for two epochs on the tiny index, as ``scripts/train_proposals.py`` trains."""
+    """Networks trained for two epochs on the tiny index, as ``python -m scripts.train_proposals`` trains."""
     pytest.importorskip("torch")
     train = trainer()
     folder = tmp_path_factory.mktemp("models")

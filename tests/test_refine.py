@@ -22,8 +22,9 @@ from patchpilot.errors import PatchPilotWarning
 from patchpilot.export import EXPORT_TAIL_SECONDS
 from patchpilot.fx import FxChain, load_chain
 from patchpilot.library.bank import load_factory_bank
-from patchpilot.match import Match, Matcher, RenderSettings
-from patchpilot.refine import RefineOptions, RefineOutcome, Refiner, SearchSpace, StartPoint, fit_notes_for
+from patchpilot.matching import Match, Matcher, RenderSettings
+from patchpilot.refine import (RefineOptions, RefineOutcome, Refiner, SearchSpace, StartPoint, fit_notes_for,
+                               refiner_for)
 from patchpilot.synths import RenderPool, get_engine
 from patchpilot.synths.base import from_native_rate
 
@@ -310,8 +311,8 @@ def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_ind
     soundfile.write(late, late_samples, rate, subtype="FLOAT")
     with PatchPilot(tiny_index) as pilot:
         result = pilot.match(late, top_k=2, synth="dexed", full_band=True)
-        refiner = pilot.matcher.refiner_for(result.analysis, full_band=True)
-        default = pilot.matcher.refiner_for(result.analysis)
+        refiner = refiner_for(pilot.matcher, result.analysis, full_band=True)
+        default = refiner_for(pilot.matcher, result.analysis)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             refined = pilot.refine(result, RefineOptions(budget=24, seed=0, full_band=True))
@@ -320,14 +321,12 @@ def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_ind
             pilot.refine(without_copy, RefineOptions(budget=8, seed=0, full_band=True))
         # by default: on the copy where there is one, at the analysis rate (silently) where not
         rates: list[int] = []
-        original = Matcher.refiner_for
-
-        def spy(self, analysis, full_band=False):
-            made = original(self, analysis, full_band)
+        def spy(matcher, analysis, full_band=False):
+            made = refiner_for(matcher, analysis, full_band)
             rates.append(made.distance.sample_rate)
             return made
 
-        monkeypatch.setattr(Matcher, "refiner_for", spy)
+        monkeypatch.setattr("patchpilot.refine.matches.refiner_for", spy)
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             pilot.refine(result, RefineOptions(budget=8, seed=0))

@@ -1,12 +1,11 @@
-"""The page under load in CI: ``scripts/load_serve.py`` for a short while on the tiny index
+"""The page under load in CI: ``python -m scripts.load_serve`` for a short while on the tiny index
 (20 clients). Nothing but a deliberate 503 (with Retry-After) may fail, every refinement stops
 once its clients are gone (those that left mid-way included), uploads leave nothing behind,
 and the server lives. Memory is a benchmark figure (docs/BENCHMARKS.md), not asserted here."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
+import importlib
 from pathlib import Path
 
 import pytest
@@ -16,14 +15,10 @@ pytest.importorskip("uvicorn", reason="the serve extra is not installed")
 pytest.importorskip("matplotlib", reason="the plot extra is not installed")
 
 pytestmark = pytest.mark.slow
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "load_serve.py"
 
 
 def test_twenty_clients_get_answers_or_a_polite_503_and_leave_nothing_running(tiny_index: Path) -> None:
-    spec = importlib.util.spec_from_file_location("load_serve", SCRIPT)
-    load = importlib.util.module_from_spec(spec)
-    sys.modules["load_serve"] = load  # its dataclasses look their module up there
-    spec.loader.exec_module(load)
+    load = importlib.import_module("scripts.load_serve")  # ``python -m scripts.load_serve``
     measured = load.run_load(clients=20, seconds=20, index=tiny_index, seed=1)
     # uploads were matched and matches played, not only turned away (how many depends on the machine's speed)
     answered = measured["answered"]

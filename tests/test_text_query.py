@@ -14,7 +14,7 @@ from patchpilot.describe.vocabulary import ADJECTIVES, CATEGORY_WORDS, SYNONYMS,
 from patchpilot.errors import IndexLoadError, UsageError
 from patchpilot.index.manage import describe_index
 from patchpilot.index.index import PresetIndex
-from patchpilot.text_match import TextMatcher
+from patchpilot.matching.text import TextMatcher
 
 from conftest import copy_index
 

@@ -387,6 +387,32 @@ def test_a_crashing_plugin_costs_its_presets_not_the_build(tmp_path: Path, monke
     assert report.presets[synth] >= 5
 
 
+def test_a_preset_that_crashes_the_plugin_during_match_costs_one_line(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """``match`` renders a plugin through its worker processes: the "Crash" program, indexed
+    while it did not crash, now aborts the worker that plays it; the match still answers,
+    without it, and says so in one line."""
+    from patchpilot.api import PatchPilot
+    from patchpilot.errors import PatchPilotWarning
+    from patchpilot.index.manage import BuildRequest, build_index
+
+    monkeypatch.setenv("STANDIN_CRASH_PID", str(os.getpid()))  # never this process
+    synth = register_plugin("", factory="vst3_standin:CrashingStandInSynth")
+    monkeypatch.setenv("STANDIN_NO_CRASH", "1")
+    report, _ = build_index(BuildRequest(index=tmp_path / "index", synths=(synth,), size_per_synth=10, workers=2))
+    assert not report.failed
+    monkeypatch.delenv("STANDIN_NO_CRASH")
+    engine = get_engine(synth)
+    clip = tmp_path / "saw.wav"  # every preset of the index is heard, "Crash" too
+    write_wav(clip, engine.render(engine.factory_presets()[1], 60, 100, 0.6, 1.2, sample_rate=44100), 44100)
+    with PatchPilot(tmp_path / "index", workers=2) as pilot, pytest.warns(PatchPilotWarning) as caught:
+        assert any(row["name"] == "Crash" for row in pilot.list_presets())
+        result = pilot.match(clip, top_k=3)
+    assert result.matches and not [m.preset_id for m in result.matches if m.preset.name.startswith("Crash")]
+    crashed = [str(w.message) for w in caught if "crashed" in str(w.message)]
+    assert len(crashed) == 1 and "Crash" in crashed[0] and "\n" not in crashed[0], crashed
+
+
 def test_match_synth_accepts_plugin_names() -> None:
     from patchpilot.cli import _check_synth
 

@@ -22,14 +22,9 @@ import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from patchpilot.api import PatchPilot
-from patchpilot.audio.io import load_audio
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, EXPORT_SAMPLE_RATE_HZ
+from patchpilot.api import Match, MatchResult, PatchPilot, RefineCancelled, RefineOptions
+from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
-from patchpilot.match import Match, MatchResult
-from patchpilot.plots import ConvergenceRecorder, draw_convergence, draw_match, png_bytes
-from patchpilot.refine import RefineCancelled, RefineOptions
-from patchpilot.report import GROUP_TITLES, changed_params, match_to_dict, note_name
 from patchpilot.serve.jobs import BoundedCache, Job, JobRegistry, WorkGate
 from patchpilot.serve.memory import give_back_free_memory
 
@@ -145,14 +140,11 @@ class Server:
         labelled = result.analysis is not None
         matches = []
         for match in result.matches:
-            document = match_to_dict(match, audition=not result.from_track, confidence=labelled)
+            document = self.pilot.card(result, match)
             base = f"/api/results/{rid}/matches/{match.rank}"
             files = self.pilot.deliverables(match)
             with_fx = files.get("preset-with-fx")
             document.update({
-                "synth_name": files.engine.display_name,
-                "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
-                "fx_text": match.fx.describe() if match.fx else "",
                 "picture_url": f"{base}/picture.png",
                 "audio_url": f"{base}/audio.wav",
                 "preset_url": f"{base}/preset",
@@ -164,12 +156,7 @@ class Server:
                 # each VST3 effect of the chain at its settings, for the user's copy of the plugin
                 "fx_plugin_presets": [{"url": f"{base}/fx-plugin/{f.position}", "filename": f.name}
                                       for f in files.files if f.kind == "fx-plugin"],
-                # a song's notes are its melody: never shown (the keyboard starts at C4)
-                "note": None if result.from_track else match.render.note,
-                "note_name": None if result.from_track else note_name(match.render.note),
             })
-            document.pop("params", None)  # every parameter: the groups hold the ones to set
-            document.pop("units", None)
             matches.append(document)
         query = getattr(result, "query", None)
         return {"id": rid, "input": result.input_name, "labelled": labelled, "matches": matches,
@@ -180,7 +167,7 @@ class Server:
 
     # ---- work -------------------------------------------------------------------------
     def match_file(self, path: Path, label: str) -> str:
-        audio = load_audio(path, ANALYSIS_SAMPLE_RATE_HZ, name=label)
+        audio = self.pilot.read_audio(path, name=label)
         if audio.duration > MAX_UPLOAD_SECONDS:
             raise InputAudioError(f"{label}: {audio.duration:.0f} s is longer than the page takes "
                                   f"({MAX_UPLOAD_SECONDS:.0f} s); use patchpilot match")
@@ -205,8 +192,7 @@ class Server:
         cached = entry.cache.get(key)
         if cached is None:
             with self.render_gate.admit(), self.render_lock:
-                picture = self.pilot.picture(entry.result, match)
-            cached = png_bytes(draw_match, picture)
+                cached = self.pilot.picture_png(entry.result, match)
             entry.cache.put(key, cached)
         return cached
 
@@ -230,26 +216,23 @@ class Server:
         job = self.jobs.add()
         job.events.put({"type": "started", "total": budget})  # the page shows it has begun at once
         began = time.perf_counter()
+        history: list[tuple[int, int, float]] = []  # the progress reports, for the convergence picture
 
         def progress(done: int, total: int, best: float) -> None:
             if job.cancel.is_set():
                 raise RefineCancelled
+            history.append((done, total, float(best)))
             job.events.put({"type": "progress", "done": done, "total": total, "best": round(best, 4),
                             "seconds": round(time.perf_counter() - began, 2)})
 
         def run() -> None:
             try:
-                recorder = ConvergenceRecorder(progress)
                 with self.work_lock:
                     if job.cancel.is_set():
                         raise RefineCancelled
-                    refined = self.pilot.refine(entry.result, options, recorder, job.cancel)
+                    refined = self.pilot.refine(entry.result, options, progress, job.cancel)
                 new_id = self.keep(refined, entry.input_wav)
-                outcome = next((m.refinement for m in refined.matches if m.refinement is not None), None)
-                if outcome is not None:
-                    title = (f"Refinement of {outcome.start_preset_id}: distance {outcome.distance_before:.3f} -> "
-                             f"{outcome.distance_after:.3f}, {outcome.evaluations} evaluations")
-                    self.entry(new_id).convergence = png_bytes(draw_convergence, recorder.points, title=title)
+                self.entry(new_id).convergence = self.pilot.convergence_png(refined, history)
                 job.events.put({"type": "done", "result": self.result_json(new_id)})
             except RefineCancelled:
                 job.events.put({"type": "cancelled"})

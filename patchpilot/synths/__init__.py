@@ -12,13 +12,15 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+import numpy as np
+
 from patchpilot.errors import SynthError
-from patchpilot.synths.base import Preset, RenderPool, RenderRequest, SynthEngine, Voice
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, RenderPool, RenderRequest, SynthEngine, Voice
 from patchpilot.synths.params import Param, ParamSpace
 from patchpilot.synths.registry import PLUGIN_PREFIX, builtin_name, entry, is_plugin_synth, unknown_synth
 
 __all__ = ["PLUGIN_PREFIX", "Param", "ParamSpace", "Preset", "RenderPool", "RenderRequest", "SynthEngine", "Voice",
-           "get_engine", "is_plugin_synth", "register_plugin", "remember_engine"]
+           "get_engine", "is_plugin_synth", "play_fresh_native", "register_plugin", "remember_engine"]
 
 #: How to create the engines of non-built-in synths: name -> the engine's ``index_record``.
 _RECORDS: dict[str, dict] = {}
@@ -83,3 +85,11 @@ def get_engine(name: str) -> SynthEngine:
 def get_builtin_engine(name: str) -> SynthEngine:
     """A built-in synth's engine, from the registry (``registry.py``)."""
     return entry(name).engine_class()()
+
+
+def play_fresh_native(_voice: Voice, request: RenderRequest) -> np.ndarray:
+    """``request`` as the user hears it: its preset's file on a fresh instance of its synth,
+    at the synth's native rate (a pool's function: module level, so that a pool in worker
+    processes can send it; the pool's voice is not used)."""
+    return get_engine(request.preset.synth).render(request.preset, request.note, request.velocity,
+                                                   request.note_seconds, request.total_seconds, NATIVE_SAMPLE_RATE_HZ)

@@ -48,7 +48,7 @@ class SynthEntry:
         return getattr(importlib.import_module(module), attribute)
 
 
-VITAL = SynthEntry("vital", "Vital", "patchpilot.synths.vital:VitalEngine", ".vital", (".vital",))
+VITAL = SynthEntry("vital", "Vital", "patchpilot.synths.vital.engine:VitalEngine", ".vital", (".vital",))
 DEXED = SynthEntry("dexed", "Dexed (DX7)", "patchpilot.synths.dexed:DexedEngine", ".syx", (".syx",),
                    aliases=("dx7",))
 #: Every built-in synth, in the order commands list and default to them.

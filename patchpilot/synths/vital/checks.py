@@ -1,7 +1,7 @@
 """What is wrong with a Vital preset that vita refused or crashed on: the explanation of a
 refusal, never the refusal itself.
 
-The synth decides what imports (``vital_trial.py``): a file is imported when vita loads it
+The synth decides what imports (``trial.py``): a file is imported when vita loads it
 and plays a finite, audible note in a child process. A field vita ignores (``custom_warps``
 and ``random_values`` of Vital 1.5, a random seed of 2**31 in a wavetable, a setting from a
 newer version) is kept and written back on export. When the trial refuses a file, the first

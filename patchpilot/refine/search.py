@@ -25,6 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -33,8 +34,7 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET,
 from patchpilot.distance import PerceptualDistance, Target, noise_around
 from patchpilot.errors import PatchPilotError, UsageError
 from patchpilot.fx import FxChain
-from patchpilot.synths import Preset, RenderPool, SynthEngine, Voice, get_engine
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ
+from patchpilot.synths import Preset, RenderPool, RenderRequest, SynthEngine, Voice, get_engine, play_fresh_native
 
 #: Notes of the input one parameter vector is scored on.
 MAX_FIT_NOTES = 4
@@ -345,24 +345,30 @@ class Objective:
         for first in range(0, len(jobs), step):
             if self.cancel is not None and self.cancel.is_set():
                 raise RefineCancelled("the refinement was cancelled")
-            results += list(self.pool.map(self._render_and_score, jobs[first:first + step]))
+            results += list(self.pool.map(partial(_render_and_score, self.distance, self.fx),
+                                          jobs[first:first + step]))
         scores = np.array([r[0] for r in results]).reshape(len(presets), len(self.fit_notes))
         self.render_seconds += sum(r[1] for r in results)
         self.loss_seconds += sum(r[2] for r in results)
         self.evaluations += len(presets)
         return scores.mean(axis=1)
 
-    def _render_and_score(self, voice: Voice, job: tuple[Preset, FitNote, float]) -> tuple[float, float, float]:
-        preset, fit, hold = job
-        started = time.perf_counter()
-        if self.fx:  # effects run at the rate the user hears, then the distance's rate
-            native = voice.render_native(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
-            audio = self.fx.heard_at(native, voice.sample_rate, fit.total_seconds)
-        else:
-            audio = voice.render(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
-        rendered = time.perf_counter()
-        score = float(self.distance.score(fit.target, [audio])[0])
-        return score, rendered - started, time.perf_counter() - rendered
+
+def _render_and_score(distance: PerceptualDistance, fx: FxChain, voice: Voice, job: tuple[Preset, FitNote, float]
+                      ) -> tuple[float, float, float]:
+    """One fit note of one preset rendered on a pool's voice and scored: the distance, the
+    seconds rendering and the seconds scoring (module level: a pool in worker processes
+    pickles it)."""
+    preset, fit, hold = job
+    started = time.perf_counter()
+    if fx:  # effects run at the rate the user hears, then the distance's rate
+        native = voice.render_native(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
+        audio = fx.heard_at(native, voice.sample_rate, fit.total_seconds)
+    else:
+        audio = voice.render(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
+    rendered = time.perf_counter()
+    score = float(distance.score(fit.target, [audio])[0])
+    return score, rendered - started, time.perf_counter() - rendered
 
 
 @dataclass
@@ -593,15 +599,15 @@ class Refiner:
                        holds: Sequence[float] | None = None, fx: FxChain = FxChain()) -> np.ndarray:
         """Mean distance over the fit notes of each preset rendered on a fresh synth instance
         (reproducible: what an exported preset plays) through ``fx``, the matched note held
-        ``holds`` times as long as its fit note says (default 1)."""
+        ``holds`` times as long as its fit note says (default 1). Played on the synth's pool,
+        so that a plugin that crashes costs an error, not the process."""
         holds = [1.0] * len(presets) if holds is None else holds
         scores = np.zeros(len(presets))
+        pool = self.pool_for(presets[0].synth)
         for number, fit in enumerate(fit_notes):
-            renders = []
-            for preset, hold in zip(presets, holds):
-                native = get_engine(preset.synth).render(preset, fit.note, fit.velocity,
-                                                         held_seconds(fit, hold if number == 0 else 1.0),
-                                                         fit.total_seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ)
-                renders.append(fx.heard_at(native, self.distance.sample_rate, fit.total_seconds))
+            requests = [RenderRequest(preset, fit.note, fit.velocity, held_seconds(fit, hold if number == 0 else 1.0),
+                                      fit.total_seconds) for preset, hold in zip(presets, holds)]
+            renders = [fx.heard_at(native, self.distance.sample_rate, fit.total_seconds)
+                       for native in pool.map(play_fresh_native, requests)]
             scores += self.distance.score(fit.target, renders)
         return scores / len(fit_notes)

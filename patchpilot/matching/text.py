@@ -19,7 +19,7 @@ from patchpilot.errors import UsageError
 from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
 from patchpilot.index.index import PresetIndex
 from patchpilot.library.bank import slug
-from patchpilot.match import Match, MatchResult, RenderSettings
+from patchpilot.matching.results import Match, MatchResult, RenderSettings
 
 #: Nearest presets fetched from a CLAP index per wanted match (room for one per family).
 CLAP_CANDIDATES_PER_MATCH = 6

@@ -2,7 +2,7 @@
 
 This is what decides whether a ``.vital`` file imports: a file vita loads and plays is a
 preset, whatever fields it carries. vita trusts what it loads and segfaults on some content
-(``vital_checks.py`` lists what was measured), so the trial runs in a child process, one
+(``checks.py`` lists what was measured), so the trial runs in a child process, one
 request at a time: a crash there is an error message here instead of the end of this
 process. The child is started on first use, restarted after a crash or a hang, runs under a
 memory cap (a corrupt sample length allocates until it fails), and exits when this process

@@ -1,0 +1,126 @@
+"""The matcher: one index, one embedder and the synths' render pools, serving many queries.
+A query is analysed, its contenders retrieved (``retrieval.py``) and re-ranked
+(``rerank.py``); refinement of a result is ``refine.refine_result``."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compared_stretch
+from patchpilot.audio.io import Audio
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
+from patchpilot.distance import NoiseProfile, PerceptualDistance, Target, noise_around
+from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
+from patchpilot.errors import PatchPilotWarning, UsageError
+from patchpilot.fx import EFFECT_KINDS, ChainSearch
+from patchpilot.fx.chain import EffectKind
+from patchpilot.index.index import PresetIndex
+from patchpilot.matching.rerank import CONFIRM_CANDIDATES, Reranker
+from patchpilot.matching.results import Match, MatchResult
+from patchpilot.matching.retrieval import Retrieval
+from patchpilot.synths import RenderPool, get_engine
+
+
+class Matcher:
+    """Loads the embedder and synth pools once; serves many queries against one index."""
+
+    def __init__(self, index: PresetIndex, *, embedder: str | Embedder = DEFAULT_EMBEDDER, workers: int = 2,
+                 proposals: bool = False, fx: bool = True, fx_plugins: Sequence[EffectKind] = ()) -> None:
+        """``proposals``: add the neural proposals (``proposal.py``) to the re-ranker's
+        candidates. ``fx``: search an effect chain for the best answers (``fx/``);
+        ``fx_plugins``: the user's VST3 effects it may use besides the built-in ones
+        (``fx/plugin.py``)."""
+        self.index = index
+        self.use_fx = fx
+        self.fx_kinds = (*EFFECT_KINDS, *fx_plugins)
+        self.embedder = get_embedder(embedder) if isinstance(embedder, str) else embedder
+        index.check_embedder(self.embedder.identity)
+        self.workers = workers
+        self._pools: dict[tuple[str, int], RenderPool] = {}
+        self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+        self.retrieval = Retrieval(index, self.embedder, self.pool, proposals=proposals)
+        self.reranker = Reranker(self.distance, self.pool)
+
+    def pool(self, synth: str, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> RenderPool:
+        """The synth's own render pool at a rate, created on first use: threads with a voice
+        each for the built-in synths, worker processes for a plugin (one that crashes costs
+        the preset it played, not the process)."""
+        key = (synth, sample_rate)
+        if key not in self._pools:
+            self._pools[key] = get_engine(synth).render_pool(self.workers, sample_rate)
+        return self._pools[key]
+
+    def fresh_voices(self) -> None:
+        """Renders of this query on voices that have played nothing yet: the same input gets
+        the same answer whatever the process matched before (a pooled Vital voice keeps some
+        state from one preset to the next)."""
+        for pool in self._pools.values():
+            pool.reset()
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+        self._pools.clear()
+
+    def __enter__(self) -> Matcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def match_audio(self, audio: Audio, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
+                    candidates: int = DEFAULT_RERANK_CANDIDATES, analysis: ClipAnalysis | None = None,
+                    full_band: Audio | None = None) -> MatchResult:
+        """Match a clip; ``analysis`` gives its notes when they were chosen otherwise (a track).
+        ``full_band``: the same clip at a higher rate (``io.load_clip``), kept in the analysis
+        made here for ``RefineOptions.full_band`` (not with ``analysis``: a track's notes come
+        from a mix or a stem)."""
+        if synth is not None and synth not in self.index.manifest.synths:
+            raise UsageError(f"the index at {self.index.path} holds no {synth} presets "
+                             f"(it has: {', '.join(self.index.manifest.synths) or 'none'})")
+        from_track = analysis is not None
+        self.fresh_voices()
+        if analysis is None:
+            analysis = replace(analyse_clip(audio), full_band=full_band)
+        note = analysis.best
+        signal, noise, target = self.target_for(analysis, note)
+        heard = self.retrieval.contenders(note, synth, max(candidates, top_k), signal, noise)
+        self.reranker.crashed.clear()
+        scored, released = self.reranker.rerank(target, heard)
+        confirmed = self.reranker.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES),
+                                          self.chain_search(signal, target, noise), released)
+        crashed = self.reranker.crashed
+        confirmed = [r for r in confirmed if r.stored.preset.fingerprint() not in crashed[r.stored.preset.synth]]
+        for name, presets in crashed.items():
+            if presets:
+                warnings.warn(f"{name} crashed while playing {len(presets)} preset(s), left out of the answers: "
+                              f"{', '.join(sorted(set(presets.values())))}", PatchPilotWarning, stacklevel=2)
+        matches = tuple(Match.of(rank, ranked) for rank, ranked in enumerate(confirmed[:top_k], start=1))
+        return MatchResult(audio.name, matches, analysis, from_track, tuple(c.stored.preset_id for c in heard))
+
+    def target_for(self, analysis: ClipAnalysis, note: Note) -> tuple[np.ndarray, NoiseProfile, Target]:
+        """The compared stretch of ``note``, the recording's noise around it, and the two
+        prepared as the target every candidate is scored against."""
+        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
+        return signal, noise, self.distance.prepare_target(signal, noise=noise)
+
+    @staticmethod
+    def compared(analysis: ClipAnalysis, note: Note) -> np.ndarray:
+        """The stretch of the input every candidate is compared with: the note's compare
+        window and the quiet after it (``analysis.compared_stretch``), at the analysis rate."""
+        return compared_stretch(analysis, note, ANALYSIS_SAMPLE_RATE_HZ)
+
+    def chain_search(self, signal: np.ndarray, target: Target, noise: NoiseProfile) -> ChainSearch | None:
+        """The effect-chain search against the compared stretch (None when effects are off)."""
+        if not self.use_fx:
+            return None
+        return ChainSearch(self.distance, signal, target.length, self.fx_kinds, noise)
+
+    @staticmethod
+    def noise_of(analysis: ClipAnalysis, note: Note) -> NoiseProfile:
+        """The recording's noise around the input note (``distance.noise_around``)."""
+        return noise_around(analysis, note)

@@ -1,0 +1,230 @@
+"""Re-ranking: every contender rendered like the input note and sorted by the perceptual
+distance (a note-off read per preset, a velocity search where the preset responds to it), then
+the best confirmed as the user will hear them: their preset file played on a fresh synth,
+through the effect chain that brings them closest."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, RENDER_LEAD_SECONDS
+from patchpilot.distance import PerceptualDistance, Target, attack_start
+from patchpilot.fx import ChainSearch
+from patchpilot.matching.results import Contender, Ranked, RenderSettings
+from patchpilot.matching.retrieval import HELD_MARGIN_SECONDS
+from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine, play_fresh_native
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate, play_request
+
+#: Velocities tried for presets whose sound depends on velocity, among the
+#: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
+VELOCITY_CANDIDATES = (40, 70, DEFAULT_VELOCITY, 127)
+VELOCITY_SEARCH_CANDIDATES = 6
+#: Steps of the local velocity search that follows the grid (velocity-sensitive presets).
+VELOCITY_REFINE_STEPS = (16, 8, 4)
+#: Candidates re-rendered with the input's release in stage 2.
+RELEASE_CANDIDATES = 10
+#: Stage 1 ranks the finalists on the stretch up to each one's note-off, but on this
+#: much at least: a candidate that parts from the input within a few tens of ms would
+#: otherwise be judged on its attack alone and crowd the right preset out of the finalists.
+PARTIAL_MIN_SECONDS = 0.3
+#: A note-off this close to the end of the window is treated as none.
+RELEASE_MIN_GAP_SECONDS = 0.03
+#: The best re-ranked candidates scored again on what the user will hear (their preset
+#: file loaded in a fresh synth): the distances reported are these.
+CONFIRM_CANDIDATES = 6
+#: The best confirmed candidates whose effect chain is searched (``fx/search.py``).
+FX_CANDIDATES = 2
+#: Inputs compared over less than this (one-shots: kicks, zaps, short plucks) also try the
+#: note-offs of EARLY_NOTE_OFFS_SECONDS: the held-render comparison (``note_off``) skips
+#: the first 50 ms and needs 40 ms of divergence, so it cannot see a release before ~0.09 s.
+SHORT_WINDOW_SECONDS = 0.5
+#: Early note-offs tried for short inputs (seconds; about 1.4x apart: a DX7 tine released
+#: at 20 instead of 30 ms is as far from itself as another preset) ...
+EARLY_NOTE_OFFS_SECONDS = (0.015, 0.02, 0.03, 0.04, 0.055, 0.075, 0.1)
+#: ... then the best one times these factors.
+EARLY_NOTE_OFF_STEPS = (0.85, 1.15)
+
+
+class Reranker:
+    """Scores contenders against one prepared target; renders through ``pool_for(synth)``.
+    A preset that crashes its synth (a plugin in worker processes) is heard as silence and
+    named in ``crashed``, so that one bad preset costs a line, not the match."""
+
+    def __init__(self, distance: PerceptualDistance, pool_for: Callable[[str], RenderPool]) -> None:
+        self.distance = distance
+        self.pool_for = pool_for
+        #: The presets whose render crashed their synth, by synth (fingerprint -> name; since
+        #: the last clear).
+        self.crashed: dict[str, dict[str, str]] = defaultdict(dict)
+
+    def _render(self, synth: str, requests: Sequence[RenderRequest], fresh: bool = False) -> list[np.ndarray]:
+        """Pooled renders at the analysis rate, or with ``fresh`` each preset's file played on
+        a fresh instance at the native rate (what the user hears). A preset that crashed its
+        synth is heard as silence, and not played again."""
+        rate = NATIVE_SAMPLE_RATE_HZ if fresh else ANALYSIS_SAMPLE_RATE_HZ
+        known = self.crashed[synth]
+
+        def silence(request: RenderRequest) -> np.ndarray:
+            return np.zeros(int(round(request.total_seconds * rate)), np.float32)
+
+        def crashed(request: RenderRequest, _reason: str) -> np.ndarray:
+            known[request.preset.fingerprint()] = request.preset.name
+            return silence(request)
+
+        renders = [silence(r) for r in requests] if known else [None] * len(requests)
+        playing = [i for i, r in enumerate(requests) if not known or r.preset.fingerprint() not in known]
+        function = play_fresh_native if fresh else play_request
+        for i, audio in zip(playing, self.pool_for(synth).map(function, [requests[i] for i in playing],
+                                                              on_crash=crashed)):
+            renders[i] = audio
+        return renders
+
+    def rerank(self, target: Target, candidates: Sequence[Contender]) -> tuple[list[Ranked], dict[str, RenderSettings]]:
+        """Render each candidate like the input note and sort by perceptual distance.
+
+        Stage 1 renders every candidate with the note held through the whole window, at each
+        note and velocity worth trying; where the input falls away from that render is the
+        input's note-off *for that preset*. Stage 2 renders the best setting again, released
+        there, and scores the whole window. Returns the ranking and, by preset id, the
+        released settings that lost to the held note (dry: a room's tail after an early
+        note-off sounds like a longer note; ``confirm`` tries them with a tail effect).
+        """
+        sr = ANALYSIS_SAMPLE_RATE_HZ
+        window = target.length / sr
+        # Renders start at note-on; the input may start later (a slow attack hidden in noise),
+        # so they run a little longer than the input to cover it after alignment.
+        total = window + RENDER_LEAD_SECONDS
+        held_seconds = total - HELD_MARGIN_SECONDS
+
+        def preset_of(position: int) -> Preset:
+            return candidates[position].stored.preset
+
+        # Stage 1: held renders at the default velocity, at each note worth trying.
+        held: dict[int, tuple[float, int, int, float, float]] = {}  # pos -> (partial, note, vel, off, full)
+
+        def render_held(jobs: dict[str, list[tuple[int, int, int]]]) -> None:
+            for synth, synth_jobs in jobs.items():
+                renders = self._render(synth, [RenderRequest(preset_of(p), n, v, held_seconds, total)
+                                               for p, n, v in synth_jobs])
+                features = self.distance.prepare(target, renders)
+                offs = self.distance.note_off(target, features)
+                partial = self.distance.total(target, features, until=np.maximum(offs, PARTIAL_MIN_SECONDS))
+                full = self.distance.total(target, features)
+                for i, (position, play_note, velocity) in enumerate(synth_jobs):
+                    shift = attack_start(renders[i], sr) / sr
+                    entry = (float(partial[i]), play_note, velocity, float(offs[i]) + shift, float(full[i]))
+                    if position not in held or entry[0] < held[position][0]:
+                        held[position] = entry
+
+        first: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for position, contender in enumerate(candidates):
+            first[contender.stored.preset.synth] += [(position, n, DEFAULT_VELOCITY) for n in contender.notes]
+        render_held(first)
+
+        # Velocity-sensitive presets among the most promising: a velocity grid, then a local
+        # search around the best grid point.
+        promising = sorted(held, key=lambda pos: held[pos][0])[:VELOCITY_SEARCH_CANDIDATES]
+        sensitive = [pos for pos in promising if get_engine(preset_of(pos).synth).velocity_sensitive(preset_of(pos))]
+        steps: list[tuple[int, ...] | int] = [VELOCITY_CANDIDATES, *VELOCITY_REFINE_STEPS]
+        for step in steps:
+            jobs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+            for pos in sensitive:
+                _, play_note, velocity, _, _ = held[pos]
+                tries = set(step) if isinstance(step, tuple) else {min(127, velocity + step), max(1, velocity - step)}
+                jobs[preset_of(pos).synth] += [(pos, play_note, v) for v in sorted(tries - {velocity})]
+            render_held(jobs)
+
+        # Stage 2: release where the input did, for the candidates that explain the input
+        # best up to their note-off (the others keep their held-note distance).
+        final: dict[int, tuple[float, RenderSettings]] = {}
+        releases: dict[str, list[tuple[int, RenderSettings]]] = defaultdict(list)
+        finalists = set(sorted(held, key=lambda pos: held[pos][0])[:RELEASE_CANDIDATES])
+        first_release: dict[int, RenderSettings] = {}  # each finalist's release at its note-off
+        held_settings: dict[int, RenderSettings] = {}
+        for position, (_, play_note, velocity, note_off, full) in held.items():
+            settings = RenderSettings(play_note, velocity, held_seconds, total)
+            final[position] = (full, settings)
+            held_settings[position] = settings
+            if position in finalists and note_off < window - RELEASE_MIN_GAP_SECONDS:
+                released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
+                releases[preset_of(position).synth].append((position, released))
+                first_release[position] = released
+
+        def render_released(jobs: dict[str, list[tuple[int, RenderSettings]]]) -> None:
+            for synth, synth_jobs in jobs.items():
+                renders = self._render(synth, [RenderRequest(preset_of(p), s.note, s.velocity, s.note_seconds,
+                                                             s.total_seconds) for p, s in synth_jobs])
+                for (position, settings), score in zip(synth_jobs, self.distance.score(target, renders)):
+                    if score < final[position][0]:
+                        final[position] = (float(score), settings)
+
+        early = [off for off in EARLY_NOTE_OFFS_SECONDS if off < window]
+        if window < SHORT_WINDOW_SECONDS and early:
+            # A one-shot may be released before the held comparison can see it (its attack
+            # is skipped): try early note-offs on a grid, then either side of the best.
+            for position in finalists:
+                _, play_note, velocity, _, _ = held[position]
+                releases[preset_of(position).synth] += [
+                    (position, RenderSettings(play_note, velocity, off, total)) for off in early]
+            render_released(releases)
+            releases = defaultdict(list)
+            for position in finalists:
+                best = final[position][1]
+                if best.note_seconds in early:
+                    releases[preset_of(position).synth] += [
+                        (position, replace(best, note_seconds=best.note_seconds * factor))
+                        for factor in EARLY_NOTE_OFF_STEPS]
+        render_released(releases)
+        ranked = sorted(final, key=lambda pos: final[pos][0])
+        lost = {candidates[pos].stored.preset_id: settings for pos, settings in first_release.items()
+                if final[pos][1] == held_settings[pos]}
+        return [Ranked(candidates[pos].stored, final[pos][0], candidates[pos].retrieval, final[pos][1])
+                for pos in ranked], lost
+
+    def confirm(self, target: Target, scored: Sequence[Ranked], count: int, chains: ChainSearch | None = None,
+                released: dict[str, RenderSettings] | None = None) -> list[Ranked]:
+        """Score the ``count`` best candidates again as their exported files play on a fresh
+        synth instance, and rank them by that. The pooled renders of the re-ranker reuse
+        synth instances whose effect LFOs run on and whose controls glide from the previous
+        preset; the user's first note after loading a preset does neither. With ``chains``,
+        the FX_CANDIDATES best get the effect chain that brings them closest (the distance
+        is then that of the preset through its chain); one held where the re-ranker also
+        tried a release (``released``) is tried released too, with a tail effect (a note
+        released early in a room), and keeps what comes closer."""
+        head = list(scored[:count])
+        rest = list(scored[count:])
+        if not head:
+            return rest
+        sr = ANALYSIS_SAMPLE_RATE_HZ
+        synth = head[0].stored.preset.synth
+
+        def fresh(item: Ranked, settings: RenderSettings) -> RenderRequest:
+            return RenderRequest(item.stored.preset, settings.note, settings.velocity, settings.note_seconds,
+                                 settings.total_seconds)
+
+        # every render fresh, at the native rate, which the effect chain runs at
+        renders = self._render(synth, [fresh(item, item.settings) for item in head], fresh=True)
+        distances = self.distance.score(target, [from_native_rate(r, sr, item.settings.total_seconds)
+                                                 for r, item in zip(renders, head)])
+        order = np.argsort(distances, kind="stable")
+        confirmed = []
+        for rank, i in enumerate(order):
+            item = replace(head[i], distance=float(distances[i]))
+            if chains is not None and rank < FX_CANDIDATES:
+                chain, distance = chains.search(target, renders[i], item.distance)
+                item = replace(item, distance=distance, fx=chain)
+                early = (released or {}).get(item.stored.preset_id)
+                if early is not None:
+                    [render] = self._render(synth, [fresh(item, early)], fresh=True)
+                    dry = float(self.distance.score(target, [from_native_rate(render, sr, early.total_seconds)])[0])
+                    tail, with_tail = chains.search(target, render, dry, tails_only=True)
+                    if with_tail < item.distance:
+                        item = replace(item, settings=early, fx=tail, distance=with_tail)
+            confirmed.append(item)
+        confirmed.sort(key=lambda item: item.distance)
+        return confirmed + rest
+
