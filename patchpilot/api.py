@@ -34,6 +34,7 @@ from patchpilot.constants import (
     DEFAULT_DEMUCS_MODEL,
     DEFAULT_RERANK_CANDIDATES,
     DEFAULT_TOP_K,
+    DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
 )
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
@@ -58,8 +59,10 @@ from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineCancelled, RefineOptions, RefineProgress, refine_result
 from patchpilot.report import match_card
 from patchpilot.synths import Preset, get_engine
-from patchpilot.synths.registry import BUILTIN, preset_file_suffixes, synth_for_file
+from patchpilot.synths.registry import (BUILTIN, PLUGIN_PRESET_SUFFIXES, is_plugin_synth, preset_file_suffixes,
+                                        synth_for_file)
 from patchpilot.synths.base import from_native_rate
+from patchpilot.matching.similar import SIMILAR_NOTE_SECONDS, SIMILAR_TOTAL_SECONDS, SimilarResult, similar_presets
 from patchpilot.matching.text import TextMatcher, TextMatchResult
 
 if TYPE_CHECKING:
@@ -68,7 +71,7 @@ if TYPE_CHECKING:
 
 #: What callers of the library need besides the facade: its requests, results and errors.
 __all__ = ["BuildRequest", "Match", "MatchResult", "PatchPilot", "PlotFiles", "RefineCancelled", "RefineOptions",
-           "SeparationOptions", "TextMatchResult"]
+           "SeparationOptions", "SimilarResult", "TextMatchResult"]
 
 
 @dataclass(frozen=True)
@@ -299,25 +302,54 @@ class PatchPilot:
                 "embedder": manifest.embedder}
 
     # ---- presets ----------------------------------------------------------------------
-    def preset(self, reference: str) -> Preset:
-        """A preset from a file (``.vital``, ``.syx``) or an index id (``vital:glass-pluck``)."""
+    def preset(self, reference: str | Path) -> Preset:
+        """A preset from a file (``.vital``, ``.syx``, a plugin's ``.vstpreset``) or an index id
+        (``vital:glass-pluck``)."""
+        return self._reference(reference)[0]
+
+    def _reference(self, reference: str | Path) -> tuple[Preset, str | None]:
+        """The preset a reference names, and its index id (None for a file)."""
         path = Path(reference)
         if path.suffix.lower() in preset_file_suffixes() or path.exists():
             if not path.exists():
                 raise PresetError(f"{reference}: no such preset file")
-            synth = synth_for_file(path.suffix)
-            if synth is None:
-                expected = " or ".join(s for e in BUILTIN.values() for s in e.bank_suffixes)
-                raise PresetError(f"{reference}: not a preset file (expected {expected})")
-            presets = get_engine(synth).read_presets(path)
+            presets = self._read_preset_file(path)
             if not presets:
                 raise PresetError(f"{reference}: holds no preset")
-            return presets[0]
-        stored = self.index.store.get_by_id(reference)
+            return presets[0], None
+        stored = self.index.store.get_by_id(str(reference))
         if stored is None:
-            raise PresetError(f"no preset {reference!r} in the index at {self.index_path} "
+            raise PresetError(f"no preset {str(reference)!r} in the index at {self.index_path} "
                               f"(see `patchpilot presets list`)")
-        return stored.preset
+        return stored.preset, stored.preset_id
+
+    def _read_preset_file(self, path: Path) -> list[Preset]:
+        """A built-in synth's preset file, or a plugin's file read by the plugin the index holds."""
+        synth = synth_for_file(path.suffix)
+        if synth is not None:
+            return get_engine(synth).read_presets(path)
+        plugins = [name for name in self.index.manifest.synths if is_plugin_synth(name)]
+        if path.suffix.lower() in PLUGIN_PRESET_SUFFIXES and plugins:
+            if len(plugins) > 1:
+                raise PresetError(f"{path}: the index holds several plugins ({', '.join(plugins)}); "
+                                  "import the file with build-index --presets to say which")
+            return get_engine(plugins[0]).read_presets(path)
+        expected = " or ".join(s for e in BUILTIN.values() for s in e.bank_suffixes)
+        raise PresetError(f"{path}: not a preset file (expected {expected}, or a plugin's .vstpreset with an "
+                          "index that holds the plugin)")
+
+    def similar(self, reference: str | Path | Preset, *, note: int = 60, velocity: int = DEFAULT_VELOCITY,
+                seconds: float = SIMILAR_NOTE_SECONDS, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
+                candidates: int = DEFAULT_RERANK_CANDIDATES) -> SimilarResult:
+        """Presets of the index (the library's and the user's own) that sound like a preset (an
+        index id, a preset file, or a preset such as a match's) played at ``note`` and
+        ``velocity``, held ``seconds``: ranked by the distance ``match`` uses, the preset itself
+        left out."""
+        preset, preset_id = (reference, None) if isinstance(reference, Preset) else self._reference(reference)
+        total = seconds + SIMILAR_TOTAL_SECONDS - SIMILAR_NOTE_SECONDS
+        return similar_presets(self.matcher, preset, reference_id=preset_id, note=note, velocity=velocity,
+                               note_seconds=seconds, total_seconds=total, top_k=top_k, synth=synth,
+                               candidates=candidates)
 
     def render(self, preset: Preset, *, note: int, velocity: int, seconds: float, tail: float,
                sample_rate: int, fx: FxChain = FxChain()) -> np.ndarray:

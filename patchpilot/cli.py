@@ -112,6 +112,18 @@ FxPluginOption = Annotated[Optional[list[str]], typer.Option(
     help="A VST3 effect of yours the effect chain may use too (its own settings, searched like the built-in "
          "effects; repeat for more). A name is looked up in the standard VST3 folders.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON on stdout instead of tables.")]
+NoteOption = Annotated[int, typer.Option("--note", min=0, max=127, help="MIDI note the preset plays (60 is C4).")]
+VelocityOption = Annotated[int, typer.Option("--velocity", min=1, max=127, help="MIDI velocity.")]
+HoldOption = Annotated[float, typer.Option("--seconds", min=0.01, max=60.0, help="How long the note is held.")]
+ExportOption = Annotated[Optional[Path], typer.Option("--export", help="Write each match's preset file and a WAV here.")]
+PlotOption = Annotated[Optional[Path], typer.Option(
+    "--plot", metavar="DIR", help="Write a picture (PNG) of each match against the input here, and the "
+                                  "refinement's progress; the --export folder keeps them with the files "
+                                  "(needs patchpilot\\[plot]).")]
+TopKOption = Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="Matches to print.")]
+DetailOption = Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")]
+CandidatesOption = Annotated[int, typer.Option("--candidates", min=1, max=200,
+                                               help="Presets re-rendered and re-ranked per input.")]
 EmbedderOption = Annotated[Optional[str], typer.Option(
     "--embedder", help="timbre (built-in) or clap (needs patchpilot\\[clap]); must be the one the index was built with.")]
 ClapCheckpointOption = Annotated[Optional[Path], typer.Option(
@@ -214,18 +226,14 @@ def match(
         metavar="INPUT...")] = None,
     text: Annotated[Optional[str], typer.Option(
         "--text", help='Describe the sound instead: --text "dark evolving pad" (no INPUT then).')] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, max=100, help="Matches to print.")] = DEFAULT_TOP_K,
+    top_k: TopKOption = DEFAULT_TOP_K,
     synth: SynthOption = None,
     index: IndexOption = None,
     json_output: JsonOption = False,
-    export: Annotated[Optional[Path], typer.Option("--export", help="Write each match's preset file and a WAV here.")] = None,
-    plot: Annotated[Optional[Path], typer.Option(
-        "--plot", metavar="DIR", help="Write a picture (PNG) of each match against the input here, and the "
-                                      "refinement's progress; the --export folder keeps them with the files "
-                                      "(needs patchpilot\\[plot]).")] = None,
-    candidates: Annotated[int, typer.Option("--candidates", min=1, max=200,
-                                            help="Presets re-rendered and re-ranked per input.")] = DEFAULT_RERANK_CANDIDATES,
-    detail: Annotated[int, typer.Option("--detail", min=0, help="Matches whose settings the table lists.")] = 1,
+    export: ExportOption = None,
+    plot: PlotOption = None,
+    candidates: CandidatesOption = DEFAULT_RERANK_CANDIDATES,
+    detail: DetailOption = 1,
     workers: WorkersOption = 2,
     proposals: Annotated[bool, typer.Option(
         "--proposals/--no-proposals",
@@ -567,9 +575,9 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
 def render(
     preset: Annotated[str, typer.Argument(help="A preset file (.vital, .syx) or an index preset id (see `presets list`).")],
     output: Annotated[Path, typer.Option("--output", "-o", help="WAV file to write.")],
-    note: Annotated[int, typer.Option("--note", min=0, max=127, help="MIDI note.")] = 60,
-    velocity: Annotated[int, typer.Option("--velocity", min=1, max=127, help="MIDI velocity.")] = DEFAULT_VELOCITY,
-    seconds: Annotated[float, typer.Option("--seconds", min=0.01, max=60.0, help="How long the note is held.")] = 1.5,
+    note: NoteOption = 60,
+    velocity: VelocityOption = DEFAULT_VELOCITY,
+    seconds: HoldOption = 1.5,
     tail: Annotated[float, typer.Option("--tail", min=0.0, max=30.0, help="Seconds rendered after the release.")] = 1.5,
     fx: Annotated[Optional[Path], typer.Option(
         "--fx", help="An effect chain to play the note through (the .fx.json that match --export writes).")] = None,
@@ -598,6 +606,55 @@ def render(
         except (OSError, RuntimeError) as exc:
             raise UsageError(f"cannot write {output}: {exc}") from None
     stderr.print(f"wrote {output} ({chosen.synth}: {chosen.name})")
+
+
+# ---- similar ------------------------------------------------------------------------------
+@app.command()
+def similar(
+    preset: Annotated[str, typer.Argument(help="A preset file (.vital, .syx, a plugin's .vstpreset) or an index "
+                                               "preset id (see `presets list`).")],
+    note: NoteOption = 60,
+    velocity: VelocityOption = DEFAULT_VELOCITY,
+    seconds: HoldOption = 1.5,
+    top_k: TopKOption = DEFAULT_TOP_K,
+    synth: SynthOption = None,
+    index: IndexOption = None,
+    json_output: JsonOption = False,
+    export: ExportOption = None,
+    plot: PlotOption = None,
+    candidates: CandidatesOption = DEFAULT_RERANK_CANDIDATES,
+    detail: DetailOption = 1,
+    workers: WorkersOption = 2,
+) -> None:
+    """Find presets that sound like PRESET: from the library and your own presets.
+
+    PRESET is played at --note and --velocity as its file plays in a fresh
+    synth, and that sound is matched as `match` matches a recording: same
+    distance, same labels, same table, JSON and files. PRESET itself is left out.
+
+    Examples:
+      patchpilot similar vital:crystal-pick
+      patchpilot similar my_patch.syx --note 48 --synth vital --export out/
+    """
+    from patchpilot.api import PatchPilot
+    from patchpilot.report import print_result, result_to_dict
+
+    with _errors_to_exit():
+        chosen = _check_synth(synth)
+        if plot is not None:
+            PatchPilot.check_plotting()
+        with _warnings_to_stderr(), PatchPilot(index, workers=workers) as pilot:
+            with _status(f"playing {preset} and matching it"):
+                result = pilot.similar(preset, note=note, velocity=velocity, seconds=seconds, top_k=top_k,
+                                       synth=chosen, candidates=candidates)
+            with _status("exporting") if export is not None else nullcontext():
+                exports = pilot.export(result, export) if export is not None else {}
+            with _status("drawing") if plot is not None else nullcontext():
+                plots = pilot.plot(result, plot) if plot is not None else None
+    if json_output:
+        sys.stdout.write(json.dumps(result_to_dict(result, exports, plots), indent=2) + "\n")
+    else:
+        print_result(stdout, result, exports, detail=detail, plots=plots)
 
 
 # ---- serve --------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from rich.table import Table
 from patchpilot.confidence import CLOSE_MAX_DISTANCE, SIMILAR_MAX_DISTANCE, confidence_label
 from patchpilot.export import ExportedFiles
 from patchpilot.matching import Match, MatchResult
+from patchpilot.matching.similar import SimilarResult
 from patchpilot.synths import get_engine
 from patchpilot.synths.params import GROUPS
 
@@ -106,6 +107,12 @@ def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | N
     query = getattr(result, "query", None)  # text queries: the words understood and ignored
     if query is not None:
         document["query"] = query.to_dict()
+    if isinstance(result, SimilarResult) and result.reference is not None and result.played is not None:
+        played = result.played
+        document["reference"] = {"preset_id": result.reference_id, "synth": result.reference.synth,
+                                 "name": result.reference.name, "note": played.note,
+                                 "note_name": note_name(played.note), "velocity": played.velocity,
+                                 "hold_seconds": round(played.note_seconds, 3)}
     return document
 
 
@@ -146,7 +153,7 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
     """A summary table of the matches, then the settings of the best ``detail`` of them,
     then where the pictures are."""
     exports = exports or {}
-    table = Table(title=f"Matches for {result.input_name}", title_justify="left", show_edge=False)
+    table = Table(title=_title(result), title_justify="left", show_edge=False)
     table.add_column("#", justify="right")
     table.add_column("synth")
     table.add_column("preset")
@@ -168,6 +175,14 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
             console.print(f"  picture #{rank}: {path}", highlight=False)
         if plots.convergence is not None:
             console.print(f"  refinement: {plots.convergence}", highlight=False)
+
+
+def _title(result: MatchResult) -> str:
+    if isinstance(result, SimilarResult) and result.played is not None:
+        played = result.played
+        named = f"{result.input_name} ({result.reference_id})" if result.reference_id else result.input_name
+        return f"Presets like {named}, played at {note_name(played.note)} velocity {played.velocity}"
+    return f"Matches for {result.input_name}"
 
 
 def distance_legend(labelled: bool) -> str:

@@ -64,6 +64,19 @@ def test_a_match_answers_with_every_link_of_its_matches(client: TestClient, matc
     assert client.get(f"/api/results/{matched['id']}").json() == matched
 
 
+def test_similar_presets_of_a_match_are_a_new_result(client: TestClient, matched: dict) -> None:
+    top = matched["matches"][0]
+    response = client.post(f"/api/results/{matched['id']}/matches/{top['rank']}/similar")
+    assert response.status_code == 200, response.text
+    similar = response.json()
+    assert similar["id"] != matched["id"] and similar["input"] == f"presets like {top['name']}"
+    assert similar["matches"] and top["preset_id"] not in [m["preset_id"] for m in similar["matches"]]
+    assert [m["rank"] for m in similar["matches"]] == list(range(1, len(similar["matches"]) + 1))
+    assert client.get(similar["input_url"]).content[:4] == b"RIFF"  # the match as it was played
+    missing = client.post(f"/api/results/{matched['id']}/matches/99/similar")
+    assert missing.status_code == 400 and "no match #99" in missing.json()["error"]
+
+
 def test_errors_are_one_line_with_their_status(client: TestClient, matched: dict, tmp_path: Path) -> None:
     top = matched["matches"][0]
     cases = [

@@ -123,6 +123,12 @@ def text(text: str = Form(...), server: Server = ServerDep) -> dict:
     return server.result_json(server.match_text(text.strip()))
 
 
+@api_routes.post("/results/{rid}/matches/{rank}/similar")
+def similar(rid: str, rank: int, server: Server = ServerDep) -> dict:
+    """Presets like a match: a new result, as a match's."""
+    return server.result_json(server.match_similar(rid, rank))
+
+
 @api_routes.get("/results/{rid}")
 def result(rid: str, server: Server = ServerDep) -> dict:
     return server.result_json(rid)

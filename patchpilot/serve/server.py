@@ -22,7 +22,7 @@ import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from patchpilot.api import Match, MatchResult, PatchPilot, RefineCancelled, RefineOptions
+from patchpilot.api import Match, MatchResult, PatchPilot, RefineCancelled, RefineOptions, SimilarResult
 from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
 from patchpilot.serve.jobs import BoundedCache, Job, JobRegistry, WorkGate
@@ -159,7 +159,8 @@ class Server:
             })
             matches.append(document)
         query = getattr(result, "query", None)
-        return {"id": rid, "input": result.input_name, "labelled": labelled, "matches": matches,
+        name = f"presets like {result.input_name}" if isinstance(result, SimilarResult) else result.input_name
+        return {"id": rid, "input": name, "labelled": labelled, "matches": matches,
                 "input_url": f"/api/results/{rid}/input.wav" if entry.input_wav else None,
                 "query": query.to_dict() if query is not None else None,
                 "can_refine": labelled and bool(result.matches),
@@ -185,6 +186,19 @@ class Server:
         with self.work_gate.admit(), self.work_lock:
             result = self.pilot.match_text(text, top_k=PAGE_TOP_K)
         return self.keep(result, None)
+
+    def match_similar(self, rid: str, rank: int) -> str:
+        """Presets like a match, played as the match was (a song's match at C4: its key would be
+        the song's melody)."""
+        entry, match = self.match_of(rid, rank)
+        note = 60 if entry.result.from_track else match.render.note
+        with self.work_gate.admit(), self.work_lock:
+            result = self.pilot.similar(match.preset, note=note, velocity=match.render.velocity, top_k=PAGE_TOP_K)
+            played = result.played
+            reference = self.pilot.render(match.preset, note=played.note, velocity=played.velocity,
+                                          seconds=played.note_seconds, tail=played.total_seconds - played.note_seconds,
+                                          sample_rate=EXPORT_SAMPLE_RATE_HZ)
+        return self.keep(result, wav_bytes(reference, EXPORT_SAMPLE_RATE_HZ))
 
     def picture(self, rid: str, rank: int) -> bytes:
         entry, match = self.match_of(rid, rank)

@@ -145,6 +145,13 @@ function matchCard(match, labelled) {
     "aria-label": `Play #${match.rank} ${match.name} on the keyboard`,
     text: "Play on keyboard", onclick: () => selectMatch(match.rank),
   });
+  const resultId = state.result ? state.result.id : null;
+  const similar = el("button", {
+    type: "button", class: "similar", "aria-label": `Find presets like #${match.rank} ${match.name}`,
+    text: "Similar presets",
+    onclick: () => run(`Finding presets like ${match.name}`,
+                       () => api(`/api/results/${resultId}/matches/${match.rank}/similar`, { method: "POST" })),
+  });
   const links = el("p", { class: "links" },
     el("a", { href: match.preset_url, download: match.preset_filename, text: `Download ${match.preset_filename}` }),
     match.fx_url ? el("a", { href: match.fx_url, download: "", text: "Download effect chain (.fx.json)" }) : null,
@@ -167,7 +174,7 @@ function matchCard(match, labelled) {
           el("audio", { controls: true, preload: "none", src: match.audio_url,
             "aria-label": `${match.name}` + (match.note_name ? ` at ${match.note_name}` : "") +
           ", as the exported preset plays" }),
-          select),
+          select, similar),
         el("p", { class: "fx" }, el("strong", { text: "Effects: " }),
           document.createTextNode(match.fx_text || "none (the dry preset)")),
         el("details", {}, el("summary", { text: "Settings: start from the init patch and set" }), paramsTable(match)),
