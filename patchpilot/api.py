@@ -288,7 +288,7 @@ class PatchPilot:
     def card(result: MatchResult, match: Match) -> dict:
         """A match as data for a card: its settings grouped as on the synth's panel, its
         label, its effect chain in words (``report.match_card``)."""
-        return match_card(match, result)
+        return match_card(result, match)
 
     @staticmethod
     def read_audio(path: Path, *, name: str | None = None) -> Audio:

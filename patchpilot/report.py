@@ -116,7 +116,7 @@ def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | N
     return document
 
 
-def match_card(match: Match, result: MatchResult) -> dict:
+def match_card(result: MatchResult, match: Match) -> dict:
     """One match as a card shows it: the JSON of ``match_to_dict`` with the settings grouped as
     the synth's panel groups them (only those off the init patch), the synth's own name, the
     effect chain in words and the key it was played at (none for a song: its melody)."""

@@ -134,6 +134,7 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from patchpilot.audio.io import Audio
     from patchpilot.matching import Matcher
+    from patchpilot.matching.rerank import Reranker
     from patchpilot.matching.retrieval import USER_CANDIDATES
 
     out, _ = add_user_presets(tiny_index, tmp_path)
@@ -148,13 +149,13 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
     engine = get_engine("vital")  # a factory-like sound, so that the user's are not its nearest anyway
     audio = Audio(engine.render(engine.make_preset("saw", {}), 60, 100, 0.8, 1.4), 22050, "saw.wav")
     heard: list[set[int]] = []
-    original = Matcher.rerank
+    original = Reranker.rerank
 
     def spy(self, target, candidates):
-        heard.append({stored.row for stored, _, _ in candidates})
+        heard.append({contender.stored.row for contender in candidates})
         return original(self, target, candidates)
 
-    monkeypatch.setattr(Matcher, "rerank", spy)
+    monkeypatch.setattr(Reranker, "rerank", spy)
     monkeypatch.setattr("patchpilot.matching.retrieval.SHORTLIST", 0)  # no DX7 shortlist: only the user's join
     with Matcher(index) as matcher:
         matcher.match_audio(audio, top_k=1, candidates=1)

@@ -89,6 +89,32 @@ def test_the_index_imports_only_from_below() -> None:
     assert not upward, upward
 
 
+#: The map of docs/ARCHITECTURE.md: each module or subpackage and its layer, from the bottom.
+LAYERS = {
+    "patchpilot": 0, "constants": 0, "errors": 0, "confidence": 0,
+    "audio": 1, "paths": 1, "plugins": 1,
+    "distance": 2, "metrics": 2, "synths": 2,
+    "embed": 3, "fx": 3, "library": 3, "cluster": 3, "proposal": 3, "plots": 3,
+    "index": 4, "export": 4,
+    "corpus": 5, "describe": 5,
+    "matching": 6,
+    "refine": 7, "report": 7,
+    "api": 8,
+    "serve": 9,
+    "cli": 10, "__main__": 11,
+}
+
+
+def test_every_import_goes_down_the_map_of_the_architecture() -> None:
+    graph = _imports()
+    unmapped = sorted({_subpackage(m) for m in graph} - set(LAYERS))
+    assert not unmapped, f"add these to LAYERS and to docs/ARCHITECTURE.md's map: {unmapped}"
+    upward = sorted(f"{module} imports {target}" for module, targets in graph.items() for target in targets
+                    if _subpackage(target) != _subpackage(module)
+                    and LAYERS[_subpackage(target)] >= LAYERS[_subpackage(module)])
+    assert not upward, upward
+
+
 def test_the_checks_see_a_circle_when_there_is_one() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": {"c"}}) is None

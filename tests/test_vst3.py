@@ -365,6 +365,32 @@ def test_match_json_stays_clean_when_the_plugin_prints(standin: str, standin_ind
     assert "stand-in:" not in result.stdout + result.stderr
 
 
+@pytest.mark.skipif(not Path("/usr/lib/vst3/ZamEQ2.vst3").exists(), reason="zam-plugins is not installed")
+def test_refining_a_plugin_match_renders_in_worker_processes_through_a_vst3_effect(standin: str, standin_index: Path,
+                                                                                  tmp_path: Path) -> None:
+    """A plugin's renders run in its worker processes; what does not travel there (a loaded
+    VST3 effect of the answer's chain, the fit notes' targets) stays here and scores here."""
+    from dataclasses import replace
+
+    from patchpilot.api import PatchPilot, RefineOptions
+    from patchpilot.fx import Effect, FxChain
+    from patchpilot.fx.plugin import plugin_effect_kind
+    from patchpilot.synths.isolated import IsolatedRenderPool
+
+    engine = get_engine(standin)
+    clip = tmp_path / "saw.wav"
+    write_wav(clip, engine.render(engine.factory_presets()[1], 57, 100, 0.6, 1.2, sample_rate=44100), 44100)
+    chain = FxChain((Effect(plugin_effect_kind("ZamEQ2"),
+                            (("boost_cut_1_db", 6.0), ("bandwidth_1", 2.0), ("frequency_1_hz", 1500.0))),))
+    with PatchPilot(standin_index, workers=2) as pilot:
+        result = pilot.match(clip, top_k=2, synth=standin)
+        through_eq = replace(result, matches=tuple(replace(m, fx=chain) for m in result.matches))
+        refined = pilot.refine(through_eq, RefineOptions(budget=12, seed=0, starts=1, discrete=False, hold=False))
+        assert isinstance(pilot.matcher.pool(standin), IsolatedRenderPool)
+    outcome = next(m.refinement for m in refined.matches if m.refinement is not None)
+    assert outcome.evaluations >= 12 and np.isfinite(outcome.distance_after)
+
+
 def test_the_index_records_how_to_load_the_plugin(standin_index: Path, standin: str) -> None:
     from patchpilot.index.index import PresetIndex
     from patchpilot.index.store import ENGINE_META

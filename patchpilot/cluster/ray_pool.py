@@ -145,6 +145,8 @@ class RayRenderPool(RenderPool):
     CPU of the cluster), each holding a voice of ``engine``. Functions and items given to
     :meth:`map` must pickle (module-level functions, ``functools.partial``)."""
 
+    in_process = False
+
     def __init__(self, engine: SynthEngine, cluster: RayCluster, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ,
                  actors: int | None = None) -> None:
         ray = import_ray()

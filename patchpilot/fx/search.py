@@ -39,7 +39,7 @@ SWEEP_OFFSETS = (-0.3, -0.12, 0.12, 0.3)
 #: Each control is also moved together with this many controls after it in the plugin's list.
 SWEEP_NEIGHBOURS = 2
 #: The built-in effects that add a tail after the note: what a note released earlier needs
-#: to sound like a longer one in a room (``Matcher.confirm`` tries them on such a release).
+#: to sound like a longer one in a room (``Reranker.confirm`` tries them on such a release).
 TAIL_KINDS = ("Delay", "Reverb")
 #: One prime base per control of the Halton spread (a plugin effect may have a dozen).
 HALTON_BASES = (2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37)

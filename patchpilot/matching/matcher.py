@@ -19,6 +19,7 @@ from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.fx import EFFECT_KINDS, ChainSearch
 from patchpilot.fx.chain import EffectKind
 from patchpilot.index.index import PresetIndex
+from patchpilot.matching.renders import QueryRenders
 from patchpilot.matching.rerank import CONFIRM_CANDIDATES, Reranker
 from patchpilot.matching.results import Match, MatchResult
 from patchpilot.matching.retrieval import Retrieval
@@ -42,8 +43,9 @@ class Matcher:
         self.workers = workers
         self._pools: dict[tuple[str, int], RenderPool] = {}
         self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
-        self.retrieval = Retrieval(index, self.embedder, self.pool, proposals=proposals)
-        self.reranker = Reranker(self.distance, self.pool)
+        self.renders = QueryRenders(self.pool)
+        self.retrieval = Retrieval(index, self.embedder, self.renders, proposals=proposals)
+        self.reranker = Reranker(self.distance, self.renders)
 
     def pool(self, synth: str, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> RenderPool:
         """The synth's own render pool at a rate, created on first use: threads with a voice
@@ -88,14 +90,15 @@ class Matcher:
             analysis = replace(analyse_clip(audio), full_band=full_band)
         note = analysis.best
         signal, noise, target = self.target_for(analysis, note)
+        self.renders.clear()
         heard = self.retrieval.contenders(note, synth, max(candidates, top_k), signal, noise)
-        self.reranker.crashed.clear()
         scored, released = self.reranker.rerank(target, heard)
+        scored = [r for r in scored if not self.renders.crashed_preset(r.stored.preset)]
         confirmed = self.reranker.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES),
                                           self.chain_search(signal, target, noise), released)
-        crashed = self.reranker.crashed
-        confirmed = [r for r in confirmed if r.stored.preset.fingerprint() not in crashed[r.stored.preset.synth]]
-        for name, presets in crashed.items():
+        # a preset that crashed only when played fresh: confirmation scored it as silence
+        confirmed = [r for r in confirmed if not self.renders.crashed_preset(r.stored.preset)]
+        for name, presets in self.renders.crashed.items():
             if presets:
                 warnings.warn(f"{name} crashed while playing {len(presets)} preset(s), left out of the answers: "
                               f"{', '.join(sorted(set(presets.values())))}", PatchPilotWarning, stacklevel=2)

@@ -6,18 +6,18 @@ through the effect chain that brings them closest."""
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import replace
 
 import numpy as np
 
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, RENDER_LEAD_SECONDS
 from patchpilot.distance import PerceptualDistance, Target, attack_start
-from patchpilot.fx import ChainSearch
+from patchpilot.fx import ChainSearch, FxChain
 from patchpilot.matching.results import Contender, Ranked, RenderSettings
-from patchpilot.matching.retrieval import HELD_MARGIN_SECONDS
-from patchpilot.synths import Preset, RenderPool, RenderRequest, get_engine, play_fresh_native
-from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate, play_request
+from patchpilot.matching.renders import HELD_MARGIN_SECONDS, QueryRenders
+from patchpilot.synths import Preset, RenderRequest, get_engine
+from patchpilot.synths.base import from_native_rate
 
 #: Velocities tried for presets whose sound depends on velocity, among the
 #: VELOCITY_SEARCH_CANDIDATES best candidates at the default velocity.
@@ -50,38 +50,12 @@ EARLY_NOTE_OFF_STEPS = (0.85, 1.15)
 
 
 class Reranker:
-    """Scores contenders against one prepared target; renders through ``pool_for(synth)``.
-    A preset that crashes its synth (a plugin in worker processes) is heard as silence and
-    named in ``crashed``, so that one bad preset costs a line, not the match."""
+    """Scores contenders against one prepared target; renders through ``renders`` (each
+    synth's own pool; a preset that crashes its synth is heard as silence)."""
 
-    def __init__(self, distance: PerceptualDistance, pool_for: Callable[[str], RenderPool]) -> None:
+    def __init__(self, distance: PerceptualDistance, renders: QueryRenders) -> None:
         self.distance = distance
-        self.pool_for = pool_for
-        #: The presets whose render crashed their synth, by synth (fingerprint -> name; since
-        #: the last clear).
-        self.crashed: dict[str, dict[str, str]] = defaultdict(dict)
-
-    def _render(self, synth: str, requests: Sequence[RenderRequest], fresh: bool = False) -> list[np.ndarray]:
-        """Pooled renders at the analysis rate, or with ``fresh`` each preset's file played on
-        a fresh instance at the native rate (what the user hears). A preset that crashed its
-        synth is heard as silence, and not played again."""
-        rate = NATIVE_SAMPLE_RATE_HZ if fresh else ANALYSIS_SAMPLE_RATE_HZ
-        known = self.crashed[synth]
-
-        def silence(request: RenderRequest) -> np.ndarray:
-            return np.zeros(int(round(request.total_seconds * rate)), np.float32)
-
-        def crashed(request: RenderRequest, _reason: str) -> np.ndarray:
-            known[request.preset.fingerprint()] = request.preset.name
-            return silence(request)
-
-        renders = [silence(r) for r in requests] if known else [None] * len(requests)
-        playing = [i for i, r in enumerate(requests) if not known or r.preset.fingerprint() not in known]
-        function = play_fresh_native if fresh else play_request
-        for i, audio in zip(playing, self.pool_for(synth).map(function, [requests[i] for i in playing],
-                                                              on_crash=crashed)):
-            renders[i] = audio
-        return renders
+        self.renders = renders
 
     def rerank(self, target: Target, candidates: Sequence[Contender]) -> tuple[list[Ranked], dict[str, RenderSettings]]:
         """Render each candidate like the input note and sort by perceptual distance.
@@ -108,7 +82,7 @@ class Reranker:
 
         def render_held(jobs: dict[str, list[tuple[int, int, int]]]) -> None:
             for synth, synth_jobs in jobs.items():
-                renders = self._render(synth, [RenderRequest(preset_of(p), n, v, held_seconds, total)
+                renders = self.renders.render([RenderRequest(preset_of(p), n, v, held_seconds, total)
                                                for p, n, v in synth_jobs])
                 features = self.distance.prepare(target, renders)
                 offs = self.distance.note_off(target, features)
@@ -156,7 +130,7 @@ class Reranker:
 
         def render_released(jobs: dict[str, list[tuple[int, RenderSettings]]]) -> None:
             for synth, synth_jobs in jobs.items():
-                renders = self._render(synth, [RenderRequest(preset_of(p), s.note, s.velocity, s.note_seconds,
+                renders = self.renders.render([RenderRequest(preset_of(p), s.note, s.velocity, s.note_seconds,
                                                              s.total_seconds) for p, s in synth_jobs])
                 for (position, settings), score in zip(synth_jobs, self.distance.score(target, renders)):
                     if score < final[position][0]:
@@ -196,30 +170,29 @@ class Reranker:
         tried a release (``released``) is tried released too, with a tail effect (a note
         released early in a room), and keeps what comes closer."""
         head = list(scored[:count])
-        rest = list(scored[count:])
+        rest = [replace(item, fx=FxChain()) for item in scored[count:]]
         if not head:
             return rest
         sr = ANALYSIS_SAMPLE_RATE_HZ
-        synth = head[0].stored.preset.synth
 
         def fresh(item: Ranked, settings: RenderSettings) -> RenderRequest:
             return RenderRequest(item.stored.preset, settings.note, settings.velocity, settings.note_seconds,
                                  settings.total_seconds)
 
         # every render fresh, at the native rate, which the effect chain runs at
-        renders = self._render(synth, [fresh(item, item.settings) for item in head], fresh=True)
+        renders = self.renders.render([fresh(item, item.settings) for item in head], fresh=True)
         distances = self.distance.score(target, [from_native_rate(r, sr, item.settings.total_seconds)
                                                  for r, item in zip(renders, head)])
         order = np.argsort(distances, kind="stable")
         confirmed = []
         for rank, i in enumerate(order):
-            item = replace(head[i], distance=float(distances[i]))
+            item = replace(head[i], distance=float(distances[i]), fx=FxChain())
             if chains is not None and rank < FX_CANDIDATES:
                 chain, distance = chains.search(target, renders[i], item.distance)
                 item = replace(item, distance=distance, fx=chain)
                 early = (released or {}).get(item.stored.preset_id)
                 if early is not None:
-                    [render] = self._render(synth, [fresh(item, early)], fresh=True)
+                    [render] = self.renders.render([fresh(item, early)], fresh=True)
                     dry = float(self.distance.score(target, [from_native_rate(render, sr, early.total_seconds)])[0])
                     tail, with_tail = chains.search(target, render, dry, tails_only=True)
                     if with_tail < item.distance:

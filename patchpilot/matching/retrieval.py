@@ -5,8 +5,7 @@ cheap to render (heard first on a proxy of the distance), and the proposal netwo
 from __future__ import annotations
 
 import warnings
-from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
 
 import numpy as np
@@ -18,9 +17,10 @@ from patchpilot.embed import Embedder
 from patchpilot.errors import PatchPilotWarning, SynthError
 from patchpilot.index.index import TRANSFORM_NAME, Candidate, PresetIndex
 from patchpilot.index.store import StoredPreset
+from patchpilot.matching.renders import HELD_MARGIN_SECONDS, QueryRenders
 from patchpilot.matching.results import Contender
 from patchpilot.proposal import ProposalNet, proposal_nets
-from patchpilot.synths import RenderPool, RenderRequest, get_engine
+from patchpilot.synths import RenderRequest, get_engine
 
 #: Presets read from the user's own files that join the re-ranker's candidates whether or
 #: not they are among the nearest of the whole index (their nearest by vector).
@@ -28,18 +28,15 @@ USER_CANDIDATES = 6
 #: Of the extra candidates of synths that render fast (``min_rerank_candidates``), those
 #: that join the re-ranker after a first hearing on a cheap proxy of the distance.
 SHORTLIST = 16
-#: A "held" render releases this long before its end (vita needs the note-off inside).
-HELD_MARGIN_SECONDS = 0.01
-
 
 class Retrieval:
-    """Finds the contenders of a note in one index; renders through ``pool_for(synth)``."""
+    """Finds the contenders of a note in one index; renders through ``renders``."""
 
-    def __init__(self, index: PresetIndex, embedder: Embedder, pool_for: Callable[[str], RenderPool], *,
+    def __init__(self, index: PresetIndex, embedder: Embedder, renders: QueryRenders, *,
                  proposals: bool = False) -> None:
         self.index = index
         self.embedder = embedder
-        self.pool_for = pool_for
+        self.renders = renders
         self.use_proposals = proposals
         self._proxy = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ, resolutions=PROXY_RESOLUTIONS,
                                          stft_resolutions=PROXY_STFT_RESOLUTIONS)
@@ -102,15 +99,9 @@ class Retrieval:
             return []
         target = self._proxy.prepare_target(signal, noise=noise)
         total = target.length / ANALYSIS_SAMPLE_RATE_HZ + RENDER_LEAD_SECONDS
-        by_synth: dict[str, list[int]] = defaultdict(list)
-        for position, contender in enumerate(candidates):
-            by_synth[contender.stored.preset.synth].append(position)
-        scores = np.full(len(candidates), np.inf)
-        for synth, positions in by_synth.items():
-            renders = self.pool_for(synth).render([
-                RenderRequest(candidates[p].stored.preset, candidates[p].notes[0], DEFAULT_VELOCITY,
-                              total - HELD_MARGIN_SECONDS, total) for p in positions])
-            scores[positions] = self._proxy.score(target, renders)
+        renders = self.renders.render([RenderRequest(c.stored.preset, c.notes[0], DEFAULT_VELOCITY,
+                                                     total - HELD_MARGIN_SECONDS, total) for c in candidates])
+        scores = self._proxy.score(target, renders)
         return [candidates[i] for i in np.argsort(scores, kind="stable")[:SHORTLIST]]
 
     def proposals(self, vector: np.ndarray, note: Note, synth: str | None) -> list[Contender]:

@@ -12,7 +12,8 @@ filter's model, an effect's switch, or the whole module with its settings), then
 and the options of the most influential choices, within a share of the budget; a change is
 kept only where the objective improves.
 
-Each generation renders in the match's thread pool (one synth per thread). A pooled Vital
+Each generation renders in the synth's pool (one synth per thread, or per worker process for
+a plugin). A pooled Vital
 voice does not reset its effects' free-running LFOs, so the objective is slightly noisy for
 presets with chorus, flanger or phaser; the final answer is therefore checked on fresh
 synth instances (the renders ``--export`` writes), and the start preset wins when nothing
@@ -35,6 +36,7 @@ from patchpilot.distance import PerceptualDistance, Target, noise_around
 from patchpilot.errors import PatchPilotError, UsageError
 from patchpilot.fx import FxChain
 from patchpilot.synths import Preset, RenderPool, RenderRequest, SynthEngine, Voice, get_engine, play_fresh_native
+from patchpilot.synths.base import from_native_rate, play_request_native
 
 #: Notes of the input one parameter vector is scored on.
 MAX_FIT_NOTES = 4
@@ -345,13 +347,33 @@ class Objective:
         for first in range(0, len(jobs), step):
             if self.cancel is not None and self.cancel.is_set():
                 raise RefineCancelled("the refinement was cancelled")
-            results += list(self.pool.map(partial(_render_and_score, self.distance, self.fx),
-                                          jobs[first:first + step]))
+            results += self._render_and_score(jobs[first:first + step])
         scores = np.array([r[0] for r in results]).reshape(len(presets), len(self.fit_notes))
         self.render_seconds += sum(r[1] for r in results)
         self.loss_seconds += sum(r[2] for r in results)
         self.evaluations += len(presets)
         return scores.mean(axis=1)
+
+    def _render_and_score(self, jobs: Sequence[tuple[Preset, FitNote, float]]) -> list[tuple[float, float, float]]:
+        """Each job rendered and scored: (distance, render seconds, scoring seconds). On a pool
+        of threads each thread scores its own renders (the distance's FFTs release the GIL);
+        a pool of processes only renders (the fit notes' targets and a plugin effect stay
+        here), and the scores are made here."""
+        if self.pool.in_process:
+            return list(self.pool.map(partial(_render_and_score, self.distance, self.fx), jobs))
+        started = time.perf_counter()
+        requests = [RenderRequest(preset, fit.note, fit.velocity, held_seconds(fit, hold), fit.total_seconds)
+                    for preset, fit, hold in jobs]
+        natives = list(self.pool.map(play_request_native, requests))
+        rendered = time.perf_counter()
+        rate = self.pool.sample_rate
+        out = []
+        for native, (_, fit, _) in zip(natives, jobs):
+            audio = self.fx.heard_at(native, rate, fit.total_seconds) if self.fx else \
+                from_native_rate(native, rate, fit.total_seconds)
+            out.append(float(self.distance.score(fit.target, [audio])[0]))
+        each = (rendered - started) / max(1, len(jobs)), (time.perf_counter() - rendered) / max(1, len(jobs))
+        return [(score, *each) for score in out]
 
 
 def _render_and_score(distance: PerceptualDistance, fx: FxChain, voice: Voice, job: tuple[Preset, FitNote, float]

@@ -278,6 +278,12 @@ def play_request(voice: Voice, request: RenderRequest) -> np.ndarray:
     return voice.render(request.preset, request.note, request.velocity, request.note_seconds, request.total_seconds)
 
 
+def play_request_native(voice: Voice, request: RenderRequest) -> np.ndarray:
+    """One request rendered on a voice, at the native rate."""
+    return voice.render_native(request.preset, request.note, request.velocity, request.note_seconds,
+                               request.total_seconds)
+
+
 class RenderPool:
     """Renders batches of notes on a few threads, each with its own voice.
 
@@ -289,6 +295,10 @@ class RenderPool:
     :meth:`reset` the same batches give the same audio whatever the threads' timing.
     A pool serves one caller at a time (the matcher's work is serialised).
     """
+
+    #: Functions given to :meth:`map` run in this process (threads), so they may hold what
+    #: does not pickle (a loaded effect plugin); pools of worker processes or actors say False.
+    in_process: ClassVar[bool] = True
 
     def __init__(self, engine: SynthEngine, workers: int = 2, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
         self.engine = engine

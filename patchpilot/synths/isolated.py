@@ -59,6 +59,8 @@ class IsolatedRenderPool(RenderPool):
     """:class:`RenderPool`'s interface with one voice per worker process. ``function``\\ s
     and items given to :meth:`map` must pickle (module-level functions, ``functools.partial``)."""
 
+    in_process = False
+
     def __init__(self, engine: SynthEngine, workers: int = 2, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> None:
         record = engine.index_record()
         if record is None:
