@@ -37,6 +37,7 @@ from patchpilot.constants import (
     DEFAULT_VELOCITY,
     EXPORT_SAMPLE_RATE_HZ,
 )
+from patchpilot.distance import PerceptualDistance
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import PatchPilotWarning, PresetError, UsageError
@@ -64,6 +65,7 @@ from patchpilot.synths.registry import (BUILTIN, PLUGIN_PRESET_SUFFIXES, is_plug
 from patchpilot.synths.base import from_native_rate
 from patchpilot.matching.similar import SIMILAR_NOTE_SECONDS, SIMILAR_TOTAL_SECONDS, SimilarResult, similar_presets
 from patchpilot.matching.text import TextMatcher, TextMatchResult
+from patchpilot.tweak import TweakResult, Tweaker
 
 if TYPE_CHECKING:
     from patchpilot.corpus import CorpusReport, CorpusRequest
@@ -71,7 +73,7 @@ if TYPE_CHECKING:
 
 #: What callers of the library need besides the facade: its requests, results and errors.
 __all__ = ["BuildRequest", "Match", "MatchResult", "PatchPilot", "PlotFiles", "RefineCancelled", "RefineOptions",
-           "SeparationOptions", "SimilarResult", "TextMatchResult"]
+           "SeparationOptions", "SimilarResult", "TextMatchResult", "TweakResult"]
 
 
 @dataclass(frozen=True)
@@ -337,6 +339,23 @@ class PatchPilot:
         expected = " or ".join(s for e in BUILTIN.values() for s in e.bank_suffixes)
         raise PresetError(f"{path}: not a preset file (expected {expected}, or a plugin's .vstpreset with an "
                           "index that holds the plugin)")
+
+    def tweak(self, reference: str | Path | Preset, words: str, *, amount: float = 1.0, note: int = 60,
+              velocity: int = DEFAULT_VELOCITY) -> TweakResult:
+        """A preset (an index id, a preset file, or a preset such as a match's) moved the way
+        ``words`` ask ("brighter, shorter attack, less reverb"), ``amount`` times the usual
+        step, and otherwise kept; measured at ``note`` and ``velocity``."""
+        preset = reference if isinstance(reference, Preset) else self._reference(reference)[0]
+        if not 0.0 < amount <= 5.0:
+            raise UsageError(f"--amount {amount:g}: expected more than 0 and at most 5")
+        return Tweaker(self.matcher.pool, PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)).tweak(
+            preset, words, amount=amount, note=note, velocity=velocity)
+
+    def export_tweak(self, result: TweakResult, directory: Path) -> ExportedFiles:
+        """The tweaked preset's file and its WAV (played at the note it was measured at)."""
+        prepare_directory(directory)
+        return export_preset(result.preset, directory, slug(result.preset.name), note=result.note,
+                             velocity=result.velocity)
 
     def similar(self, reference: str | Path | Preset, *, note: int = 60, velocity: int = DEFAULT_VELOCITY,
                 seconds: float = SIMILAR_NOTE_SECONDS, top_k: int = DEFAULT_TOP_K, synth: str | None = None,

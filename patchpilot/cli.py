@@ -249,6 +249,9 @@ def match(
                                         help="Refinement: parameter sets to try.")] = DEFAULT_REFINE_BUDGET,
     time_limit: Annotated[Optional[float], typer.Option("--time-limit", min=0.1, metavar="SECONDS",
                                                         help="Refinement: stop after this long.")] = None,
+    tweak_words: Annotated[Optional[str], typer.Option(
+        "--tweak", metavar="WORDS", help='Then move the best match the way WORDS ask ("darker, more movement"), '
+                                         "as `patchpilot tweak` does.")] = None,
     embedder: EmbedderOption = None,
     clap_checkpoint: ClapCheckpointOption = None,
     separate: Annotated[Optional[bool], typer.Option(
@@ -279,7 +282,7 @@ def match(
     """
     from patchpilot.api import PatchPilot, RefineOptions, SeparationOptions
     from patchpilot.audio.io import read_capped
-    from patchpilot.report import print_result, result_to_dict, rough_warning
+    from patchpilot.report import print_result, print_tweak, result_to_dict, rough_warning, tweak_to_dict
 
     if text is not None:
         with _errors_to_exit():
@@ -287,6 +290,8 @@ def match(
                 raise UsageError("give either audio INPUT or --text, not both")
             if refine:
                 raise UsageError("--refine optimises against audio; it does not apply to --text")
+            if tweak_words:
+                raise UsageError("--tweak moves an audio match; tweak a text match's preset with patchpilot tweak")
         _match_text(text, top_k=top_k, synth=synth, index=index, json_output=json_output, export=export,
                     plot=plot, detail=detail, embedder=embedder, clap_checkpoint=clap_checkpoint)
         return
@@ -321,8 +326,16 @@ def match(
                                 bar(done, total, best)
 
                             result = pilot.refine(result, RefineOptions(budget, time_limit), record)
+                    tweaked = tweaked_files = None
+                    if tweak_words and result.matches:
+                        best = result.matches[0]
+                        with _status(f"tweaking the best match of {item}"):
+                            tweaked = pilot.tweak(best.preset, tweak_words, note=best.render.note,
+                                                  velocity=best.render.velocity)
                     with _status(f"exporting {item}") if export is not None else nullcontext():
                         exports = pilot.export(result, export) if export is not None else {}
+                        if tweaked is not None and export is not None:
+                            tweaked_files = pilot.export_tweak(tweaked, export)
                     with _status(f"drawing {item}") if plot is not None else nullcontext():
                         plots = (pilot.plot(result, plot, refine_history=history)
                                  if plot is not None else None)
@@ -337,8 +350,13 @@ def match(
                     _print_warning(f"{item}: {warning}")
                 if json_output:
                     documents.append(result_to_dict(result, exports, plots))
+                    if tweaked is not None:
+                        documents[-1]["tweak"] = tweak_to_dict(tweaked, tweaked_files)
                 else:
                     print_result(stdout, result, exports, detail=detail, plots=plots)
+                    if tweaked is not None:
+                        stdout.print()
+                        print_tweak(stdout, tweaked, tweaked_files)
         finally:
             pilot.close()
     if json_output and documents:
@@ -606,6 +624,48 @@ def render(
         except (OSError, RuntimeError) as exc:
             raise UsageError(f"cannot write {output}: {exc}") from None
     stderr.print(f"wrote {output} ({chosen.synth}: {chosen.name})")
+
+
+# ---- tweak --------------------------------------------------------------------------------
+@app.command()
+def tweak(
+    preset: Annotated[str, typer.Argument(help="A preset file (.vital, .syx, a plugin's .vstpreset) or an index "
+                                               "preset id (see `presets list`).")],
+    words: Annotated[str, typer.Argument(help='How to move it: "brighter, shorter attack, less reverb".')],
+    amount: Annotated[float, typer.Option("--amount", min=0.1, max=5.0,
+                                          help="How far: 1 is about two noticeable steps per word.")] = 1.0,
+    note: NoteOption = 60,
+    velocity: VelocityOption = DEFAULT_VELOCITY,
+    index: IndexOption = None,
+    json_output: JsonOption = False,
+    export: Annotated[Optional[Path], typer.Option("--export", help="Write the tweaked preset file and a WAV here.")] = None,
+    workers: WorkersOption = 2,
+) -> None:
+    """Move a preset the way words ask, and keep the rest of it.
+
+    Each word names something measured on the sound (brightness, attack,
+    release, movement, noisiness, width, drive, reverb...): the synth's own
+    settings are nudged, the note measured, and the preset moved along the
+    settings that change that most and the rest least. The table says how far
+    each word moved (in noticeable steps) and what else moved; the tweaked
+    preset is a file the synth loads, which can be tweaked again.
+
+    Examples:
+      patchpilot tweak vital:crystal-pick "brighter, longer release" --export out/
+      patchpilot tweak out/crystal-pick-brighter.vital "slightly less reverb"
+    """
+    from patchpilot.api import PatchPilot
+    from patchpilot.report import print_tweak, tweak_to_dict
+
+    with _errors_to_exit():
+        with _warnings_to_stderr(), PatchPilot(index, workers=workers) as pilot:
+            with _status(f"tweaking {preset}"):
+                result = pilot.tweak(preset, words, amount=amount, note=note, velocity=velocity)
+            exported = pilot.export_tweak(result, export) if export is not None else None
+    if json_output:
+        sys.stdout.write(json.dumps(tweak_to_dict(result, exported), indent=2, default=str) + "\n")
+    else:
+        print_tweak(stdout, result, exported)
 
 
 # ---- similar ------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ from patchpilot.confidence import CLOSE_MAX_DISTANCE, SIMILAR_MAX_DISTANCE, conf
 from patchpilot.export import ExportedFiles
 from patchpilot.matching import Match, MatchResult
 from patchpilot.matching.similar import SimilarResult
+from patchpilot.tweak import TweakResult
+from patchpilot.tweak.measure import STEPS
 from patchpilot.synths import get_engine
 from patchpilot.synths.params import GROUPS
 
@@ -255,3 +257,57 @@ def print_preset_list(console: Console, rows: Sequence[dict], *, sources: bool =
         cells = [row["preset_id"], row["synth"], row["name"], row["category"], ", ".join(row["tags"])]
         table.add_row(*cells, *([row.get("source", row["origin"])] if sources else []))
     console.print(table)
+
+
+def tweak_to_dict(result: TweakResult, exported: ExportedFiles | None = None) -> dict:
+    """A tweak as JSON: each word's move in noticeable steps, every descriptor before and
+    after, how far the sound moved, and the settings changed (panel values)."""
+    document = {
+        "preset": result.start.name, "synth": result.start.synth, "words": result.words,
+        "tweaked": result.preset.name, "note": result.note, "note_name": note_name(result.note),
+        "velocity": result.velocity,
+        "moves": [{"word": m.word, "descriptor": m.descriptor, "asked": "more" if m.way > 0 else "less",
+                   "asked_steps": round(m.asked_steps, 2), "moved_steps": round(m.moved_steps, 2),
+                   "reached": m.reached} for m in result.moves],
+        "descriptors": {name: {"before": round(result.before[name], 3), "after": round(result.after[name], 3),
+                               "steps": round((result.after[name] - result.before[name]) / STEPS[name], 2)}
+                        for name in result.before},
+        "distance_moved": round(result.distance, 4),
+        "changed": {name: {"before": before, "after": after} for name, (before, after) in result.changed.items()},
+        "ignored": list(result.ignored),
+        "params": get_engine(result.preset.synth).native_values(result.preset),
+    }
+    if exported is not None:
+        document["preset_file"], document["audio_file"] = str(exported.preset_file), str(exported.audio_file)
+    return document
+
+
+def print_tweak(console: Console, result: TweakResult, exported: ExportedFiles | None = None) -> None:
+    """What each word did, what else moved, and the settings to change."""
+    table = Table(title=f"{result.start.name}: {result.words} (measured at {note_name(result.note)}, velocity "
+                        f"{result.velocity})", title_justify="left", show_edge=False)
+    for column, justify in (("asked", "left"), ("descriptor", "left"), ("moved (noticeable steps)", "right"),
+                            ("", "left")):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+    for move in result.moves:
+        verdict = "done" if move.reached else ("too little" if move.way * move.moved_steps > 0 else "not moved")
+        table.add_row(move.word, f"{'more' if move.way > 0 else 'less'} {move.descriptor}",
+                      f"{move.moved_steps:+.1f}", verdict)
+    console.print(table)
+    asked = {m.descriptor for m in result.moves}
+    others = [f"{name} {(result.after[name] - result.before[name]) / STEPS[name]:+.1f}" for name in result.before
+              if name not in asked and abs(result.after[name] - result.before[name]) >= STEPS[name]]
+    console.print(f"also moved: {', '.join(others) if others else 'nothing else by a noticeable step'}; the sound "
+                  f"moved {result.distance:.3f} (match's distance)", highlight=False)
+    if result.ignored:
+        console.print(f"ignored: {', '.join(result.ignored)}", style="dim", highlight=False)
+    if result.changed:
+        console.print(f"[bold]{result.preset.name}[/bold]: change", highlight=False)
+        params = get_engine(result.preset.synth).params
+        for name, (before, after) in result.changed.items():
+            unit = params[name].unit
+            console.print(f"  {name:28s} {before} -> {after} {unit}".rstrip(), highlight=False)
+    else:
+        console.print("no setting of this preset moves it that way: nothing changed", highlight=False)
+    if exported is not None:
+        console.print(f"  preset: {exported.preset_file}\n  audio:  {exported.audio_file}", highlight=False)

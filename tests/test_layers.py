@@ -98,10 +98,12 @@ LAYERS = {
     "index": 4, "export": 4,
     "corpus": 5, "describe": 5,
     "matching": 6,
-    "refine": 7, "report": 7,
-    "api": 8,
-    "serve": 9,
-    "cli": 10, "__main__": 11,
+    "refine": 7,
+    "tweak": 8,
+    "report": 9,
+    "api": 10,
+    "serve": 11,
+    "cli": 12, "__main__": 13,
 }
 
 

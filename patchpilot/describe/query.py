@@ -230,12 +230,13 @@ class DescriptorTable:
         for wish in query.wishes:
             term = ADJECTIVES[wish.headword]
             parts, weights = np.zeros_like(total), 0.0
-            if term.descriptors:
+            stored = {name: w for name, w in term.descriptors.items() if name in DESCRIPTORS}  # not tweak's own
+            if stored:
                 agreement = np.zeros_like(total)
-                for name, weight in term.descriptors.items():
+                for name, weight in stored.items():
                     column = ranks[:, DESCRIPTORS.index(name)]
                     agreement += abs(weight) * (column if weight * wish.sign > 0 else 1.0 - column)
-                parts += DESCRIPTOR_WEIGHT * agreement / sum(abs(w) for w in term.descriptors.values())
+                parts += DESCRIPTOR_WEIGHT * agreement / sum(abs(w) for w in stored.values())
                 weights += DESCRIPTOR_WEIGHT
             if term.tags:
                 agree, disagree = set(term.tags), set(opposite_tags(wish.headword))

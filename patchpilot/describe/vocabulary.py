@@ -1,4 +1,9 @@
-"""The words a text query understands: sound-design adjectives and instrument categories.
+"""The words of sound design Patch Pilot understands: adjectives and instrument categories.
+
+One vocabulary for ``match --text`` (presets described this way) and ``tweak`` (a preset moved
+this way). Descriptors are those of ``audio/descriptors.py`` plus, for ``tweak`` only (the
+index does not store them), ``release`` and ``space`` (``tweak/measure.py``); a text query
+ignores those two.
 
 An adjective asks for descriptors to go one way (``+1``: more, ``-1``: less; a smaller
 weight for a side effect) and agrees with library tags. Synonyms point at a headword;
@@ -59,6 +64,10 @@ ADJECTIVES: dict[str, Term] = {
     "deep": Term({"register": -1.0, "brightness": -0.4}, ("sub", "dark")),
     "sub": Term({"register": -1.0, "brightness": -0.7}, ("sub",)),
     "high": Term({"register": 1.0}, ()),
+    "lingering": Term({"release": 1.0}, ()),
+    "abrupt": Term({"release": -1.0}, ()),
+    "wet": Term({"space": 1.0, "width": 0.3}, ("ambient",)),
+    "dry": Term({"space": -1.0, "width": -0.3}, ()),
     "resonant": Term({}, ("resonant",)),
     "vintage": Term({}, ("vintage",)),
     "digital": Term({}, ("digital",)),
@@ -73,15 +82,16 @@ SYNONYMS: dict[str, str] = {
     "round": "warm", "rounded": "warm", "analog": "warm", "analogue": "warm", "cozy": "warm", "warmer": "warm",
     "mellower": "mellow", "gentle": "mellow", "velvety": "mellow",
     "abrasive": "harsh", "piercing": "harsh", "screaming": "harsh",
-    "grit": "gritty", "grimy": "gritty", "dirty": "gritty", "crunchy": "gritty", "crunch": "gritty",
+    "grit": "gritty", "grittier": "gritty", "dirtier": "gritty", "grimy": "gritty", "dirty": "gritty", "crunchy": "gritty", "crunch": "gritty",
     "raspy": "gritty", "rough": "gritty", "lofi": "gritty", "bitcrushed": "gritty", "crushed": "gritty",
     "distortion": "distorted", "overdriven": "distorted", "overdrive": "distorted", "driven": "distorted",
+    "drive": "distorted",
     "saturated": "distorted", "saturation": "distorted", "fuzzy": "distorted", "fuzz": "distorted",
     "clipped": "distorted",
     "buzz": "buzzy", "nasal": "buzzy", "reedy": "buzzy",
     "angry": "aggressive", "nasty": "aggressive", "growling": "aggressive", "growl": "aggressive",
     "snarling": "aggressive", "heavy": "aggressive",
-    "pristine": "clean", "polished": "clean", "undistorted": "clean",
+    "pristine": "clean", "polished": "clean", "undistorted": "clean", "cleaner": "clean",
     "silky": "smooth", "creamy": "smooth", "silk": "smooth",
     "plucked": "plucky", "short": "plucky", "staccato": "plucky", "snappy": "plucky", "snap": "plucky",
     "transient": "percussive", "struck": "percussive", "hit": "percussive", "clicky": "percussive",
@@ -95,7 +105,7 @@ SYNONYMS: dict[str, str] = {
     "modulated": "evolving", "modulation": "evolving", "pulsing": "evolving", "rhythmic": "evolving",
     "wobble": "wobbly", "wobbling": "wobbly", "wub": "wobbly", "wobbles": "wobbly", "lfo": "wobbly",
     "tremolo": "vibrato", "warbly": "vibrato", "warble": "vibrato", "vibey": "vibrato",
-    "still": "static", "steady": "static", "stable": "static", "constant": "static",
+    "still": "static", "steady": "static", "steadier": "static", "stable": "static", "constant": "static",
     "glass": "glassy", "crystal": "glassy", "crystalline": "glassy", "icy": "glassy", "shimmering": "glassy",
     "shimmer": "glassy", "sparkle": "glassy",
     "metal": "metallic", "clangy": "metallic", "clang": "metallic", "inharmonic": "metallic", "tinny": "metallic",
@@ -107,11 +117,13 @@ SYNONYMS: dict[str, str] = {
     "weak": "thin", "skinny": "thin", "small": "thin", "tiny": "thin", "light": "thin", "lean": "thin",
     "air": "airy", "ethereal": "airy", "wispy": "airy", "breath": "breathy", "breathing": "breathy",
     "whispery": "breathy", "windy": "breathy",
-    "noise": "noisy", "hissy": "noisy", "hiss": "noisy", "static-y": "noisy",
-    "stereo": "wide", "spacious": "wide", "spread": "wide", "panned": "wide",
-    "roomy": "wide", "reverb": "wide", "reverberant": "wide", "ambient": "wide", "chorus": "wide",
-    "chorused": "wide", "width": "wide",
-    "mono": "narrow", "dry": "narrow", "centered": "narrow", "centred": "narrow",
+    "noise": "noisy", "noisier": "noisy", "hissy": "noisy", "hiss": "noisy", "static-y": "noisy",
+    "stereo": "wide", "spread": "wide", "panned": "wide",
+    "chorus": "wide", "chorused": "wide", "width": "wide", "wider": "wide",
+    "roomy": "wet", "reverb": "wet", "reverberant": "wet", "ambient": "wet", "wetter": "wet", "echo": "wet",
+    "echoey": "wet", "delay": "wet", "spacey": "wet", "spacious": "wet", "hall": "wet", "room": "wet",
+    "drier": "dry", "dryer": "dry",
+    "mono": "narrow", "centered": "narrow", "centred": "narrow", "narrower": "narrow",
     "rich": "lush", "dreamy": "lush", "supersaw": "detuned", "unison": "detuned",
     "detune": "detuned", "reese": "detuned",
     "low": "deep", "booming": "deep", "boomy": "deep", "rumbling": "deep", "rumble": "deep", "lowend": "deep",
@@ -130,14 +142,21 @@ OPPOSITES: tuple[tuple[str, str], ...] = (
     ("bright", "dark"), ("bright", "mellow"), ("gritty", "clean"), ("distorted", "clean"), ("harsh", "smooth"),
     ("aggressive", "soft"), ("plucky", "sustained"), ("percussive", "swelling"), ("punchy", "soft"),
     ("evolving", "static"), ("fat", "thin"), ("wide", "narrow"), ("noisy", "pure"), ("airy", "pure"),
-    ("deep", "high"), ("warm", "harsh"), ("glassy", "gritty"), ("metallic", "pure"),
+    ("deep", "high"), ("warm", "harsh"), ("glassy", "gritty"), ("metallic", "pure"), ("wet", "dry"),
+    ("lingering", "abrupt"),
 )
 
 #: Phrases read as one word before single words.
 PHRASES: dict[str, str] = {
     "slow attack": "swelling", "fade in": "swelling", "fades in": "swelling", "long attack": "swelling",
     "fast attack": "punchy", "sharp attack": "punchy", "quick attack": "punchy", "hard attack": "punchy",
-    "short decay": "plucky", "fast decay": "plucky", "long release": "sustained", "long decay": "sustained",
+    "short decay": "plucky", "fast decay": "plucky", "long decay": "sustained",
+    "shorter attack": "punchy", "faster attack": "punchy", "quicker attack": "punchy", "snappier attack": "punchy",
+    "longer attack": "swelling", "slower attack": "swelling", "softer attack": "swelling",
+    "long release": "lingering", "longer release": "lingering", "slow release": "lingering",
+    "slower release": "lingering", "long tail": "lingering", "longer tail": "lingering",
+    "short release": "abrupt", "shorter release": "abrupt", "fast release": "abrupt", "faster release": "abrupt",
+    "quick release": "abrupt", "quicker release": "abrupt", "short tail": "abrupt", "shorter tail": "abrupt",
     "lo fi": "gritty", "low end": "deep", "low pass": "dark", "lowpass": "dark", "high end": "bright",
     "bit crushed": "gritty", "well rounded": "warm", "top end": "bright",
 }

@@ -1,0 +1,62 @@
+"""What ``tweak`` measures on a note: the sound descriptors of ``audio/descriptors.py`` plus two
+of the note's release (which the index does not store), each with the step a listener notices.
+
+``release``  log10 seconds from the note-off until the level is 30 dB below its level there
+``space``    level (dB) of the 0.1-0.6 s after the note-off against the last 0.3 s before it:
+             a reverb's or a delay's tail, and a long release, raise it
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from patchpilot.audio.descriptors import DESCRIBE_NOTE_SECONDS, DESCRIPTORS, describe
+from patchpilot.audio.dsp import EPS
+
+#: Everything ``tweak`` can move, in this order.
+TWEAK_DESCRIPTORS = (*DESCRIPTORS, "release", "space")
+#: How a note is played to be measured: held as the index's descriptors are, then a tail.
+MEASURE_NOTE_SECONDS = DESCRIBE_NOTE_SECONDS
+MEASURE_TOTAL_SECONDS = DESCRIBE_NOTE_SECONDS + 1.2
+#: The change of each descriptor a listener notices (its unit: see ``audio/descriptors.py``):
+#: a sixth of an octave of brightness, attack and release times x1.4, 3 dB of level ratios.
+STEPS = {
+    "brightness": 0.15, "attack": 0.15, "sustain": 3.0, "noisiness": 0.1, "grit": 0.3, "register": 1.0,
+    "movement": 0.1, "width": 3.0, "inharmonicity": 3.0, "hollowness": 3.0, "release": 0.15, "space": 3.0,
+}
+#: Below this many dB under the held level, the release is over.
+RELEASE_DROP_DB = 30.0
+#: A note this far under its peak before its note-off has died: its release starts from there.
+DEAD_DB = -60.0
+_FRAME_SECONDS = 0.01
+
+
+def measure(stereo: np.ndarray, sample_rate: int) -> np.ndarray:
+    """TWEAK_DESCRIPTORS of one note played as MEASURE_* say (``(2, N)`` or mono); NaN when silent."""
+    audio = np.asarray(stereo, dtype=np.float32)
+    described = describe(audio, sample_rate)
+    mono = audio.mean(axis=0) if audio.ndim == 2 else audio
+    frame = max(1, int(_FRAME_SECONDS * sample_rate))
+    frames = mono[: mono.size // frame * frame].reshape(-1, frame).astype(np.float64)
+    power = (frames ** 2).mean(axis=1) + EPS
+    times = np.arange(power.size) * _FRAME_SECONDS
+    off = MEASURE_NOTE_SECONDS
+    if not np.isfinite(described).all() or power.max() <= 10 * EPS:
+        return np.full(len(TWEAK_DESCRIPTORS), np.nan, np.float32)
+    # the level the release starts from: the note's last 0.3 s, or for a note that died
+    # before its note-off (a pluck) DEAD_DB under its peak
+    peak_db = 10 * np.log10(power.max())
+    before = power[(times >= off - 0.3) & (times < off)]
+    held_db = max(10 * np.log10(before.mean()) if before.size else -np.inf, peak_db + DEAD_DB)
+    after = times >= off
+    below = np.flatnonzero(after & (10 * np.log10(power) < held_db - RELEASE_DROP_DB))
+    end = times[below[0]] if below.size else times[-1] + _FRAME_SECONDS
+    release = float(np.log10(max(end - off, 0.005)))
+    tail = power[(times >= off + 0.1) & (times < off + 0.6)]
+    space = float(10 * np.log10(tail.mean()) - held_db) if tail.size else -90.0
+    return np.append(described, [release, max(space, -90.0)]).astype(np.float32)
+
+
+def in_steps(change: np.ndarray) -> np.ndarray:
+    """A change of every TWEAK_DESCRIPTOR (last axis) in noticeable steps."""
+    return change / np.array([STEPS[name] for name in TWEAK_DESCRIPTORS])
