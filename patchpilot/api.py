@@ -58,14 +58,14 @@ from patchpilot.library.bank import slug
 from patchpilot.matching import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineCancelled, RefineOptions, RefineProgress, refine_result
-from patchpilot.report import match_card
+from patchpilot.report import match_card, tweak_to_dict
 from patchpilot.synths import Preset, get_engine
 from patchpilot.synths.registry import (BUILTIN, PLUGIN_PRESET_SUFFIXES, is_plugin_synth, preset_file_suffixes,
                                         synth_for_file)
 from patchpilot.synths.base import from_native_rate
 from patchpilot.matching.similar import SIMILAR_NOTE_SECONDS, SIMILAR_TOTAL_SECONDS, SimilarResult, similar_presets
 from patchpilot.matching.text import TextMatcher, TextMatchResult
-from patchpilot.tweak import TweakResult, Tweaker
+from patchpilot.tweak import TweakedResult, TweakResult, Tweaker, as_result
 
 if TYPE_CHECKING:
     from patchpilot.corpus import CorpusReport, CorpusRequest
@@ -73,7 +73,7 @@ if TYPE_CHECKING:
 
 #: What callers of the library need besides the facade: its requests, results and errors.
 __all__ = ["BuildRequest", "Match", "MatchResult", "PatchPilot", "PlotFiles", "RefineCancelled", "RefineOptions",
-           "SeparationOptions", "SimilarResult", "TextMatchResult", "TweakResult"]
+           "SeparationOptions", "SimilarResult", "TextMatchResult", "TweakResult", "TweakedResult"]
 
 
 @dataclass(frozen=True)
@@ -350,6 +350,17 @@ class PatchPilot:
             raise UsageError(f"--amount {amount:g}: expected more than 0 and at most 5")
         return Tweaker(self.matcher.pool, PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)).tweak(
             preset, words, amount=amount, note=note, velocity=velocity)
+
+    def tweak_match(self, match: Match, words: str, *, amount: float = 1.0) -> TweakedResult:
+        """A match's preset tweaked, measured at the key and velocity the match was played at,
+        as a result with one answer (the tweaked preset, through the match's effect chain)."""
+        tweak = self.tweak(match.preset, words, amount=amount, note=match.render.note, velocity=match.render.velocity)
+        return as_result(tweak, match.preset_id, match.fx)
+
+    @staticmethod
+    def tweak_document(tweak: TweakResult) -> dict:
+        """A tweak as data (``report.tweak_to_dict``): each word's move, what else moved."""
+        return tweak_to_dict(tweak)
 
     def export_tweak(self, result: TweakResult, directory: Path) -> ExportedFiles:
         """The tweaked preset's file and its WAV (played at the note it was measured at)."""

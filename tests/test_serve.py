@@ -191,6 +191,39 @@ def test_the_page_matches_plays_refines_and_searches(served: Served, browser, pl
     assert (tmp_path / "page.png").stat().st_size > 10_000
 
 
+def test_a_card_tweaks_its_preset_the_keyboard_plays_the_tweak_and_finds_similar_presets(served: Served, browser,
+                                                                                          pluck_wav: Path) -> None:
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    page.goto(served.url)
+    page.set_input_files("#file", str(pluck_wav))
+    page.wait_for_selector(".match", timeout=60_000)
+    name = page.locator(".match h3 span").first.text_content()
+    # a word button of the first card: the tweak replaces the results and says what moved
+    page.locator(".match").first.locator("button.tweak-word", has_text="darker").click()
+    page.wait_for_function("document.getElementById('status').textContent.includes('darker: ')", timeout=60_000)
+    assert "steps of brightness" in page.text_content("#status")
+    assert page.locator(".match").count() == 1 and "(darker)" in page.locator(".match h3").first.text_content()
+    # the keyboard plays the tweaked preset
+    page.click(".key[data-note='62']")
+    page.wait_for_function("document.getElementById('playing').textContent.startsWith('D4: #1')", timeout=30_000)
+    assert "(darker)" in page.text_content("#playing")
+    assert page.locator("#note-audio").get_attribute("src").endswith("/matches/1/audio.wav?note=62")
+    # typed words chain a second tweak on the tweaked preset
+    page.locator(".match .tweak input[type=text]").fill("longer release")
+    page.locator(".match .tweak button[type=submit]").click()
+    page.wait_for_function("document.getElementById('status').textContent.includes('longer release: ')",
+                           timeout=60_000)
+    assert "(darker) (longer release)" in page.locator(".match h3").first.text_content()
+    # presets like the tweaked one
+    page.locator(".match").first.locator("button.similar").click()
+    page.wait_for_function("document.getElementById('status').textContent.includes('matches for presets like')",
+                           timeout=60_000)
+    tweaked_name = f"{name.split(' ', 1)[1]} (darker) (longer release)"  # "#1 Test Pluck" -> "Test Pluck"
+    assert f"presets like {tweaked_name}" in page.text_content("#status")
+    assert page.locator(".match").count() >= 1
+    assert all(tweaked_name not in h for h in page.locator(".match h3").all_text_contents())
+
+
 def test_uploads_are_capped_and_never_written_where_their_name_says(served: Served, browser, tmp_path: Path) -> None:
     request = browser.new_context().request
     big = request.post(served.url + "api/match", multipart={

@@ -77,6 +77,21 @@ def test_similar_presets_of_a_match_are_a_new_result(client: TestClient, matched
     assert missing.status_code == 400 and "no match #99" in missing.json()["error"]
 
 
+def test_a_tweak_of_a_match_is_a_result_with_its_moves(client: TestClient, matched: dict) -> None:
+    top = matched["matches"][0]
+    response = client.post(f"/api/results/{matched['id']}/matches/{top['rank']}/tweak", data={"words": "darker"})
+    assert response.status_code == 200, response.text
+    tweaked = response.json()
+    [answer] = tweaked["matches"]
+    assert tweaked["tweak"]["moves"][0]["descriptor"] == "brightness" and tweaked["tweak"]["moves"][0]["asked"] == "less"
+    assert answer["name"].endswith("(darker)") and not tweaked["labelled"] and not tweaked["can_refine"]
+    assert client.get(f"{answer['audio_url']}?note=64").content[:4] == b"RIFF"  # the keyboard plays the tweak
+    again = client.post(f"/api/results/{tweaked['id']}/matches/1/tweak", data={"words": "longer release"})
+    assert again.status_code == 200 and again.json()["matches"][0]["name"].endswith("(longer release)")
+    empty = client.post(f"/api/results/{matched['id']}/matches/1/tweak", data={"words": " "})
+    assert empty.status_code == 400 and "say how to move it" in empty.json()["error"]
+
+
 def test_errors_are_one_line_with_their_status(client: TestClient, matched: dict, tmp_path: Path) -> None:
     top = matched["matches"][0]
     cases = [

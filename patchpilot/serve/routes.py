@@ -129,6 +129,14 @@ def similar(rid: str, rank: int, server: Server = ServerDep) -> dict:
     return server.result_json(server.match_similar(rid, rank))
 
 
+@api_routes.post("/results/{rid}/matches/{rank}/tweak")
+def tweak(rid: str, rank: int, words: str = Form(...), server: Server = ServerDep) -> dict:
+    """A match's preset moved the way ``words`` ask: a new result with that one answer."""
+    if not words.strip():
+        raise UsageError("say how to move it: brighter, darker, shorter attack, more reverb...")
+    return server.result_json(server.match_tweak(rid, rank, words.strip()))
+
+
 @api_routes.get("/results/{rid}")
 def result(rid: str, server: Server = ServerDep) -> dict:
     return server.result_json(rid)

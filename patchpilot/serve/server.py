@@ -22,7 +22,8 @@ import numpy as np
 from fastapi import Request
 from fastapi.responses import JSONResponse
 
-from patchpilot.api import Match, MatchResult, PatchPilot, RefineCancelled, RefineOptions, SimilarResult
+from patchpilot.api import (Match, MatchResult, PatchPilot, RefineCancelled, RefineOptions, SimilarResult,
+                            TweakedResult)
 from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
 from patchpilot.errors import InputAudioError, PatchPilotError, UsageError
 from patchpilot.serve.jobs import BoundedCache, Job, JobRegistry, WorkGate
@@ -160,9 +161,11 @@ class Server:
             matches.append(document)
         query = getattr(result, "query", None)
         name = f"presets like {result.input_name}" if isinstance(result, SimilarResult) else result.input_name
+        tweak = self.pilot.tweak_document(result.tweak) if isinstance(result, TweakedResult) and result.tweak else None
         return {"id": rid, "input": name, "labelled": labelled, "matches": matches,
                 "input_url": f"/api/results/{rid}/input.wav" if entry.input_wav else None,
                 "query": query.to_dict() if query is not None else None,
+                "tweak": tweak,
                 "can_refine": labelled and bool(result.matches),
                 "refine_url": f"/api/results/{rid}/convergence.png" if entry.convergence is not None else None}
 
@@ -199,6 +202,13 @@ class Server:
                                           seconds=played.note_seconds, tail=played.total_seconds - played.note_seconds,
                                           sample_rate=EXPORT_SAMPLE_RATE_HZ)
         return self.keep(result, wav_bytes(reference, EXPORT_SAMPLE_RATE_HZ))
+
+    def match_tweak(self, rid: str, rank: int, words: str) -> str:
+        """A match's preset moved the way ``words`` ask: a new result with that one answer."""
+        entry, match = self.match_of(rid, rank)
+        with self.work_gate.admit(), self.work_lock:
+            result = self.pilot.tweak_match(match, words)
+        return self.keep(result, entry.input_wav)
 
     def picture(self, rid: str, rank: int) -> bytes:
         entry, match = self.match_of(rid, rank)

@@ -2,6 +2,6 @@
 measured on renders (``measure.py``), found by a local search on the synth's own parameters
 (``search.py``)."""
 
-from patchpilot.tweak.search import TweakResult, Tweaker, WordMove, word_moves
+from patchpilot.tweak.search import TweakedResult, TweakResult, Tweaker, WordMove, as_result, word_moves
 
-__all__ = ["TweakResult", "Tweaker", "WordMove", "word_moves"]
+__all__ = ["TweakResult", "TweakedResult", "Tweaker", "WordMove", "as_result", "word_moves"]

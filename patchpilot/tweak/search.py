@@ -21,6 +21,9 @@ from patchpilot.describe.query import parse_query
 from patchpilot.describe.vocabulary import ADJECTIVES
 from patchpilot.distance import PerceptualDistance
 from patchpilot.errors import UsageError
+from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
+from patchpilot.fx import FxChain
+from patchpilot.matching.results import Match, MatchResult, RenderSettings
 from patchpilot.refine import SearchSpace
 from patchpilot.synths import Preset, RenderPool, RenderRequest, Voice, get_engine
 from patchpilot.tweak.measure import (MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS, STEPS, TWEAK_DESCRIPTORS,
@@ -83,6 +86,22 @@ class TweakResult:
     changed: dict[str, tuple[object, object]] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
     renders: int = 0
+
+
+@dataclass(frozen=True)
+class TweakedResult(MatchResult):
+    """A tweak as a result with one answer (the tweaked preset, played as it was measured),
+    so that what shows, plays and exports a match does the same for it."""
+
+    tweak: TweakResult | None = None
+
+
+def as_result(tweak: TweakResult, preset_id: str, fx: FxChain = FxChain()) -> TweakedResult:
+    """The tweak of the preset ``preset_id`` as a result; ``fx``: the effect chain the preset
+    was answered with (kept: the tweak moves the synth's settings)."""
+    played = RenderSettings(tweak.note, tweak.velocity, EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS)
+    answer = Match(1, f"{preset_id}+tweak", tweak.preset, tweak.distance, None, played, fx=fx)
+    return TweakedResult(f"{tweak.start.name}: {tweak.words}", (answer,), tweak=tweak)
 
 
 def word_moves(words: str, amount: float = 1.0) -> tuple[list[WordMove], tuple[str, ...]]:
@@ -226,4 +245,4 @@ def _fresh_measure(preset: Preset, note: int, velocity: int, rate: int) -> tuple
     return measure(stereo, rate).astype(np.float64), stereo.mean(axis=0)
 
 
-__all__ = ["STEPS", "TweakResult", "Tweaker", "WordMove", "word_moves"]
+__all__ = ["STEPS", "TweakResult", "TweakedResult", "Tweaker", "WordMove", "as_result", "word_moves"]

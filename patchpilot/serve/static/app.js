@@ -74,7 +74,8 @@ async function run(label, request) {
     const result = await request();
     showResult(result);
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
-    setStatus(`${result.matches.length} matches for ${result.input} in ${seconds} s`);
+    setStatus(result.tweak ? `${tweakSummary(result.tweak)} (${seconds} s)`
+                           : `${result.matches.length} matches for ${result.input} in ${seconds} s`);
   } catch (err) {
     setStatus("");
     clearResult();  // the previous answers did not answer this: they go
@@ -135,9 +136,19 @@ function paramsTable(match) {
   return grid;
 }
 
+const TWEAK_WORDS = ["brighter", "darker", "shorter attack", "longer release", "more movement", "less reverb"];
+
+function tweakSummary(tweak) {
+  const moves = tweak.moves.map((m) => `${m.word}: ${m.moved_steps >= 0 ? "+" : ""}${m.moved_steps.toFixed(1)} ` +
+    `steps of ${m.descriptor} (${m.reached ? "done" : "not reached"})`);
+  return `${tweak.preset} → ${moves.join("; ")}`;
+}
+
 function matchCard(match, labelled) {
   const title = `#${match.rank} ${match.name}${match.refined ? " (refined)" : ""}`;
-  const distance = match.refined && match.distance_before !== undefined
+  const distance = state.result && state.result.tweak
+    ? `moved ${match.distance.toFixed(3)} from the preset before the tweak`
+    : match.refined && match.distance_before !== undefined
     ? `distance ${match.distance.toFixed(3)} (refinement loss ${match.distance_before.toFixed(3)} → ${match.distance_after.toFixed(3)})`
     : `distance ${match.distance.toFixed(3)}`;
   const select = el("button", {
@@ -152,6 +163,20 @@ function matchCard(match, labelled) {
     onclick: () => run(`Finding presets like ${match.name}`,
                        () => api(`/api/results/${resultId}/matches/${match.rank}/similar`, { method: "POST" })),
   });
+  // tweak: a few words as buttons, or your own; the answer replaces the results and plays at once
+  const tweakTo = (words) => run(`Tweaking ${match.name}: ${words}`, () => {
+    const body = new FormData();
+    body.append("words", words);
+    return api(`/api/results/${resultId}/matches/${match.rank}/tweak`, { method: "POST", body });
+  });
+  const tweakField = el("input", { type: "text", placeholder: "or say how: darker, less reverb…",
+                                   "aria-label": `How to tweak #${match.rank} ${match.name}` });
+  const tweakRow = el("form", { class: "row tweak", "aria-label": `Tweak #${match.rank} ${match.name}`,
+                                onsubmit: (e) => { e.preventDefault(); if (tweakField.value.trim()) tweakTo(tweakField.value.trim()); } },
+    el("span", { class: "hint", text: "Tweak:" }),
+    ...TWEAK_WORDS.map((words) => el("button", { type: "button", class: "tweak-word", text: words,
+                                                 onclick: () => tweakTo(words) })),
+    tweakField, el("button", { type: "submit", text: "Tweak" }));
   const links = el("p", { class: "links" },
     el("a", { href: match.preset_url, download: match.preset_filename, text: `Download ${match.preset_filename}` }),
     match.fx_url ? el("a", { href: match.fx_url, download: "", text: "Download effect chain (.fx.json)" }) : null,
@@ -178,6 +203,7 @@ function matchCard(match, labelled) {
         el("p", { class: "fx" }, el("strong", { text: "Effects: " }),
           document.createTextNode(match.fx_text || "none (the dry preset)")),
         el("details", {}, el("summary", { text: "Settings: start from the init patch and set" }), paramsTable(match)),
+        tweakRow,
         links)));
   return card;
 }
@@ -208,6 +234,7 @@ function showResult(result) {
   // the keyboard names the answer it now plays (not the previous result's)
   if (result.matches.length) selectMatch(result.matches[0].rank);
   else $("playing").textContent = "";
+  if (result.tweak) setStatus(tweakSummary(result.tweak));
   if (result.query && result.query.ignored && result.query.ignored.length) {
     setStatus(`ignored words: ${result.query.ignored.join(", ")}`);
   }
