@@ -109,6 +109,10 @@ def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | N
     query = getattr(result, "query", None)  # text queries: the words understood and ignored
     if query is not None:
         document["query"] = query.to_dict()
+    for entry in document["matches"]:  # text queries: what each answer matched on
+        matched_on = _matched_on(result, entry["rank"])
+        if matched_on:
+            entry["matched_on"] = matched_on
     if isinstance(result, SimilarResult) and result.reference is not None and result.played is not None:
         played = result.played
         document["reference"] = {"preset_id": result.reference_id, "synth": result.reference.synth,
@@ -132,6 +136,9 @@ def match_card(result: MatchResult, match: Match) -> dict:
         "note": None if result.from_track else match.render.note,
         "note_name": None if result.from_track else note_name(match.render.note),
     })
+    matched_on = _matched_on(result, match.rank)
+    if matched_on:
+        document["matched_on"] = matched_on
     return document
 
 
@@ -169,6 +176,12 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
     console.print(table)
     if result.matches:
         console.print(distance_legend(result.analysis is not None), style="dim", highlight=False)
+    evidence = getattr(result, "evidence", {})
+    for match in result.matches:
+        if evidence.get(match.rank):
+            said = ", ".join(f"{e.descriptor} {_ordinal(e.percentile)} percentile ({'more' if e.way > 0 else 'less'} asked)"
+                             for e in evidence[match.rank])
+            console.print(f"  #{match.rank} matched on: {said}", highlight=False)
     for match in result.matches[:detail]:
         print_settings(console, match, exports.get(match.rank))
     if plots is not None and (plots.matches or plots.convergence):
@@ -177,6 +190,18 @@ def print_result(console: Console, result: MatchResult, exports: Mapping[int, Ex
             console.print(f"  picture #{rank}: {path}", highlight=False)
         if plots.convergence is not None:
             console.print(f"  refinement: {plots.convergence}", highlight=False)
+
+
+def _matched_on(result: MatchResult, rank: int) -> dict:
+    """A text answer's evidence: each asked descriptor's way, value and percentile."""
+    return {e.descriptor: {"asked": "more" if e.way > 0 else "less", "value": round(e.value, 3),
+                           "percentile": e.percentile} for e in getattr(result, "evidence", {}).get(rank, ())}
+
+
+def _ordinal(percentile: float) -> str:
+    number = int(round(percentile))
+    suffix = "th" if 10 <= number % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
 
 
 def _title(result: MatchResult) -> str:

@@ -50,7 +50,10 @@ def test_negation_flips_the_next_word() -> None:
 def test_the_vocabulary_is_consistent() -> None:
     assert set(SYNONYMS.values()) <= set(ADJECTIVES)
     assert not set(SYNONYMS) & set(ADJECTIVES) and not set(CATEGORY_WORDS) & set(ADJECTIVES)
-    assert all(name in DESCRIPTORS for term in ADJECTIVES.values() for name in term.descriptors)
+    from patchpilot.tweak.measure import TWEAK_DESCRIPTORS
+
+    # the one vocabulary of text queries and tweak: every descriptor is measured by one of them
+    assert all(name in TWEAK_DESCRIPTORS for term in ADJECTIVES.values() for name in term.descriptors)
     assert "dark" in opposite_tags("bright") and "bright" in opposite_tags("dark")
 
 
@@ -100,6 +103,20 @@ def test_descriptor_directions_hold_for_the_best_match(tiny_index: Path) -> None
     index.close()
 
 
+def test_text_answers_say_what_they_matched_on(tiny_index: Path) -> None:
+    from patchpilot.report import result_to_dict
+
+    with PresetIndex.open(tiny_index) as index:
+        result = TextMatcher(index).match_text("bright not wide, very reverb", top_k=2)
+    document = result_to_dict(result)
+    for entry in document["matches"]:
+        # the index holds no tweak-only descriptor (reverb is space): only what it measured is shown
+        assert set(entry["matched_on"]) == {"brightness", "width"}
+        assert entry["matched_on"]["brightness"]["asked"] == "more" and entry["matched_on"]["width"]["asked"] == "less"
+    best = document["matches"][0]["matched_on"]
+    assert best["brightness"]["percentile"] > 50 and 0 <= best["width"]["percentile"] <= 100
+
+
 def test_an_index_without_descriptors_says_how_to_add_them(tiny_index: Path, tmp_path: Path) -> None:
     old = tmp_path / "old"
     old_files = copy_index(tiny_index, old)
@@ -122,3 +139,10 @@ def test_text_query_to_dict_round_trips_the_words() -> None:
     data = query.to_dict()
     assert data["categories"] == ["bell"] and data["ignored"] == ["eno"]
     assert data["directions"]["noisiness"] > 0
+
+
+def test_the_vocabulary_doc_is_the_vocabulary() -> None:
+    from patchpilot.describe.vocabulary import vocabulary_markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "VOCABULARY.md"
+    assert doc.read_text() == vocabulary_markdown(), "run python -m scripts.make_vocabulary_doc"

@@ -173,10 +173,22 @@ def percentile_ranks(values: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Evidence:
+    """What a text hit matched on: a descriptor the words asked for, the way (+1 more, -1
+    less), its measured value and its percentile among the presets compared (0-100)."""
+
+    descriptor: str
+    way: int
+    value: float
+    percentile: float
+
+
+@dataclass(frozen=True)
 class TextHit:
     row: int
     preset_id: str
     score: float  # 0..1, higher is better
+    evidence: tuple[Evidence, ...] = ()
 
     @property
     def distance(self) -> float:
@@ -265,8 +277,16 @@ class DescriptorTable:
         designed = np.array(["~" not in self.preset_ids[i] for i in positions])
         order = np.argsort(-(scores + DESIGNED_BONUS * designed), kind="stable")
         picked = one_per_family([self.preset_ids[positions[i]] for i in order], top_k)
+        ranks = percentile_ranks(self.values[mask])
+        asked = {name: 1 if way > 0 else -1 for name, way in query.directions().items() if name in DESCRIPTORS}
+
+        def evidence(position: int) -> tuple[Evidence, ...]:
+            return tuple(Evidence(name, way, float(self.values[positions[position], DESCRIPTORS.index(name)]),
+                                  round(100 * float(ranks[position, DESCRIPTORS.index(name)]), 1))
+                         for name, way in asked.items())
+
         return [TextHit(int(self.rows[positions[order[i]]]), self.preset_ids[positions[order[i]]],
-                        float(scores[order[i]])) for i in picked]
+                        float(scores[order[i]]), evidence(order[i])) for i in picked]
 
     def audition_note(self, row: int, category: str) -> int:
         """The note to play a preset at so it sounds where its category usually sits."""

@@ -210,3 +210,26 @@ def opposite_tags(headword: str) -> tuple[str, ...]:
         if other is not None:
             tags += [t for t in ADJECTIVES[other].tags if t not in ADJECTIVES[headword].tags and t not in tags]
     return tuple(tags)
+
+
+def vocabulary_markdown() -> str:
+    """docs/VOCABULARY.md: every headword with what it moves, its other words and phrases."""
+    other: dict[str, list[str]] = {}
+    for word, headword in sorted({**SYNONYMS, **PHRASES}.items()):
+        other.setdefault(headword, []).append(word)
+    lines = ["# Vocabulary", "",
+             "The words `match --text` and `tweak` understand, from `patchpilot/describe/vocabulary.py`",
+             "(this file is written from it: `python -m scripts.make_vocabulary_doc`). A word asks for",
+             "descriptors to go up (+) or down (-); `tweak` moves the one with the largest weight, a text",
+             "query ranks presets by all of them (release and space are measured by `tweak` only).",
+             "`not`, `no`, `less`, `without` turn the next word around; `very`, `slightly`, `more`... scale it.", "",
+             "| word | descriptors | tags | also |", "|---|---|---|---|"]
+    for headword, term in ADJECTIVES.items():
+        moves = ", ".join(f"{name} {weight:+g}" for name, weight in term.descriptors.items()) or "(tags only)"
+        lines.append(f"| {headword} | {moves} | {', '.join(term.tags)} | {', '.join(other.get(headword, []))} |")
+    lines += ["", "Categories (a text query only):", ""]
+    by_category: dict[str, list[str]] = {}
+    for word, categories in CATEGORY_WORDS.items():
+        by_category.setdefault("/".join(categories), []).append(word)
+    lines += [f"- **{name}**: {', '.join(words)}" for name, words in by_category.items()]
+    return "\n".join(lines) + "\n"

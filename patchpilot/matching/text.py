@@ -9,11 +9,11 @@ Two paths, one result type (the same table, JSON and export as an audio match):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from patchpilot.constants import DEFAULT_TOP_K, DEFAULT_VELOCITY
-from patchpilot.describe.query import DescriptorTable, TextQuery, one_per_family, parse_query
+from patchpilot.describe.query import DescriptorTable, Evidence, TextQuery, one_per_family, parse_query
 from patchpilot.embed.clap import ClapEmbedder
 from patchpilot.errors import UsageError
 from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
@@ -29,6 +29,8 @@ CLAP_CANDIDATES_PER_MATCH = 6
 class TextMatchResult(MatchResult):
     #: How the built-in path read the text (None on the CLAP path, which reads it whole).
     query: TextQuery | None = None
+    #: What each answer (by rank) matched on: the asked descriptors' values and percentiles.
+    evidence: dict[int, tuple[Evidence, ...]] = field(default_factory=dict)
 
     @property
     def stem(self) -> str:
@@ -70,7 +72,8 @@ class TextMatcher:
                   stored=stored[hit.row])
             for rank, hit in enumerate(hits, start=1)
         )
-        return TextMatchResult(text, matches, query=query)
+        return TextMatchResult(text, matches, query=query,
+                               evidence={rank: hit.evidence for rank, hit in enumerate(hits, start=1)})
 
     def _match_clap(self, text: str, top_k: int, synth: str | None) -> TextMatchResult:
         vector = self.index.transform.apply(self.clap.embed_text([text]))[0]

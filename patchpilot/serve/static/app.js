@@ -195,6 +195,8 @@ function matchCard(match, labelled) {
         alt: `Spectrograms and envelopes of the input and of ${match.name}` }),
       el("div", {},
         el("p", { class: "hint", text: match.tags.join(", ") }),
+        match.matched_on ? el("p", { class: "hint", text: "Matched on: " + Object.entries(match.matched_on)
+          .map(([name, e]) => `${name} ${Math.round(e.percentile)}th percentile (${e.asked} asked)`).join(", ") }) : null,
         el("div", { class: "row" },
           el("audio", { controls: true, preload: "none", src: match.audio_url,
             "aria-label": `${match.name}` + (match.note_name ? ` at ${match.note_name}` : "") +
