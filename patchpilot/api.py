@@ -58,7 +58,7 @@ from patchpilot.library.bank import slug
 from patchpilot.matching import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir
 from patchpilot.refine import RefineCancelled, RefineOptions, RefineProgress, refine_result
-from patchpilot.report import match_card, tweak_to_dict
+from patchpilot.report import match_card, note_name, tweak_to_dict
 from patchpilot.synths import Preset, get_engine
 from patchpilot.synths.registry import (BUILTIN, PLUGIN_PRESET_SUFFIXES, is_plugin_synth, preset_file_suffixes,
                                         synth_for_file)
@@ -240,8 +240,11 @@ class PatchPilot:
         if result.analysis is not None:
             note = result.analysis.best
             reference = resample(note.samples, note.sample_rate, ANALYSIS_SAMPLE_RATE_HZ)
+        # a song's key is its melody: never shown
+        played = "" if result.from_track else f"{note_name(match.render.note)}, velocity {match.render.velocity}"
         title = match_title(rank=match.rank, name=match.preset.name, synth=match.preset.synth,
-                            distance=match.distance, labelled=result.analysis is not None, refined=match.refined)
+                            distance=match.distance, labelled=result.analysis is not None, refined=match.refined,
+                            played=played)
         return Picture(title, audio, reference)
 
     def plot(self, result: MatchResult, directory: Path, *,

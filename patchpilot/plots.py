@@ -67,10 +67,13 @@ class Picture:
     reference: np.ndarray | None = None  # the input's note (None for a text query)
 
 
-def match_title(*, rank: int, name: str, synth: str, distance: float, labelled: bool, refined: bool) -> str:
+def match_title(*, rank: int, name: str, synth: str, distance: float, labelled: bool, refined: bool,
+                played: str = "") -> str:
+    """The picture's title; ``played``: the key and velocity it was played at ("C4, velocity 100")."""
     label = f", {confidence_label(distance)}" if labelled else ""
     kind = " (refined)" if refined else ""
-    return f"#{rank} {name}{kind} on {synth}: distance {distance:.3f}{label}"
+    at = f", played at {played}" if played else ""
+    return f"#{rank} {name}{kind} on {synth}{at}: distance {distance:.3f}{label}"
 
 
 def _mel_db(x: np.ndarray) -> np.ndarray:

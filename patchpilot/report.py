@@ -122,6 +122,27 @@ def result_to_dict(result: MatchResult, exports: Mapping[int, ExportedFiles] | N
     return document
 
 
+def panel_groups(match: Match) -> list[dict]:
+    """The settings off the init patch, grouped by module as the synth's panel names them
+    (Oscillator 1, Filter 1, Operator 2...), each with its units, and what a card can draw
+    of the module (an envelope, a filter)."""
+    preset = match.preset
+    engine = get_engine(preset.synth)
+    native = engine.native_values(preset)
+    groups: dict[str, list[tuple[str, str]]] = {}
+    for name, param in engine.params.items():
+        raw = preset.values[name]
+        if param.clip(raw) == param.clip(param.default):
+            continue
+        module = engine.module_of(name)
+        value = native[name]
+        text = f"{value:g}" if isinstance(value, float) else str(value)
+        label = name[len(module) + 1:] if name.startswith(module + "_") else name
+        groups.setdefault(module, []).append((label.replace("_", " "), f"{text} {param.unit}".strip()))
+    return [{"title": engine.panel_name(module), "module": module, "params": items,
+             "drawing": engine.drawing(module, native)} for module, items in groups.items()]
+
+
 def match_card(result: MatchResult, match: Match) -> dict:
     """One match as a card shows it: the JSON of ``match_to_dict`` with the settings grouped as
     the synth's panel groups them (only those off the init patch), the synth's own name, the
@@ -131,10 +152,11 @@ def match_card(result: MatchResult, match: Match) -> dict:
     document.pop("units", None)
     document.update({
         "synth_name": get_engine(match.preset.synth).display_name,
-        "groups": [{"title": GROUP_TITLES[g], "params": items} for g, items in changed_params(match).items()],
+        "groups": panel_groups(match),
         "fx_text": match.fx.describe() if match.fx else "",
         "note": None if result.from_track else match.render.note,
         "note_name": None if result.from_track else note_name(match.render.note),
+        "velocity": None if result.from_track else match.render.velocity,
     })
     matched_on = _matched_on(result, match.rank)
     if matched_on:

@@ -197,7 +197,7 @@ def test_a_card_tweaks_its_preset_the_keyboard_plays_the_tweak_and_finds_similar
     page.goto(served.url)
     page.set_input_files("#file", str(pluck_wav))
     page.wait_for_selector(".match", timeout=60_000)
-    name = page.locator(".match h3 span").first.text_content()
+    name = page.locator(".match h3 span:not(.label)").first.text_content()
     # a word button of the first card: the tweak replaces the results and says what moved
     page.locator(".match").first.locator("button.tweak-word", has_text="darker").click()
     page.wait_for_function("document.getElementById('status').textContent.includes('darker: ')", timeout=60_000)
@@ -208,6 +208,31 @@ def test_a_card_tweaks_its_preset_the_keyboard_plays_the_tweak_and_finds_similar
     page.wait_for_function("document.getElementById('playing').textContent.startsWith('D4: #1')", timeout=30_000)
     assert "(darker)" in page.text_content("#playing")
     assert page.locator("#note-audio").get_attribute("src").endswith("/matches/1/audio.wav?note=62")
+    # A/B on one player: the preset before the tweak, then the tweak, at one level
+    assert page.text_content("#ab-a") == "A: before the tweak" and "(darker)" in page.text_content("#ab-b")
+    page.click("#ab-a")
+    assert page.locator("#ab-audio").get_attribute("src").endswith("/matches/1/before.wav")
+    assert page.get_attribute("#ab-a", "aria-pressed") == "true"
+    page.click("#ab-b")
+    assert page.locator("#ab-audio").get_attribute("src").endswith("/matches/1/audio.wav?level=matched")
+    levels = page.evaluate("""async (urls) => {
+        const out = [];
+        for (const url of urls) {
+            const data = await (await fetch(url)).arrayBuffer();
+            const audio = await new OfflineAudioContext(1, 44100, 44100).decodeAudioData(data);
+            const x = audio.getChannelData(0);
+            let sum = 0, n = 0;
+            for (let i = 0; i + 512 <= x.length; i += 512) {
+                let p = 0;
+                for (let j = i; j < i + 512; j++) p += x[j] * x[j];
+                if (p / 512 > 1e-7) { sum += p; n += 512; }
+            }
+            out.push(10 * Math.log10(sum / n));
+        }
+        return out;
+    }""", [page.evaluate("state.result.a_url"),
+           page.evaluate("state.selected.audio_url + '?level=matched'")])
+    assert abs(levels[0] - levels[1]) < 1.5 and abs(levels[0] + 20) < 3, levels
     # typed words chain a second tweak on the tweaked preset
     page.locator(".match .tweak input[type=text]").fill("longer release")
     page.locator(".match .tweak button[type=submit]").click()

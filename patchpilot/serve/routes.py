@@ -143,11 +143,9 @@ def result(rid: str, server: Server = ServerDep) -> dict:
 
 
 @api_routes.get("/results/{rid}/input.wav")
-def input_audio(rid: str, server: Server = ServerDep) -> Response:
-    entry = server.entry(rid)
-    if entry.input_wav is None:
-        raise UsageError("this result has no input audio")
-    return Response(entry.input_wav, media_type="audio/wav")
+def input_audio(rid: str, level: str | None = None, server: Server = ServerDep) -> Response:
+    """The input; ``?level=matched`` at the A/B player's level."""
+    return Response(server.input_audio(rid, matched=level == "matched"), media_type="audio/wav")
 
 
 @api_routes.get("/results/{rid}/convergence.png")
@@ -164,8 +162,17 @@ def picture(rid: str, rank: int, server: Server = ServerDep) -> Response:
 
 
 @api_routes.get("/results/{rid}/matches/{rank}/audio.wav")
-def audio(rid: str, rank: int, note: int | None = None, server: Server = ServerDep) -> Response:
-    return Response(server.note_audio(rid, rank, note), media_type="audio/wav", headers=CACHED)
+def audio(rid: str, rank: int, note: int | None = None, level: str | None = None,
+          server: Server = ServerDep) -> Response:
+    """An answer as its files play (at ``note``); ``?level=matched`` at the A/B player's level."""
+    return Response(server.note_audio(rid, rank, note, matched=level == "matched"), media_type="audio/wav",
+                    headers=CACHED)
+
+
+@api_routes.get("/results/{rid}/matches/{rank}/before.wav")
+def before(rid: str, rank: int, server: Server = ServerDep) -> Response:
+    """A tweaked answer's preset before the tweak, level-matched (the A/B player's A)."""
+    return Response(server.before_audio(rid, rank), media_type="audio/wav", headers=CACHED)
 
 
 def download(server: Server, rid: str, rank: int, kind: str, position: int = 0) -> Response:

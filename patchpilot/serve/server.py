@@ -49,6 +49,8 @@ DISCONNECT_POLL_SECONDS = 0.5
 MAX_PENDING_WORK = 4
 #: Pictures and keyboard notes admitted at once (one renders, the others wait).
 MAX_PENDING_RENDERS = 8
+#: Loudness of the A/B player's sounds (RMS over their sounding part, dBFS).
+LEVEL_DBFS = -20.0
 #: Pictures and keyboard notes kept per result.
 MAX_CACHED_PER_RESULT = 48
 
@@ -73,6 +75,24 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     buffer = io.BytesIO()
     soundfile.write(buffer, np.asarray(samples, dtype=np.float32), sample_rate, format="WAV", subtype="PCM_16")
     return buffer.getvalue()
+
+
+def level_matched(wav: bytes) -> bytes:
+    """A WAV scaled to LEVEL_DBFS RMS over its sounding part (peaks kept under full scale), so
+    that an A/B comparison is of the sounds, not of their loudness."""
+    import soundfile
+
+    audio, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    frames = mono[: mono.size // 512 * 512].reshape(-1, 512)
+    power = (frames.astype(np.float64) ** 2).mean(axis=1) if frames.size else np.zeros(1)
+    sounding = power[power > power.max() * 1e-4] if power.max() > 0 else power
+    rms = float(np.sqrt(sounding.mean())) if sounding.size else 0.0
+    if rms <= 1e-6:
+        return wav
+    gain = 10 ** (LEVEL_DBFS / 20) / rms
+    peak = float(np.max(np.abs(audio))) * gain
+    return wav_bytes(audio * gain * (0.99 / peak if peak > 0.99 else 1.0), rate)
 
 
 def error_response(message: str, status: int = 400) -> JSONResponse:
@@ -164,6 +184,10 @@ class Server:
         tweak = self.pilot.tweak_document(result.tweak) if isinstance(result, TweakedResult) and result.tweak else None
         return {"id": rid, "input": name, "labelled": labelled, "matches": matches,
                 "input_url": f"/api/results/{rid}/input.wav" if entry.input_wav else None,
+                # the A side of the A/B player, level-matched: the input, or a tweak's preset before it
+                "a_url": (f"/api/results/{rid}/matches/1/before.wav" if tweak is not None
+                          else f"/api/results/{rid}/input.wav?level=matched" if entry.input_wav else None),
+                "a_label": "before the tweak" if tweak is not None else "your sound",
                 "query": query.to_dict() if query is not None else None,
                 "tweak": tweak,
                 "can_refine": labelled and bool(result.matches),
@@ -220,16 +244,48 @@ class Server:
             entry.cache.put(key, cached)
         return cached
 
-    def note_audio(self, rid: str, rank: int, note: int | None) -> bytes:
+    def input_audio(self, rid: str, matched: bool = False) -> bytes:
+        """The input as heard, or level-matched for the A/B player."""
+        entry = self.entry(rid)
+        if entry.input_wav is None:
+            raise UsageError("this result has no input audio")
+        if not matched:
+            return entry.input_wav
+        cached = entry.cache.get(("input", "matched"))
+        if cached is None:
+            cached = level_matched(entry.input_wav)
+            entry.cache.put(("input", "matched"), cached)
+        return cached
+
+    def before_audio(self, rid: str, rank: int) -> bytes:
+        """A tweaked answer's preset before the tweak, played as the tweak is (level-matched)."""
+        entry, match = self.match_of(rid, rank)
+        result = entry.result
+        if not isinstance(result, TweakedResult) or result.tweak is None:
+            raise UsageError("this answer is not a tweak")
+        cached = entry.cache.get(("before", rank))
+        if cached is None:
+            played = match.render
+            with self.render_gate.admit(), self.render_lock:
+                audio = self.pilot.render(result.tweak.start, note=played.note, velocity=played.velocity,
+                                          seconds=played.note_seconds,
+                                          tail=played.total_seconds - played.note_seconds,
+                                          sample_rate=EXPORT_SAMPLE_RATE_HZ, fx=match.fx)
+            cached = level_matched(wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ))
+            entry.cache.put(("before", rank), cached)
+        return cached
+
+    def note_audio(self, rid: str, rank: int, note: int | None, matched: bool = False) -> bytes:
         entry, match = self.match_of(rid, rank)
         if note is not None and note not in KEYBOARD_NOTES:
             raise UsageError(f"note {note} is outside the keyboard ({KEYBOARD_NOTES[0]}-{KEYBOARD_NOTES[-1]})")
-        key = ("note", rank, note)
+        key = ("note", rank, note, matched)
         cached = entry.cache.get(key)
         if cached is None:
             with self.render_gate.admit(), self.render_lock:
                 audio = self.pilot.match_audio(match, note=note)
             cached = wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ)
+            cached = level_matched(cached) if matched else cached
             entry.cache.put(key, cached)
         return cached
 

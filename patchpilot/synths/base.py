@@ -25,6 +25,11 @@ if TYPE_CHECKING:
 USER_ORIGIN = "user:"
 
 
+#: Panel words for the short module names engines use.
+_PANEL_WORDS = {"osc": "Oscillator", "op": "Operator", "env": "Envelope", "lfo": "LFO", "filter": "Filter",
+                "mod": "Modulation", "eq": "EQ", "pitch": "Pitch envelope", "sample": "Noise / sample"}
+
+
 @dataclass(frozen=True)
 class Preset:
     """A sound on one synth: raw values for every parameter of its space.
@@ -150,6 +155,22 @@ class SynthEngine(ABC):
         if len(parts) > 1 and (parts[1].isdigit() or parts[1] == "fx"):
             return "_".join(parts[:2])
         return parts[0]
+
+    def panel_name(self, module: str) -> str:
+        """A module (``module_of``) as the synth's panel names it: ``osc_1`` -> Oscillator 1,
+        ``op3`` -> Operator 3, ``filter_fx`` -> FX filter."""
+        head, _, rest = module.partition("_")
+        digits = head.lstrip("abcdefghijklmnopqrstuvwxyz")
+        head = head[: len(head) - len(digits)] if digits else head
+        word = _PANEL_WORDS.get(head, head.replace("_", " ").capitalize())
+        if rest == "fx":
+            return f"FX {word.lower()}"
+        return " ".join(part for part in (word, digits, rest.replace("_", " ")) if part)
+
+    def drawing(self, module: str, values: Mapping[str, NativeValue]) -> dict | None:
+        """What a card can draw of a module at these panel values (an envelope's shape, a
+        filter's response), or None."""
+        return None
 
     @property
     @abstractmethod

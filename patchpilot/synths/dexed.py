@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -20,7 +20,7 @@ import numpy as np
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PatchPilotWarning, PresetError, SynthError
 from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, Preset, SynthEngine, Voice, USER_ORIGIN, read_preset_bytes
-from patchpilot.synths.params import Param, ParamSpace
+from patchpilot.synths.params import NativeValue, Param, ParamSpace
 from patchpilot.synths.registry import DEXED
 
 OPERATORS = (1, 2, 3, 4, 5, 6)
@@ -189,6 +189,13 @@ class DexedEngine(SynthEngine):
         """As every synth's, except that the feedback goes with the algorithm (which decides
         the operator it feeds back)."""
         return "algorithm" if name == "feedback" else super().module_of(name)
+
+    def drawing(self, module: str, values: Mapping[str, NativeValue]) -> dict | None:
+        """An operator's envelope: its four rates and levels (0-99)."""
+        if module.startswith("op"):
+            return {"kind": "dx7-eg", "rates": [float(values[f"{module}_eg_rate_{i}"]) for i in range(1, 5)],  # type: ignore[arg-type]
+                    "levels": [float(values[f"{module}_eg_level_{i}"]) for i in range(1, 5)]}  # type: ignore[arg-type]
+        return None
 
     def __init__(self) -> None:
         self._params = _build_params()

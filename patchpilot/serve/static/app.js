@@ -73,6 +73,7 @@ async function run(label, request) {
   try {
     const result = await request();
     showResult(result);
+    $("results-title").scrollIntoView({ block: "start" });  // the answers first
     const seconds = ((performance.now() - began) / 1000).toFixed(1);
     setStatus(result.tweak ? `${tweakSummary(result.tweak)} (${seconds} s)`
                            : `${result.matches.length} matches for ${result.input} in ${seconds} s`);
@@ -123,15 +124,67 @@ function setUpInputs() {
 }
 
 // ---- the matches ------------------------------------------------------------------------
+const SVG = "http://www.w3.org/2000/svg";
+
+function svg(tag, attrs = {}) {
+  const node = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+  return node;
+}
+
+// a module's shape: an envelope (Vital's ADSR, a DX7 operator's rates and levels) or a filter
+function drawing(shape) {
+  const w = 240, h = 70, pad = 4;
+  const box = svg("svg", { viewBox: `0 0 ${w} ${h}`, width: w, height: h, class: "drawing", role: "img" });
+  let points = [], label = "";
+  if (shape.kind === "adsr") {
+    const seg = (s) => Math.log10(1 + 1000 * Math.max(s, 0)) / 4;  // seconds on a log-ish axis
+    const a = seg(shape.attack), d = seg(shape.decay), r = seg(shape.release), hold = 0.25;
+    const total = a + d + hold + r || 1, x = (t) => pad + (w - 2 * pad) * t / total;
+    const y = (level) => h - pad - (h - 2 * pad) * level;
+    const s = Math.min(Math.max(shape.sustain, 0), 1);
+    points = [[x(0), y(0)], [x(a), y(1)], [x(a + d), y(s)], [x(a + d + hold), y(s)], [x(total), y(0)]];
+    label = `attack ${shape.attack.toPrecision(2)} s, decay ${shape.decay.toPrecision(2)} s, ` +
+            `sustain ${s.toFixed(2)}, release ${shape.release.toPrecision(2)} s`;
+  } else if (shape.kind === "dx7-eg") {
+    // DX7: each rate (0-99) moves toward its level (0-99); higher rates are faster
+    const seg = (rate) => 0.15 + (99 - rate) / 99;
+    const t = [0];
+    for (const rate of shape.rates) t.push(t[t.length - 1] + seg(rate) + (t.length === 3 ? 0.4 : 0));
+    const total = t[t.length - 1], x = (v) => pad + (w - 2 * pad) * v / total;
+    const y = (level) => h - pad - (h - 2 * pad) * level / 99;
+    points = [[x(0), y(shape.levels[3])], ...shape.levels.map((level, i) => [x(t[i + 1]), y(level)])];
+    label = `rates ${shape.rates.join(", ")}; levels ${shape.levels.join(", ")}`;
+  } else if (shape.kind === "filter") {
+    const fx = (hz) => pad + (w - 2 * pad) * Math.log10(hz / 20) / 3;  // 20 Hz-20 kHz
+    const q = 0.5 + 4 * shape.resonance;
+    for (let i = 0; i <= 60; i++) {
+      const hz = 20 * 10 ** (3 * i / 60), ratio = hz / shape.cutoff_hz;
+      const gain = 1 / Math.sqrt((1 - ratio * ratio) ** 2 + (ratio / q) ** 2);  // a 2-pole low-pass
+      const db = Math.max(-36, Math.min(12, 20 * Math.log10(gain)));
+      points.push([fx(hz), pad + (h - 2 * pad) * (12 - db) / 48]);
+    }
+    label = `cutoff ${Math.round(shape.cutoff_hz)} Hz, resonance ${Math.round(100 * shape.resonance)} %`;
+  } else {
+    return null;
+  }
+  box.append(svg("polyline", { points: points.map(([a, b]) => `${a.toFixed(1)},${b.toFixed(1)}`).join(" "),
+                              fill: "none", stroke: "currentColor", "stroke-width": 2 }));
+  box.setAttribute("aria-label", label);
+  box.append(Object.assign(svg("title"), { textContent: label }));
+  return box;
+}
+
 function paramsTable(match) {
   const grid = el("div", { class: "params" });
   for (const group of match.groups) {
     const table = el("table");
-    table.append(el("caption", { class: "hint", text: group.title }));
+    table.append(el("caption", { class: "module", text: group.title }));
     for (const [name, value] of group.params) {
       table.append(el("tr", {}, el("td", { text: name }), el("td", { text: value })));
     }
-    grid.append(table);
+    const shape = group.drawing ? drawing(group.drawing) : null;
+    grid.append(el("div", { class: "module-box" }, table, shape));
   }
   return grid;
 }
@@ -154,7 +207,7 @@ function matchCard(match, labelled) {
   const select = el("button", {
     type: "button", class: "select", "aria-pressed": "false",
     "aria-label": `Play #${match.rank} ${match.name} on the keyboard`,
-    text: "Play on keyboard", onclick: () => selectMatch(match.rank),
+    text: "Play on keyboard · compare", onclick: () => selectMatch(match.rank),
   });
   const resultId = state.result ? state.result.id : null;
   const similar = el("button", {
@@ -184,15 +237,18 @@ function matchCard(match, labelled) {
                                          text: `Download ${match.preset_with_fx_filename} (effects inside, alike)` }) : null,
     ...(match.fx_plugin_presets || []).map((p) => el("a", { href: p.url, download: p.filename,
                                                            text: `Download ${p.filename} (your plugin's setting)` })));
+  const played = match.note_name ? `played at ${match.note_name}, velocity ${match.velocity}` : "";
   const card = el("li", { class: "match", "data-rank": match.rank, "aria-label": title },
     el("h3", {},
+      labelled ? el("span", { class: `label ${match.confidence}`, text: match.confidence }) : null,
       el("span", { text: title }),
-      el("span", { class: "id", text: `${match.synth_name} · ${match.category} · ${match.preset_id}` }),
-      el("span", { text: distance }),
-      labelled ? el("span", { class: `label ${match.confidence}`, text: match.confidence }) : null),
+      el("span", { class: "id", text: `${match.synth_name} · ${match.category} · ${match.preset_id}` })),
+    el("p", { class: "hint played" }, document.createTextNode([played, distance].filter(Boolean).join(" · "))),
     el("div", { class: "match-body" },
-      el("img", { src: match.picture_url, width: 1200, height: 640,
-        alt: `Spectrograms and envelopes of the input and of ${match.name}` }),
+      el("a", { href: match.picture_url, target: "_blank", class: "picture",
+                title: "Open the picture large" },
+        el("img", { src: match.picture_url, width: 1200, height: 640,
+          alt: `Spectrograms and envelopes of the input and of ${match.name}` })),
       el("div", {},
         el("p", { class: "hint", text: match.tags.join(", ") }),
         match.matched_on ? el("p", { class: "hint", text: "Matched on: " + Object.entries(match.matched_on)
@@ -204,8 +260,9 @@ function matchCard(match, labelled) {
           select, similar),
         el("p", { class: "fx" }, el("strong", { text: "Effects: " }),
           document.createTextNode(match.fx_text || "none (the dry preset)")),
-        el("details", {}, el("summary", { text: "Settings: start from the init patch and set" }), paramsTable(match)),
         tweakRow,
+        el("details", {}, el("summary", { text: "Settings, as on the synth's panel: start from the init patch and set" }),
+           paramsTable(match)),
         links)));
   return card;
 }
@@ -214,7 +271,7 @@ function clearResult() {
   state.result = null;
   state.selected = null;
   $("matches").replaceChildren();
-  for (const id of ["legend", "input-player", "refine-box", "convergence", "keyboard-box"]) $(id).hidden = true;
+  for (const id of ["legend", "input-player", "refine-box", "convergence", "keyboard-box", "ab"]) $(id).hidden = true;
   $("playing").textContent = "";
 }
 
@@ -233,6 +290,13 @@ function showResult(result) {
   $("convergence").hidden = !result.refine_url;
   if (result.refine_url) $("convergence").src = result.refine_url;
   $("keyboard-box").hidden = result.matches.length === 0;
+  $("ab").hidden = !(result.a_url && result.matches.length);
+  $("ab-a").textContent = `A: ${result.a_label}`;
+  state.abSide = null;
+  state.abStarted = false;
+  $("ab-a").setAttribute("aria-pressed", "false");
+  $("ab-b").setAttribute("aria-pressed", "false");
+  $("ab-audio").removeAttribute("src");
   // the keyboard names the answer it now plays (not the previous result's)
   if (result.matches.length) selectMatch(result.matches[0].rank);
   else $("playing").textContent = "";
@@ -252,6 +316,33 @@ function selectMatch(rank, announce = true) {
   state.octave = match.note === null ? 3 : Math.floor(match.note / 12) - 1;
   buildKeyboard();
   if (announce) $("playing").textContent = `keyboard plays #${rank} ${match.name}`;
+  $("ab-b").textContent = `B: #${rank} ${match.name}`;
+  if (state.abSide === "b") setAB("b");
+}
+
+// ---- A/B: one player, level-matched, switching keeps the position ----------------------
+function setAB(side) {
+  const result = state.result, match = state.selected;
+  if (!result || !match) return;
+  const player = $("ab-audio");
+  const url = side === "a" ? result.a_url : `${match.audio_url}?level=matched`;
+  if (!url) return;
+  const at = player.currentTime || 0, playing = !player.paused;
+  state.abSide = side;
+  $("ab-a").setAttribute("aria-pressed", String(side === "a"));
+  $("ab-b").setAttribute("aria-pressed", String(side === "b"));
+  if (player.getAttribute("src") !== url) {
+    player.src = url;
+    player.addEventListener("loadedmetadata", () => { player.currentTime = Math.min(at, player.duration || at); },
+                            { once: true });
+  }
+  if (playing || state.abStarted) player.play().catch(() => {});
+  state.abStarted = true;
+}
+
+function setUpAB() {
+  $("ab-a").addEventListener("click", () => setAB("a"));
+  $("ab-b").addEventListener("click", () => setAB("b"));
 }
 
 // ---- keyboard ---------------------------------------------------------------------------
@@ -382,5 +473,6 @@ document.addEventListener("DOMContentLoaded", () => {
   setUpInputs();
   setUpKeyboard();
   setUpRefine();
+  setUpAB();
   loadInfo();
 });

@@ -5,6 +5,7 @@ and JSON of a preset, what is audible, voices, and importing a user's ``.vital``
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,7 +14,7 @@ import numpy as np
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
 from patchpilot.errors import PresetError, SynthError
 from patchpilot.synths.base import USER_ORIGIN, Preset, SynthEngine, read_preset_bytes
-from patchpilot.synths.params import ParamSpace
+from patchpilot.synths.params import NativeValue, ParamSpace
 from patchpilot.synths.registry import VITAL
 from patchpilot.synths.vital.binding import import_vita, vita_limits
 from patchpilot.synths.vital.checks import likely_cause, parse_document
@@ -123,6 +124,17 @@ class VitalEngine(SynthEngine):
     def new_voice(self, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> VitalVoice:
         self._ensure_loaded()
         return VitalVoice(self, sample_rate)
+
+    def drawing(self, module: str, values: Mapping[str, NativeValue]) -> dict | None:
+        """An envelope's ADSR (seconds, sustain 0-1) or a filter's cutoff and resonance."""
+        if module.startswith("env_"):
+            keys = ("attack", "decay", "sustain", "release")
+            return {"kind": "adsr", **{k: float(values[f"{module}_{k}"]) for k in keys}}  # type: ignore[arg-type]
+        if module.startswith("filter_"):
+            return {"kind": "filter", "cutoff_hz": float(values[f"{module}_cutoff"]),  # type: ignore[arg-type]
+                    "resonance": float(values[f"{module}_resonance"]) / 100.0,  # type: ignore[arg-type]
+                    "style": str(values.get(f"{module}_style", ""))}
+        return None
 
     def velocity_sensitive(self, preset: Preset) -> bool:
         # velocity_track only scales loudness, which every comparison normalises away;
