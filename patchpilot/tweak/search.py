@@ -128,6 +128,12 @@ def _measure_on(voice: Voice, request: RenderRequest) -> np.ndarray:
     return measure(audio, voice.sample_rate)
 
 
+def _measure_fresh(voice: Voice, request: RenderRequest) -> np.ndarray:
+    """As :func:`_measure_on`, on a fresh instance of the synth (as the preset's file plays:
+    a pooled Vital voice keeps its effects' LFO phases and glides from the last preset)."""
+    return _measure_on(get_engine(request.preset.synth).new_voice(voice.sample_rate), request)
+
+
 class Tweaker:
     """Tweaks presets of any synth, rendering through ``pool_for(synth)``."""
 
@@ -168,10 +174,13 @@ class Tweaker:
                            dict(zip(TWEAK_DESCRIPTORS, map(float, fresh_after))), moved, changed, ignored,
                            self.renders)
 
-    def _measure(self, presets: Sequence[Preset], note: int, velocity: int) -> np.ndarray:
+    def _measure(self, presets: Sequence[Preset], note: int, velocity: int, fresh: bool = False) -> np.ndarray:
+        """Tweak descriptors of each preset, on the pool's voices or with ``fresh`` on fresh
+        instances (the points a move is judged at: what the file will play)."""
         requests = [RenderRequest(p, note, velocity, MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS) for p in presets]
         self.renders += len(requests)
-        return np.array(list(self.pool_for(presets[0].synth).map(_measure_on, requests)), dtype=np.float64)
+        function = _measure_fresh if fresh else _measure_on
+        return np.array(list(self.pool_for(presets[0].synth).map(function, requests)), dtype=np.float64)
 
     def _nudge(self, space: SearchSpace, point: np.ndarray, moves: np.ndarray, here: np.ndarray, note: int,
                velocity: int, only: np.ndarray | None = None) -> np.ndarray:
@@ -190,8 +199,9 @@ class Tweaker:
         if space.dim == 0:
             return preset
         k = TWEAK_DESCRIPTORS.index(move.descriptor)
-        origin = self._measure([preset], note, velocity)[0]
-        point, here, best_gain = space.start_vector(), origin, 0.0
+        origin = self._measure([preset], note, velocity, fresh=True)[0]
+        point, best_gain = space.start_vector(), 0.0
+        here = self._measure([preset], note, velocity)[0]  # the nudges' baseline, on the same voices
         for _ in range(ROUNDS):
             # one nudge per parameter, toward the middle of its range (room to move)
             signs = np.where(point < 0.5, 1.0, -1.0)
@@ -223,7 +233,7 @@ class Tweaker:
             # parameter that acts past a threshold is not linear: its nudge is known to work)
             whole = sizes[chosen[0]] / max(abs(direction[chosen[0]]), 1e-9)
             line = [np.clip(point + a * direction, 0.0, 1.0) for a in sorted({*LINE_STEPS, round(whole, 3)})]
-            measured = self._measure([space.preset(u) for u in line], note, velocity)
+            measured = self._measure([space.preset(u) for u in line], note, velocity, fresh=True)
             steps = in_steps(measured - origin)
             gains = move.way * steps[:, k]
             sides = np.maximum(np.abs(np.delete(steps, k, axis=1)) - SIDE_FREE_STEPS, 0.0).sum(axis=1)
@@ -232,7 +242,8 @@ class Tweaker:
             pick = min(reached, key=lambda i: sides[i]) if reached else int(np.argmax(values))
             if not np.isfinite(values[pick]) or gains[pick] <= best_gain:
                 break
-            point, here, best_gain = line[pick], measured[pick], float(gains[pick])
+            point, best_gain = line[pick], float(gains[pick])
+            here = self._measure([space.preset(point)], note, velocity)[0]
             if reached:
                 break
         return space.preset(point) if best_gain > 0 else preset
