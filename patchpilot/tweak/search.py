@@ -25,7 +25,7 @@ from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
 from patchpilot.fx import FxChain
 from patchpilot.matching.results import Match, MatchResult, RenderSettings
 from patchpilot.refine import SearchSpace
-from patchpilot.synths import Preset, RenderPool, RenderRequest, Voice, get_engine
+from patchpilot.synths import Preset, RenderPool, RenderRequest, SynthEngine, Voice, get_engine
 from patchpilot.tweak.measure import (MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS, STEPS, TWEAK_DESCRIPTORS,
                                       in_steps, measure)
 
@@ -158,8 +158,10 @@ class Tweaker:
             current = self._move(engine, current, move, note, velocity)
         tweaked = current.with_values({}, name=f"{preset.name} ({words.strip()})"[:96],
                                       origin=f"tweaked: {words.strip()}")
-        fresh_before, audio_before = _fresh_measure(preset, note, velocity, self.distance.sample_rate)
-        fresh_after, audio_after = _fresh_measure(tweaked, note, velocity, self.distance.sample_rate)
+        requests = [RenderRequest(p, note, velocity, MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS)
+                    for p in (preset, tweaked)]
+        pool = self.pool_for(preset.synth)  # at the analysis rate, the distance's
+        [(fresh_before, audio_before), (fresh_after, audio_after)] = list(pool.map(_measured_fresh, requests))
         steps = in_steps(fresh_after - fresh_before)
         index = {name: i for i, name in enumerate(TWEAK_DESCRIPTORS)}
         done = tuple(WordMove(m.word, m.descriptor, m.way, m.asked_steps, float(steps[index[m.descriptor]]))
@@ -167,8 +169,9 @@ class Tweaker:
         target = self.distance.prepare_target(audio_before)
         moved = float(self.distance.score(target, [audio_after])[0])
         native_before, native_after = engine.native_values(preset), engine.native_values(tweaked)
+        raw_before, raw_after = engine.params.complete(preset.values), engine.params.complete(tweaked.values)
         changed = {name: (native_before[name], native_after[name]) for name in engine.params.names()
-                   if engine.params.complete(preset.values)[name] != engine.params.complete(tweaked.values)[name]}
+                   if raw_before[name] != raw_after[name]}
         return TweakResult(preset, tweaked, words.strip(), note, velocity, done,
                            dict(zip(TWEAK_DESCRIPTORS, map(float, fresh_before))),
                            dict(zip(TWEAK_DESCRIPTORS, map(float, fresh_after))), moved, changed, ignored,
@@ -190,12 +193,11 @@ class Tweaker:
         nudged = [np.clip(point + np.eye(space.dim)[j] * moves[j], 0.0, 1.0) for j in only]
         return in_steps(self._measure([space.preset(u) for u in nudged], note, velocity) - here)
 
-    def _move(self, engine: object, preset: Preset, move: WordMove, note: int, velocity: int) -> Preset:
+    def _move(self, engine: SynthEngine, preset: Preset, move: WordMove, note: int, velocity: int) -> Preset:
         """``preset`` moved toward ``move`` (unchanged when no parameter moves it that way)."""
-        names = [n for n in engine.audible_params(preset)  # type: ignore[attr-defined]
-                 if engine.params[n].kind == "continuous"  # type: ignore[attr-defined]
+        names = [n for n in engine.audible_params(preset) if engine.params[n].kind == "continuous"
                  and (move.descriptor == "register" or not PITCH_PARAM.search(n))]
-        space = SearchSpace(engine, preset, names)  # type: ignore[arg-type]
+        space = SearchSpace(engine, preset, names)
         if space.dim == 0:
             return preset
         k = TWEAK_DESCRIPTORS.index(move.descriptor)
@@ -249,11 +251,13 @@ class Tweaker:
         return space.preset(point) if best_gain > 0 else preset
 
 
-def _fresh_measure(preset: Preset, note: int, velocity: int, rate: int) -> tuple[np.ndarray, np.ndarray]:
-    """Descriptors and mono audio (at ``rate``) of a preset on a fresh synth instance."""
-    voice = get_engine(preset.synth).new_voice(rate)
-    stereo = voice.render_stereo(preset, note, velocity, MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS)
-    return measure(stereo, rate).astype(np.float64), stereo.mean(axis=0)
+def _measured_fresh(voice: Voice, request: RenderRequest) -> tuple[np.ndarray, np.ndarray]:
+    """Descriptors and mono audio (at the pool's rate) of a request on a fresh synth instance
+    (a pool's function: the final check runs where the synth's renders run)."""
+    fresh = get_engine(request.preset.synth).new_voice(voice.sample_rate)
+    stereo = fresh.render_stereo(request.preset, request.note, request.velocity, request.note_seconds,
+                                 request.total_seconds)
+    return measure(stereo, voice.sample_rate).astype(np.float64), stereo.mean(axis=0)
 
 
 __all__ = ["STEPS", "TweakResult", "TweakedResult", "Tweaker", "WordMove", "as_result", "word_moves"]
