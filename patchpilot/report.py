@@ -315,7 +315,7 @@ def tweak_to_dict(result: TweakResult, exported: ExportedFiles | None = None) ->
         "velocity": result.velocity,
         "moves": [{"word": m.word, "descriptor": m.descriptor, "asked": "more" if m.way > 0 else "less",
                    "asked_steps": round(m.asked_steps, 2), "moved_steps": round(m.moved_steps, 2),
-                   "reached": m.reached} for m in result.moves],
+                   "reached": m.reached, "at_limit": m.at_limit} for m in result.moves],
         "descriptors": {name: {"before": round(result.before[name], 3), "after": round(result.after[name], 3),
                                "steps": round((result.after[name] - result.before[name]) / STEPS[name], 2)}
                         for name in result.before},
@@ -337,7 +337,8 @@ def print_tweak(console: Console, result: TweakResult, exported: ExportedFiles |
                             ("", "left")):
         table.add_column(column, justify=justify)  # type: ignore[arg-type]
     for move in result.moves:
-        verdict = "done" if move.reached else ("too little" if move.way * move.moved_steps > 0 else "not moved")
+        verdict = ("done" if move.reached else "already at its limit" if move.at_limit
+                   else "too little" if move.way * move.moved_steps > 0 else "not moved")
         table.add_row(move.word, f"{'more' if move.way > 0 else 'less'} {move.descriptor}",
                       f"{move.moved_steps:+.1f}", verdict)
     console.print(table)

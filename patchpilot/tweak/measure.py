@@ -24,6 +24,11 @@ STEPS = {
     "brightness": 0.15, "attack": 0.15, "sustain": 3.0, "noisiness": 0.1, "grit": 0.3, "register": 1.0,
     "movement": 0.1, "width": 3.0, "inharmonicity": 3.0, "hollowness": 3.0, "release": 0.15, "space": 3.0,
 }
+#: The ends of what can be measured, by (descriptor, way): an attack within one analysis frame
+#: of the descriptors (256 samples at 22.05 kHz), a release within one 10 ms frame (log10 s),
+#: a mono note's width.
+LIMITS = {("attack", -1): float(np.log10(256 / 22050)) + 0.01, ("release", -1): float(np.log10(0.01)) + 0.01,
+          ("width", -1): -60.0}
 #: Below this many dB under the held level, the release is over.
 RELEASE_DROP_DB = 30.0
 #: A note this far under its peak before its note-off has died: its release starts from there.

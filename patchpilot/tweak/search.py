@@ -26,8 +26,8 @@ from patchpilot.fx import FxChain
 from patchpilot.matching.results import Match, MatchResult, RenderSettings
 from patchpilot.refine import SearchSpace
 from patchpilot.synths import Preset, RenderPool, RenderRequest, SynthEngine, Voice, get_engine
-from patchpilot.tweak.measure import (MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS, STEPS, TWEAK_DESCRIPTORS,
-                                      in_steps, measure)
+from patchpilot.tweak.measure import (LIMITS, MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS, STEPS,
+                                      TWEAK_DESCRIPTORS, in_steps, measure)
 
 #: A word asks for this many noticeable steps of its descriptor (times ``amount``).
 TARGET_STEPS = 2.0
@@ -47,7 +47,7 @@ PROBE = 0.12
 LARGE_PROBE = 0.4
 #: Nudges combined into one direction, and the multiples of it tried along the line.
 COMBINED = 4
-LINE_STEPS = (0.5, 1.0, 2.0, 3.0, 5.0)
+LINE_STEPS = (0.5, 1.0, 2.0, 3.0, 5.0, 8.0)
 ROUNDS = 3
 
 
@@ -61,6 +61,9 @@ class WordMove:
     way: int
     asked_steps: float
     moved_steps: float = 0.0
+    #: The descriptor was already at the end of what can be measured the asked way (an
+    #: attack or a release as short as 5 ms): nothing can move it further.
+    at_limit: bool = False
 
     @property
     def reached(self) -> bool:
@@ -120,6 +123,13 @@ def word_moves(words: str, amount: float = 1.0) -> tuple[list[WordMove], tuple[s
     return moves, tuple(ignored)
 
 
+def at_limit(move: WordMove, value: float) -> bool:
+    """Whether ``value`` of the move's descriptor is already as far the asked way as it can be
+    measured (``measure.LIMITS``)."""
+    limit = LIMITS.get((move.descriptor, move.way))
+    return limit is not None and move.way * (value - limit) >= -1e-6
+
+
 def _measure_on(voice: Voice, request: RenderRequest) -> np.ndarray:
     """The tweak descriptors of a request rendered on a pool's voice (module level: pools
     of processes pickle it)."""
@@ -164,7 +174,8 @@ class Tweaker:
         [(fresh_before, audio_before), (fresh_after, audio_after)] = list(pool.map(_measured_fresh, requests))
         steps = in_steps(fresh_after - fresh_before)
         index = {name: i for i, name in enumerate(TWEAK_DESCRIPTORS)}
-        done = tuple(WordMove(m.word, m.descriptor, m.way, m.asked_steps, float(steps[index[m.descriptor]]))
+        done = tuple(WordMove(m.word, m.descriptor, m.way, m.asked_steps, float(steps[index[m.descriptor]]),
+                              at_limit(m, float(fresh_before[index[m.descriptor]])))
                      for m in moves)
         target = self.distance.prepare_target(audio_before)
         moved = float(self.distance.score(target, [audio_after])[0])
@@ -194,15 +205,46 @@ class Tweaker:
         return in_steps(self._measure([space.preset(u) for u in nudged], note, velocity) - here)
 
     def _move(self, engine: SynthEngine, preset: Preset, move: WordMove, note: int, velocity: int) -> Preset:
-        """``preset`` moved toward ``move`` (unchanged when no parameter moves it that way)."""
+        """``preset`` moved toward ``move`` (unchanged when no setting moves it that way): its
+        continuous settings first; short of the target, an effect switched on or off (more
+        reverb on a preset whose reverb is off), then its settings again."""
+        origin = self._measure([preset], note, velocity, fresh=True)[0]
+        moved, gain = self._continuous(engine, preset, move, note, velocity, origin, 0.0)
+        if gain < move.asked_steps and engine.variant_switches:
+            switched, switched_gain = self._switch(engine, moved, move, note, velocity, origin)
+            if switched is not None and switched_gain > gain:
+                moved, gain = self._continuous(engine, switched, move, note, velocity, origin, switched_gain)
+        return moved if gain > 0 else preset
+
+    def _switch(self, engine: SynthEngine, preset: Preset, move: WordMove, note: int, velocity: int,
+                origin: np.ndarray) -> tuple[Preset | None, float]:
+        """The effect switch (``variant_switches``) whose flip moves ``move``'s descriptor
+        furthest the asked way, the others least, and its gain over ``origin`` (steps)."""
+        k = TWEAK_DESCRIPTORS.index(move.descriptor)
+        values = engine.params.complete(preset.values)
+        flipped = []
+        for name in engine.variant_switches:
+            param = engine.params[name]
+            on = param.clip(values[name]) > param.low
+            flipped.append(preset.with_values({name: param.low if on else param.high}))
+        steps = in_steps(self._measure(flipped, note, velocity, fresh=True) - origin)
+        gain = move.way * steps[:, k]
+        side = np.linalg.norm(np.delete(steps, k, axis=1), axis=1)
+        score = np.where(np.isfinite(gain) & np.isfinite(side) & (gain > 0), gain / (1 + SIDE_WEIGHT * side), -np.inf)
+        best = int(np.argmax(score))
+        return (flipped[best], float(gain[best])) if np.isfinite(score[best]) else (None, 0.0)
+
+    def _continuous(self, engine: SynthEngine, preset: Preset, move: WordMove, note: int, velocity: int,
+                    origin: np.ndarray, start_gain: float) -> tuple[Preset, float]:
+        """``preset`` moved along its continuous settings toward ``move``, and the gain over
+        ``origin`` it reached (``start_gain`` where it found nothing better)."""
         names = [n for n in engine.audible_params(preset) if engine.params[n].kind == "continuous"
                  and (move.descriptor == "register" or not PITCH_PARAM.search(n))]
         space = SearchSpace(engine, preset, names)
         if space.dim == 0:
-            return preset
+            return preset, start_gain
         k = TWEAK_DESCRIPTORS.index(move.descriptor)
-        origin = self._measure([preset], note, velocity, fresh=True)[0]
-        point, best_gain = space.start_vector(), 0.0
+        point, best_gain, start = space.start_vector(), start_gain, space.start_vector()
         here = self._measure([preset], note, velocity)[0]  # the nudges' baseline, on the same voices
         for _ in range(ROUNDS):
             # one nudge per parameter, toward the middle of its range (room to move)
@@ -248,7 +290,7 @@ class Tweaker:
             here = self._measure([space.preset(point)], note, velocity)[0]
             if reached:
                 break
-        return space.preset(point) if best_gain > 0 else preset
+        return (space.preset(point) if point is not start else preset), best_gain
 
 
 def _measured_fresh(voice: Voice, request: RenderRequest) -> tuple[np.ndarray, np.ndarray]:
