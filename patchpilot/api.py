@@ -65,7 +65,7 @@ from patchpilot.synths.registry import (BUILTIN, PLUGIN_PRESET_SUFFIXES, is_plug
 from patchpilot.synths.base import from_native_rate
 from patchpilot.matching.similar import SIMILAR_NOTE_SECONDS, SIMILAR_TOTAL_SECONDS, SimilarResult, similar_presets
 from patchpilot.matching.text import TextMatcher, TextMatchResult
-from patchpilot.tweak import TweakedResult, TweakResult, Tweaker, as_result
+from patchpilot.tweak import TweakedResult, TweakResult, Tweaker, as_result, word_moves
 
 if TYPE_CHECKING:
     from patchpilot.corpus import CorpusReport, CorpusRequest
@@ -344,21 +344,30 @@ class PatchPilot:
                           "index that holds the plugin)")
 
     def tweak(self, reference: str | Path | Preset, words: str, *, amount: float = 1.0, note: int = 60,
-              velocity: int = DEFAULT_VELOCITY) -> TweakResult:
+              velocity: int = DEFAULT_VELOCITY, fx: FxChain = FxChain()) -> TweakResult:
         """A preset (an index id, a preset file, or a preset such as a match's) moved the way
         ``words`` ask ("brighter, shorter attack, less reverb"), ``amount`` times the usual
-        step, and otherwise kept; measured at ``note`` and ``velocity``."""
+        step, and otherwise kept; measured at ``note`` and ``velocity`` through ``fx``."""
         preset = reference if isinstance(reference, Preset) else self._reference(reference)[0]
         if not 0.0 < amount <= 5.0:
             raise UsageError(f"--amount {amount:g}: expected more than 0 and at most 5")
         return Tweaker(self.matcher.pool, PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)).tweak(
-            preset, words, amount=amount, note=note, velocity=velocity)
+            preset, words, amount=amount, note=note, velocity=velocity, fx=fx)
 
-    def tweak_match(self, match: Match, words: str, *, amount: float = 1.0) -> TweakedResult:
-        """A match's preset tweaked, measured at the key and velocity the match was played at,
-        as a result with one answer (the tweaked preset, through the match's effect chain)."""
-        tweak = self.tweak(match.preset, words, amount=amount, note=match.render.note, velocity=match.render.velocity)
+    def tweak_match(self, result: MatchResult, match: Match, words: str, *, amount: float = 1.0) -> TweakedResult:
+        """A match's preset tweaked, heard as the match is (its key and velocity, a song's match
+        at C4; through its effect chain), as a result with one answer: the tweaked preset with
+        the same chain."""
+        note = 60 if result.from_track else match.render.note
+        tweak = self.tweak(match.preset, words, amount=amount, note=note, velocity=match.render.velocity, fx=match.fx)
         return as_result(tweak, match.preset_id, match.fx)
+
+    @staticmethod
+    def check_tweak_words(words: str) -> None:
+        """Raise the one-line error of ``tweak`` now when ``words`` ask for nothing it can move."""
+        if not word_moves(words)[0]:
+            raise UsageError(f"--tweak {words!r}: nothing there says how to move a sound (try: brighter, darker, "
+                             "shorter attack, longer release, more movement, wider, grittier, less reverb)")
 
     @staticmethod
     def tweak_document(tweak: TweakResult) -> dict:

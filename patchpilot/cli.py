@@ -304,6 +304,8 @@ def match(
         if inputs.count("-") > 1:
             raise UsageError("stdin (-) can be given once")
         separation = SeparationOptions(separate, stem.lower(), demucs_model, demucs_repo)
+        if tweak_words:
+            PatchPilot.check_tweak_words(tweak_words)  # one line now, not after the matching
         if plot is not None:
             PatchPilot.check_plotting()  # one line now, not after the matching
         with _warnings_to_stderr():  # a VST3 effect whose settings are not all searched says so
@@ -328,14 +330,15 @@ def match(
                             result = pilot.refine(result, RefineOptions(budget, time_limit), record)
                     tweaked = tweaked_files = None
                     if tweak_words and result.matches:
-                        best = result.matches[0]
-                        with _status(f"tweaking the best match of {item}"):
-                            tweaked = pilot.tweak(best.preset, tweak_words, note=best.render.note,
-                                                  velocity=best.render.velocity)
+                        try:
+                            with _status(f"tweaking the best match of {item}"):
+                                tweaked = pilot.tweak_match(result, result.matches[0], tweak_words)
+                        except PatchPilotError as error:  # the match still stands
+                            _print_warning(f"{item}: --tweak: {error}")
                     with _status(f"exporting {item}") if export is not None else nullcontext():
                         exports = pilot.export(result, export) if export is not None else {}
                         if tweaked is not None and export is not None:
-                            tweaked_files = pilot.export_tweak(tweaked, export)
+                            tweaked_files = pilot.export(tweaked, export)[1]
                     with _status(f"drawing {item}") if plot is not None else nullcontext():
                         plots = (pilot.plot(result, plot, refine_history=history)
                                  if plot is not None else None)
@@ -350,13 +353,13 @@ def match(
                     _print_warning(f"{item}: {warning}")
                 if json_output:
                     documents.append(result_to_dict(result, exports, plots))
-                    if tweaked is not None:
-                        documents[-1]["tweak"] = tweak_to_dict(tweaked, tweaked_files)
+                    if tweaked is not None and tweaked.tweak is not None:
+                        documents[-1]["tweak"] = tweak_to_dict(tweaked.tweak, tweaked_files)
                 else:
                     print_result(stdout, result, exports, detail=detail, plots=plots)
-                    if tweaked is not None:
+                    if tweaked is not None and tweaked.tweak is not None:
                         stdout.print()
-                        print_tweak(stdout, tweaked, tweaked_files)
+                        print_tweak(stdout, tweaked.tweak, tweaked_files)
         finally:
             pilot.close()
     if json_output and documents:
@@ -652,7 +655,7 @@ def tweak(
 
     Examples:
       patchpilot tweak vital:crystal-pick "brighter, longer release" --export out/
-      patchpilot tweak out/crystal-pick-brighter.vital "slightly less reverb"
+      patchpilot tweak out/crystal-pick-brighter-longer-release.vital "slightly less reverb"
     """
     from patchpilot.api import PatchPilot
     from patchpilot.report import print_tweak, tweak_to_dict

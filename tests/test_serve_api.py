@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 pytest.importorskip("fastapi", reason="the serve extra is not installed")
@@ -90,6 +91,17 @@ def test_a_tweak_of_a_match_is_a_result_with_its_moves(client: TestClient, match
     assert again.status_code == 200 and again.json()["matches"][0]["name"].endswith("(longer release)")
     empty = client.post(f"/api/results/{matched['id']}/matches/1/tweak", data={"words": " "})
     assert empty.status_code == 400 and "say how to move it" in empty.json()["error"]
+
+
+def test_the_ab_player_hears_both_sides_at_one_level() -> None:
+    t = np.arange(44100) / 44100
+    loud = (0.9 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    quiet = (0.01 * np.sign(np.sin(2 * np.pi * 110 * t))).astype(np.float32)
+    a, b = server_module.level_matched(loud), server_module.level_matched(quiet)
+    rms = [20 * np.log10(np.sqrt(np.mean(x.astype(np.float64) ** 2))) for x in (a, b)]
+    assert abs(rms[0] - server_module.LEVEL_DBFS) < 0.2 and abs(rms[1] - server_module.LEVEL_DBFS) < 0.2, rms
+    assert np.max(np.abs(a)) <= 0.99 and np.max(np.abs(b)) <= 0.99
+    assert not server_module.level_matched(np.zeros(100, np.float32)).any()
 
 
 def test_errors_are_one_line_with_their_status(client: TestClient, matched: dict, tmp_path: Path) -> None:

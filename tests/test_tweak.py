@@ -53,6 +53,34 @@ def test_release_and_space_grow_with_the_tail() -> None:
     assert np.isnan(measure(np.zeros(int(MEASURE_TOTAL_SECONDS * SR), np.float32), SR)).all()
 
 
+def test_the_measures_do_not_depend_on_how_loud_the_note_is() -> None:
+    """Turning a preset up must not read as less reverb or a shorter release."""
+    for note in (_note(0.1), _note(0.8, echo=0.5), _pluck()):
+        loud, quiet = measure(note, SR), measure(0.1 * note, SR)  # 20 dB quieter
+        assert np.allclose(loud, quiet, atol=1e-3, equal_nan=True), (loud, quiet)
+
+
+def _pluck() -> np.ndarray:
+    """A 220 Hz pluck that has died long before its note-off."""
+    t = np.arange(int(MEASURE_TOTAL_SECONDS * SR)) / SR
+    return (0.5 * np.exp(-t / 0.08) * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+
+
+def test_a_descriptor_at_the_end_of_what_is_measured_is_at_its_limit() -> None:
+    from patchpilot.tweak.search import at_limit
+
+    names = list(TWEAK_DESCRIPTORS)
+    died = measure(_pluck(), SR)
+    [shorter], _ = word_moves("shorter release")
+    [longer], _ = word_moves("longer release")
+    [drier], _ = word_moves("less reverb")
+    assert at_limit(shorter, float(died[names.index("release")]))  # a pluck that died has no release
+    assert not at_limit(longer, float(died[names.index("release")]))
+    assert at_limit(drier, float(died[names.index("space")]))
+    ringing = measure(_note(5.0), SR)  # rings past the end of the render
+    assert at_limit(longer, float(ringing[names.index("release")]))
+
+
 @pytest.mark.parametrize("reference, words, descriptor", [("vital:test-pad", "brighter", "brightness"),
                                                           ("dexed:test-organ", "longer release", "release")])
 def test_a_tweak_moves_the_asked_way_in_the_file_the_user_loads(tiny_index: Path, tmp_path: Path, reference: str,
@@ -101,5 +129,27 @@ def test_tweak_cli_json_and_match_tweak(tiny_index: Path, tmp_path: Path, pluck_
     table = runner.invoke(app, ["match", str(pluck_wav), "--index", str(tiny_index), "--tweak", "darker", "-k", "2"])
     assert table.exit_code == 0, table.stderr
     assert "darker" in table.stdout and "less brightness" in table.stdout
+    # a user's own preset file, tweaked, and the tweaked file tweaked again
+    with PatchPilot(tiny_index) as pilot:
+        get_engine("dexed").write_preset(pilot.preset("dexed:test-brass").with_values({}, name="My Brass"),
+                                         tmp_path / "mine.syx")
+    first = runner.invoke(app, ["tweak", str(tmp_path / "mine.syx"), "longer release", "--index", str(tiny_index),
+                                "--json", "--export", str(tmp_path / "once")])
+    assert first.exit_code == 0, first.stderr
+    once = json.loads(first.stdout)
+    assert once["preset"] == "My Brass" and once["moves"][0]["descriptor"] == "release"
+    again = runner.invoke(app, ["tweak", once["preset_file"], "darker", "--index", str(tiny_index), "--json"])
+    assert again.exit_code == 0, again.stderr
+    assert json.loads(again.stdout)["moves"][0]["descriptor"] == "brightness"
     bad = runner.invoke(app, ["tweak", "vital:test-pad", "vintage", "--index", str(tiny_index)])
     assert bad.exit_code != 0 and "says how to move" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_modules_are_named_as_on_the_synths_panel() -> None:
+    vital, dexed = get_engine("vital"), get_engine("dexed")
+    assert [vital.panel_name(m) for m in ("osc_1", "filter_fx", "env_2", "lfo_1", "reverb")] == [
+        "Oscillator 1", "FX filter", "Envelope 2", "LFO 1", "Reverb"]
+    assert dexed.panel_name("op3") == "Operator 3"
+    values = vital.native_values(vital.init_preset())
+    assert vital.drawing("env_1", values)["kind"] == "adsr" and vital.drawing("filter_1", values)["cutoff_hz"] > 0
+    assert dexed.drawing("op2", dexed.native_values(dexed.init_preset()))["kind"] == "dx7-eg"

@@ -25,7 +25,8 @@ class Term:
     tags: tuple[str, ...] = ()
 
 
-#: Headwords. Descriptor names are those of ``descriptors.DESCRIPTORS``.
+#: Headwords. Descriptor names are those of ``descriptors.DESCRIPTORS`` plus tweak's ``release``
+#: and ``space``; a word's strongest descriptor is what ``tweak`` moves.
 ADJECTIVES: dict[str, Term] = {
     "bright": Term({"brightness": 1.0}, ("bright",)),
     "dark": Term({"brightness": -1.0}, ("dark",)),
@@ -64,8 +65,9 @@ ADJECTIVES: dict[str, Term] = {
     "deep": Term({"register": -1.0, "brightness": -0.4}, ("sub", "dark")),
     "sub": Term({"register": -1.0, "brightness": -0.7}, ("sub",)),
     "high": Term({"register": 1.0}, ()),
-    "lingering": Term({"release": 1.0}, ()),
-    "abrupt": Term({"release": -1.0}, ()),
+    # release is measured by tweak only: a text query ranks these by their sustain
+    "lingering": Term({"release": 1.0, "sustain": 0.3}, ("sustained",)),
+    "abrupt": Term({"release": -1.0, "sustain": -0.3}, ("plucky",)),
     "wet": Term({"space": 1.0, "width": 0.3}, ("ambient",)),
     "dry": Term({"space": -1.0, "width": -0.3}, ()),
     "resonant": Term({}, ("resonant",)),

@@ -15,7 +15,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -77,22 +77,27 @@ def wav_bytes(audio: np.ndarray, sample_rate: int) -> bytes:
     return buffer.getvalue()
 
 
-def level_matched(wav: bytes) -> bytes:
-    """A WAV scaled to LEVEL_DBFS RMS over its sounding part (peaks kept under full scale), so
-    that an A/B comparison is of the sounds, not of their loudness."""
+def level_matched(audio: np.ndarray) -> np.ndarray:
+    """Audio scaled to LEVEL_DBFS RMS over its sounding part (its frames within 40 dB of the
+    loudest), so that an A/B comparison is of the sounds, not of their loudness; a sound whose
+    peak would clip is turned down instead (rare at -20 dBFS: a click, a very peaky pluck)."""
+    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
+    frames = mono[: mono.size // 512 * 512].reshape(-1, 512).astype(np.float64)
+    power = (frames ** 2).mean(axis=1) if frames.size else np.zeros(1)
+    if power.max() <= 1e-12:
+        return audio
+    rms = float(np.sqrt(power[power > power.max() * 1e-4].mean()))
+    gain = 10 ** (LEVEL_DBFS / 20) / rms
+    peak = float(np.max(np.abs(audio))) * gain
+    return (audio * gain * (0.99 / peak if peak > 0.99 else 1.0)).astype(np.float32)
+
+
+def wav_level_matched(wav: bytes) -> bytes:
+    """A WAV (the input as uploaded) at the A/B player's level."""
     import soundfile
 
     audio, rate = soundfile.read(io.BytesIO(wav), dtype="float32")
-    mono = audio.mean(axis=1) if audio.ndim == 2 else audio
-    frames = mono[: mono.size // 512 * 512].reshape(-1, 512)
-    power = (frames.astype(np.float64) ** 2).mean(axis=1) if frames.size else np.zeros(1)
-    sounding = power[power > power.max() * 1e-4] if power.max() > 0 else power
-    rms = float(np.sqrt(sounding.mean())) if sounding.size else 0.0
-    if rms <= 1e-6:
-        return wav
-    gain = 10 ** (LEVEL_DBFS / 20) / rms
-    peak = float(np.max(np.abs(audio))) * gain
-    return wav_bytes(audio * gain * (0.99 / peak if peak > 0.99 else 1.0), rate)
+    return wav_bytes(level_matched(audio), rate)
 
 
 def error_response(message: str, status: int = 400) -> JSONResponse:
@@ -187,7 +192,8 @@ class Server:
                 # the A side of the A/B player, level-matched: the input, or a tweak's preset before it
                 "a_url": (f"/api/results/{rid}/matches/1/before.wav" if tweak is not None
                           else f"/api/results/{rid}/input.wav?level=matched" if entry.input_wav else None),
-                "a_label": "before the tweak" if tweak is not None else "your sound",
+                "a_label": ("before the tweak" if tweak is not None
+                            else "the preset" if isinstance(result, SimilarResult) else "your sound"),
                 "query": query.to_dict() if query is not None else None,
                 "tweak": tweak,
                 "can_refine": labelled and bool(result.matches),
@@ -231,7 +237,7 @@ class Server:
         """A match's preset moved the way ``words`` ask: a new result with that one answer."""
         entry, match = self.match_of(rid, rank)
         with self.work_gate.admit(), self.work_lock:
-            result = self.pilot.tweak_match(match, words)
+            result = self.pilot.tweak_match(entry.result, match, words)
         return self.keep(result, entry.input_wav)
 
     def picture(self, rid: str, rank: int) -> bytes:
@@ -253,7 +259,7 @@ class Server:
             return entry.input_wav
         cached = entry.cache.get(("input", "matched"))
         if cached is None:
-            cached = level_matched(entry.input_wav)
+            cached = wav_level_matched(entry.input_wav)
             entry.cache.put(("input", "matched"), cached)
         return cached
 
@@ -265,13 +271,9 @@ class Server:
             raise UsageError("this answer is not a tweak")
         cached = entry.cache.get(("before", rank))
         if cached is None:
-            played = match.render
-            with self.render_gate.admit(), self.render_lock:
-                audio = self.pilot.render(result.tweak.start, note=played.note, velocity=played.velocity,
-                                          seconds=played.note_seconds,
-                                          tail=played.total_seconds - played.note_seconds,
-                                          sample_rate=EXPORT_SAMPLE_RATE_HZ, fx=match.fx)
-            cached = level_matched(wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ))
+            with self.render_gate.admit(), self.render_lock:  # as the answer plays, the preset before the tweak
+                audio = self.pilot.match_audio(replace(match, preset=result.tweak.start))
+            cached = wav_bytes(level_matched(audio), EXPORT_SAMPLE_RATE_HZ)
             entry.cache.put(("before", rank), cached)
         return cached
 
@@ -284,8 +286,7 @@ class Server:
         if cached is None:
             with self.render_gate.admit(), self.render_lock:
                 audio = self.pilot.match_audio(match, note=note)
-            cached = wav_bytes(audio, EXPORT_SAMPLE_RATE_HZ)
-            cached = level_matched(cached) if matched else cached
+            cached = wav_bytes(level_matched(audio) if matched else audio, EXPORT_SAMPLE_RATE_HZ)
             entry.cache.put(key, cached)
         return cached
 

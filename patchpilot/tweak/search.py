@@ -6,13 +6,15 @@ left it: every audible continuous parameter is nudged once and the note measured
 (``measure.py``); the nudges that move the asked descriptor the asked way, and the others
 least, are combined into one direction, and a line search along it stops at the first step
 that moves the descriptor ``amount`` x TARGET_STEPS noticeable steps. Up to ROUNDS rounds
-when a round falls short. The answer is measured again on a fresh synth, as its file plays.
+when a round falls short, then an effect switched on or off and the settings again. The answer
+is measured again on a fresh synth, as its file plays.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
+from functools import partial
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -20,7 +22,7 @@ import numpy as np
 from patchpilot.describe.query import parse_query
 from patchpilot.describe.vocabulary import ADJECTIVES
 from patchpilot.distance import PerceptualDistance
-from patchpilot.errors import UsageError
+from patchpilot.errors import PresetError, UsageError
 from patchpilot.export import EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS
 from patchpilot.fx import FxChain
 from patchpilot.matching.results import Match, MatchResult, RenderSettings
@@ -100,7 +102,8 @@ class TweakedResult(MatchResult):
 
 
 def as_result(tweak: TweakResult, preset_id: str, fx: FxChain = FxChain()) -> TweakedResult:
-    """The tweak of the preset ``preset_id`` as a result; ``fx``: the effect chain the preset
+    """The tweak of the preset ``preset_id`` as a result, its answer played at the key and
+    velocity it was measured at for the export's length; ``fx``: the effect chain the preset
     was answered with (kept: the tweak moves the synth's settings)."""
     played = RenderSettings(tweak.note, tweak.velocity, EXPORT_NOTE_SECONDS, EXPORT_RENDER_SECONDS)
     answer = Match(1, f"{preset_id}+tweak", tweak.preset, tweak.distance, None, played, fx=fx)
@@ -130,18 +133,18 @@ def at_limit(move: WordMove, value: float) -> bool:
     return limit is not None and move.way * (value - limit) >= -1e-6
 
 
-def _measure_on(voice: Voice, request: RenderRequest) -> np.ndarray:
-    """The tweak descriptors of a request rendered on a pool's voice (module level: pools
-    of processes pickle it)."""
-    audio = voice.render_stereo(request.preset, request.note, request.velocity, request.note_seconds,
-                                request.total_seconds)
-    return measure(audio, voice.sample_rate)
-
-
-def _measure_fresh(voice: Voice, request: RenderRequest) -> np.ndarray:
-    """As :func:`_measure_on`, on a fresh instance of the synth (as the preset's file plays:
-    a pooled Vital voice keeps its effects' LFO phases and glides from the last preset)."""
-    return _measure_on(get_engine(request.preset.synth).new_voice(voice.sample_rate), request)
+def _measured(fx: FxChain, fresh: bool, voice: Voice, request: RenderRequest) -> tuple[np.ndarray, np.ndarray]:
+    """The tweak descriptors of a request, and its mono audio at the voice's rate, rendered
+    on a pool's voice or with ``fresh`` on a fresh instance of the synth (as the preset's file
+    plays: a pooled Vital voice keeps its effects' LFO phases and glides from the last
+    preset), through ``fx`` (a pool's function, module level: pools of processes pickle it)."""
+    if fresh:
+        voice = get_engine(request.preset.synth).new_voice(voice.sample_rate)
+    stereo = voice.render_stereo(request.preset, request.note, request.velocity, request.note_seconds,
+                                 request.total_seconds)
+    if fx:
+        stereo = fx.apply(stereo, voice.sample_rate)
+    return measure(stereo, voice.sample_rate).astype(np.float64), stereo.mean(axis=0)
 
 
 class Tweaker:
@@ -151,30 +154,34 @@ class Tweaker:
         self.pool_for = pool_for
         self.distance = distance
         self.renders = 0
+        self._fx = FxChain()
 
-    def tweak(self, preset: Preset, words: str, *, amount: float = 1.0, note: int = 60,
-              velocity: int = 100) -> TweakResult:
+    def tweak(self, preset: Preset, words: str, *, amount: float = 1.0, note: int = 60, velocity: int = 100,
+              fx: FxChain = FxChain()) -> TweakResult:
+        """``preset`` moved as ``words`` ask, measured at ``note`` and ``velocity`` through
+        ``fx`` (the effect chain it is heard through; a pool of processes measures it dry)."""
         moves, ignored = word_moves(words, amount)
         if not moves:
             raise UsageError(f"nothing in {words!r} says how to move a sound (try: brighter, darker, shorter "
                              "attack, longer release, more movement, wider, grittier, less reverb)")
         self.renders = 0
         engine = get_engine(preset.synth)
+        pool = self.pool_for(preset.synth)  # at the analysis rate, the distance's
+        pool.reset()  # the same tweak whatever the pool played before
+        self._fx = fx if pool.in_process else FxChain()
+        [(fresh_before, audio_before)] = self._measure([preset], note, velocity, fresh=True, audio=True)
+        if not np.isfinite(fresh_before).all():
+            raise PresetError(f"{preset.name} plays nothing to measure at note {note}, velocity {velocity} "
+                              "(try another --note or --velocity)")
         current = preset
-        start = self._measure([preset], note, velocity)[0]
-        if not np.isfinite(start).all():
-            raise UsageError(f"{preset.name} plays nothing to measure at note {note}, velocity {velocity}")
         for move in moves:
             current = self._move(engine, current, move, note, velocity)
         tweaked = current.with_values({}, name=f"{preset.name} ({words.strip()})"[:96],
                                       origin=f"tweaked: {words.strip()}")
-        requests = [RenderRequest(p, note, velocity, MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS)
-                    for p in (preset, tweaked)]
-        pool = self.pool_for(preset.synth)  # at the analysis rate, the distance's
-        [(fresh_before, audio_before), (fresh_after, audio_after)] = list(pool.map(_measured_fresh, requests))
+        [(fresh_after, audio_after)] = self._measure([tweaked], note, velocity, fresh=True, audio=True)
         steps = in_steps(fresh_after - fresh_before)
         index = {name: i for i, name in enumerate(TWEAK_DESCRIPTORS)}
-        done = tuple(WordMove(m.word, m.descriptor, m.way, m.asked_steps, float(steps[index[m.descriptor]]),
+        done = tuple(WordMove(m.word, m.descriptor, m.way, m.asked_steps, float(np.nan_to_num(steps[index[m.descriptor]])),
                               at_limit(m, float(fresh_before[index[m.descriptor]])))
                      for m in moves)
         target = self.distance.prepare_target(audio_before)
@@ -182,19 +189,21 @@ class Tweaker:
         native_before, native_after = engine.native_values(preset), engine.native_values(tweaked)
         raw_before, raw_after = engine.params.complete(preset.values), engine.params.complete(tweaked.values)
         changed = {name: (native_before[name], native_after[name]) for name in engine.params.names()
-                   if raw_before[name] != raw_after[name]}
+                   if not np.isclose(raw_before[name], raw_after[name], rtol=1e-9, atol=1e-12)}
         return TweakResult(preset, tweaked, words.strip(), note, velocity, done,
                            dict(zip(TWEAK_DESCRIPTORS, map(float, fresh_before))),
                            dict(zip(TWEAK_DESCRIPTORS, map(float, fresh_after))), moved, changed, ignored,
                            self.renders)
 
-    def _measure(self, presets: Sequence[Preset], note: int, velocity: int, fresh: bool = False) -> np.ndarray:
+    def _measure(self, presets: Sequence[Preset], note: int, velocity: int, fresh: bool = False,
+                 audio: bool = False) -> np.ndarray | list[tuple[np.ndarray, np.ndarray]]:
         """Tweak descriptors of each preset, on the pool's voices or with ``fresh`` on fresh
-        instances (the points a move is judged at: what the file will play)."""
+        instances (the points a move is judged at: what the file will play); with ``audio``,
+        (descriptors, mono audio) pairs."""
         requests = [RenderRequest(p, note, velocity, MEASURE_NOTE_SECONDS, MEASURE_TOTAL_SECONDS) for p in presets]
         self.renders += len(requests)
-        function = _measure_fresh if fresh else _measure_on
-        return np.array(list(self.pool_for(presets[0].synth).map(function, requests)), dtype=np.float64)
+        measured = list(self.pool_for(presets[0].synth).map(partial(_measured, self._fx, fresh), requests))
+        return measured if audio else np.array([m[0] for m in measured], dtype=np.float64)
 
     def _nudge(self, space: SearchSpace, point: np.ndarray, moves: np.ndarray, here: np.ndarray, note: int,
                velocity: int, only: np.ndarray | None = None) -> np.ndarray:
@@ -244,7 +253,8 @@ class Tweaker:
         if space.dim == 0:
             return preset, start_gain
         k = TWEAK_DESCRIPTORS.index(move.descriptor)
-        point, best_gain, start = space.start_vector(), start_gain, space.start_vector()
+        start = space.start_vector()
+        point, best_gain = start.copy(), start_gain
         here = self._measure([preset], note, velocity)[0]  # the nudges' baseline, on the same voices
         for _ in range(ROUNDS):
             # one nudge per parameter, toward the middle of its range (room to move)
@@ -283,23 +293,18 @@ class Tweaker:
             sides = np.maximum(np.abs(np.delete(steps, k, axis=1)) - SIDE_FREE_STEPS, 0.0).sum(axis=1)
             values = np.where(np.isfinite(gains) & np.isfinite(sides), gains - 0.25 * sides, -np.inf)
             reached = [i for i in range(len(line)) if np.isfinite(values[i]) and gains[i] >= move.asked_steps]
-            pick = min(reached, key=lambda i: sides[i]) if reached else int(np.argmax(values))
+            pick = reached[0] if reached else int(np.argmax(values))
             if not np.isfinite(values[pick]) or gains[pick] <= best_gain:
                 break
             point, best_gain = line[pick], float(gains[pick])
             here = self._measure([space.preset(point)], note, velocity)[0]
             if reached:
                 break
-        return (space.preset(point) if point is not start else preset), best_gain
-
-
-def _measured_fresh(voice: Voice, request: RenderRequest) -> tuple[np.ndarray, np.ndarray]:
-    """Descriptors and mono audio (at the pool's rate) of a request on a fresh synth instance
-    (a pool's function: the final check runs where the synth's renders run)."""
-    fresh = get_engine(request.preset.synth).new_voice(voice.sample_rate)
-    stereo = fresh.render_stereo(request.preset, request.note, request.velocity, request.note_seconds,
-                                 request.total_seconds)
-    return measure(stereo, voice.sample_rate).astype(np.float64), stereo.mean(axis=0)
+        if np.array_equal(point, start):
+            return preset, best_gain
+        values = space.preset(point).values  # only what moved: the others keep their exact values
+        return preset.with_values({space.names[j]: values[space.names[j]] for j in np.flatnonzero(point != start)}), \
+            best_gain
 
 
 __all__ = ["STEPS", "TweakResult", "TweakedResult", "Tweaker", "WordMove", "as_result", "word_moves"]

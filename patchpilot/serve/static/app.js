@@ -62,7 +62,7 @@ async function loadInfo() {
 }
 
 // ---- asking -----------------------------------------------------------------------------
-async function run(label, request) {
+async function run(label, request, { keepOnError = false } = {}) {
   if (state.busy) return;
   state.busy = true;
   showError("");
@@ -79,7 +79,7 @@ async function run(label, request) {
                            : `${result.matches.length} matches for ${result.input} in ${seconds} s`);
   } catch (err) {
     setStatus("");
-    clearResult();  // the previous answers did not answer this: they go
+    if (!keepOnError) clearResult();  // the previous answers did not answer this: they go
     showError(err.message);
   } finally {
     clearInterval(ticker);
@@ -148,12 +148,11 @@ function drawing(shape) {
             `sustain ${s.toFixed(2)}, release ${shape.release.toPrecision(2)} s`;
   } else if (shape.kind === "dx7-eg") {
     // DX7: each rate (0-99) moves toward its level (0-99); higher rates are faster
-    const seg = (rate) => 0.15 + (99 - rate) / 99;
-    const t = [0];
-    for (const rate of shape.rates) t.push(t[t.length - 1] + seg(rate) + (t.length === 3 ? 0.4 : 0));
-    const total = t[t.length - 1], x = (v) => pad + (w - 2 * pad) * v / total;
-    const y = (level) => h - pad - (h - 2 * pad) * level / 99;
-    points = [[x(0), y(shape.levels[3])], ...shape.levels.map((level, i) => [x(t[i + 1]), y(level)])];
+    const seg = (rate) => 0.15 + (99 - rate) / 99, hold = 0.4;
+    const [r1, r2, r3, r4] = shape.rates.map(seg), [l1, l2, l3, l4] = shape.levels;
+    const t1 = r1, t2 = t1 + r2, t3 = t2 + r3, off = t3 + hold, total = off + r4;  // held at L3, then released
+    const x = (v) => pad + (w - 2 * pad) * v / total, y = (level) => h - pad - (h - 2 * pad) * level / 99;
+    points = [[x(0), y(l4)], [x(t1), y(l1)], [x(t2), y(l2)], [x(t3), y(l3)], [x(off), y(l3)], [x(total), y(l4)]];
     label = `rates ${shape.rates.join(", ")}; levels ${shape.levels.join(", ")}`;
   } else if (shape.kind === "filter") {
     const fx = (hz) => pad + (w - 2 * pad) * Math.log10(hz / 20) / 3;  // 20 Hz-20 kHz
@@ -189,11 +188,16 @@ function paramsTable(match) {
   return grid;
 }
 
+function ordinal(n) {
+  const tens = n % 100, unit = n % 10;
+  return `${n}${tens >= 10 && tens <= 20 ? "th" : unit === 1 ? "st" : unit === 2 ? "nd" : unit === 3 ? "rd" : "th"}`;
+}
+
 const TWEAK_WORDS = ["brighter", "darker", "shorter attack", "longer release", "more movement", "less reverb"];
 
 function tweakSummary(tweak) {
   const moves = tweak.moves.map((m) => `${m.word}: ${m.moved_steps >= 0 ? "+" : ""}${m.moved_steps.toFixed(1)} ` +
-    `steps of ${m.descriptor} (${m.reached ? "done" : "not reached"})`);
+    `steps of ${m.descriptor} (${m.reached ? "done" : m.at_limit ? "already at its limit" : "not reached"})`);
   return `${tweak.preset} → ${moves.join("; ")}`;
 }
 
@@ -214,14 +218,15 @@ function matchCard(match, labelled) {
     type: "button", class: "similar", "aria-label": `Find presets like #${match.rank} ${match.name}`,
     text: "Similar presets",
     onclick: () => run(`Finding presets like ${match.name}`,
-                       () => api(`/api/results/${resultId}/matches/${match.rank}/similar`, { method: "POST" })),
+                       () => api(`/api/results/${resultId}/matches/${match.rank}/similar`, { method: "POST" }),
+                       { keepOnError: true }),
   });
   // tweak: a few words as buttons, or your own; the answer replaces the results and plays at once
   const tweakTo = (words) => run(`Tweaking ${match.name}: ${words}`, () => {
     const body = new FormData();
     body.append("words", words);
     return api(`/api/results/${resultId}/matches/${match.rank}/tweak`, { method: "POST", body });
-  });
+  }, { keepOnError: true });  // a word it cannot use leaves the answers where they are
   const tweakField = el("input", { type: "text", placeholder: "or say how: darker, less reverb…",
                                    "aria-label": `How to tweak #${match.rank} ${match.name}` });
   const tweakRow = el("form", { class: "row tweak", "aria-label": `Tweak #${match.rank} ${match.name}`,
@@ -252,7 +257,7 @@ function matchCard(match, labelled) {
       el("div", {},
         el("p", { class: "hint", text: match.tags.join(", ") }),
         match.matched_on ? el("p", { class: "hint", text: "Matched on: " + Object.entries(match.matched_on)
-          .map(([name, e]) => `${name} ${Math.round(e.percentile)}th percentile (${e.asked} asked)`).join(", ") }) : null,
+          .map(([name, e]) => `${name} ${ordinal(Math.round(e.percentile))} percentile (${e.asked} asked)`).join(", ") }) : null,
         el("div", { class: "row" },
           el("audio", { controls: true, preload: "none", src: match.audio_url,
             "aria-label": `${match.name}` + (match.note_name ? ` at ${match.note_name}` : "") +
@@ -296,7 +301,9 @@ function showResult(result) {
   state.abStarted = false;
   $("ab-a").setAttribute("aria-pressed", "false");
   $("ab-b").setAttribute("aria-pressed", "false");
+  $("ab-audio").pause();
   $("ab-audio").removeAttribute("src");
+  $("ab-audio").load();
   // the keyboard names the answer it now plays (not the previous result's)
   if (result.matches.length) selectMatch(result.matches[0].rank);
   else $("playing").textContent = "";
@@ -336,7 +343,8 @@ function setAB(side) {
     player.addEventListener("loadedmetadata", () => { player.currentTime = Math.min(at, player.duration || at); },
                             { once: true });
   }
-  if (playing || state.abStarted) player.play().catch(() => {});
+  // the first press of A or B starts playing; later ones switch and keep playing or paused
+  if (playing || !state.abStarted) player.play().catch(() => {});
   state.abStarted = true;
 }
 
