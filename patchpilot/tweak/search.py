@@ -40,9 +40,9 @@ SIDE_WEIGHT = 0.3
 #: Along the line, other descriptors may move this many steps each before a point pays for it.
 SIDE_FREE_STEPS = 1.0
 #: A tweak keeps the note's pitch: parameters that tune (transpose, coarse and fine ratios,
-#: detune, pitch envelopes) are not moved unless the register is asked for. By name: the
+#: detune but a unison's spread, pitch envelopes) are not moved unless the register is asked for. By name: the
 #: measured register is too unsteady a guard (a brighter pad reads an octave up).
-PITCH_PARAM = re.compile(r"transpose|tune|coarse|fine|pitch")
+PITCH_PARAM = re.compile(r"transpose|(?<!unison_de)tune|coarse|fine|pitch")
 #: How far (unit range of a parameter's musical range) a parameter is nudged to measure it.
 PROBE = 0.12
 #: ... and how far when that moved nothing noticeable.
