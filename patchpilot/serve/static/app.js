@@ -307,7 +307,10 @@ function showResult(result) {
   // the keyboard names the answer it now plays (not the previous result's)
   if (result.matches.length) selectMatch(result.matches[0].rank);
   else $("playing").textContent = "";
-  if (result.tweak) setStatus(tweakSummary(result.tweak));
+  if (result.tweak) {
+    setStatus(tweakSummary(result.tweak));
+    if (result.matches.length && result.matches[0].note !== null) playNote(result.matches[0].note, { quiet: true });  // hear it at once
+  }
   if (result.query && result.query.ignored && result.query.ignored.length) {
     setStatus(`ignored words: ${result.query.ignored.join(", ")}`);
   }
@@ -385,7 +388,7 @@ function buildKeyboard() {
   $("octave-label").textContent = `${noteName(first)}–${noteName(first + KEYBOARD_KEYS - 1)}`;
 }
 
-async function playNote(note) {
+async function playNote(note, { quiet = false } = {}) {
   const match = state.selected;
   if (!match) return;
   const key = document.querySelector(`.key[data-note="${note}"]`);
@@ -398,6 +401,8 @@ async function playNote(note) {
     await player.play();
     $("playing").textContent = `${noteName(note)}: #${match.rank} ${match.name}`;
   } catch (err) {
+    if (err.name === "AbortError") return;  // a newer note took the player over
+    if (quiet && err.name === "NotAllowedError") { $("playing").textContent = ""; return; }  // no autoplay here
     // the render's error, in one line
     const answer = await fetch(url).then((r) => r.ok ? null : r.json()).catch(() => null);
     $("playing").textContent = "";
