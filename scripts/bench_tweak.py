@@ -79,7 +79,8 @@ def section(rows: list[dict], command: str) -> str:
     limited = [r for r in rows if r.get("at_limit")]
     lines = [header("Tweak: words that move a sound", command),
              f"{len(rows)} (preset, word) pairs: {len({r['preset'] for r in rows})} designed presets drawn by seed "
-             f"(half Vital, half DX7; the two `tweak` was developed on left out), each tweaked once at C4, "
+             f"(half Vital, half DX7; the two `tweak` was developed on left out; seeds 0 and 1 were looked at "
+             f"while developing, so a report uses another), each tweaked once at C4, "
              f"velocity 100, amount 1 (two noticeable steps asked). Judged on the tweaked preset played on a fresh "
              f"synth. A pair counts when the asked descriptor moved the asked way by at least one noticeable step "
              f"(steps: `tweak/measure.py`); the band is every other descriptor within {BAND_STEPS:g} steps.", "",
