@@ -655,7 +655,7 @@ def tweak(
 
     Examples:
       patchpilot tweak vital:crystal-pick "brighter, longer release" --export out/
-      patchpilot tweak out/crystal-pick-brighter-longer-release.vital "slightly less reverb"
+      patchpilot tweak my_lead.vital "slightly less reverb" --json
     """
     from patchpilot.api import PatchPilot
     from patchpilot.report import print_tweak, tweak_to_dict

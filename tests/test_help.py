@@ -14,7 +14,8 @@ from patchpilot.cli import app
 
 runner = CliRunner()
 
-COMMANDS = ([], ["match"], ["build-index"], ["corpus"], ["render"], ["presets"], ["presets", "list"], ["serve"])
+COMMANDS = ([], ["match"], ["similar"], ["tweak"], ["build-index"], ["corpus"], ["render"], ["presets"], ["presets", "list"],
+            ["serve"])
 
 
 def _help(args: list[str]) -> str:
