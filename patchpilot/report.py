@@ -5,7 +5,7 @@ Nothing here reports what was played (notes, pitches, timing): only how to build
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from rich.console import Console
@@ -17,7 +17,7 @@ from patchpilot.matching import Match, MatchResult
 from patchpilot.matching.similar import SimilarResult
 from patchpilot.tweak import TweakResult
 from patchpilot.tweak.measure import STEPS
-from patchpilot.synths import get_engine
+from patchpilot.synths import Param, Preset, get_engine
 from patchpilot.synths.params import GROUPS
 
 if TYPE_CHECKING:
@@ -126,19 +126,13 @@ def panel_groups(match: Match) -> list[dict]:
     """The settings off the init patch, grouped by module as the synth's panel names them
     (Oscillator 1, Filter 1, Operator 2...), each with its units, and what a card can draw
     of the module (an envelope, a filter)."""
-    preset = match.preset
-    engine = get_engine(preset.synth)
-    native = engine.native_values(preset)
+    engine = get_engine(match.preset.synth)
     groups: dict[str, list[tuple[str, str]]] = {}
-    for name, param in engine.params.items():
-        raw = preset.values[name]
-        if param.clip(raw) == param.clip(param.default):
-            continue
+    for name, _, text in _off_init(match.preset):
         module = engine.module_of(name)
-        value = native[name]
-        text = f"{value:g}" if isinstance(value, float) else str(value)
         label = name[len(module) + 1:] if name.startswith(module + "_") else name
-        groups.setdefault(module, []).append((label.replace("_", " "), f"{text} {param.unit}".strip()))
+        groups.setdefault(module, []).append((label.replace("_", " "), text))
+    native = engine.native_values(match.preset)
     return [{"title": engine.panel_name(module), "module": module, "params": items,
              "drawing": engine.drawing(module, native)} for module, items in groups.items()]
 
@@ -166,17 +160,22 @@ def match_card(result: MatchResult, match: Match) -> dict:
 
 def changed_params(match: Match) -> dict[str, list[tuple[str, str]]]:
     """Parameters that differ from the synth's init patch, grouped, as display strings."""
-    preset = match.preset
-    engine = get_engine(preset.synth)
     grouped: dict[str, list[tuple[str, str]]] = {g: [] for g in GROUPS}
-    for name, param in engine.params.items():
+    for name, param, text in _off_init(match.preset):
+        grouped[param.group].append((name, text))
+    return {g: items for g, items in grouped.items() if items}
+
+
+def _off_init(preset: Preset) -> Iterator[tuple[str, Param, str]]:
+    """Each parameter of ``preset`` that differs from its synth's init patch, with its panel
+    value and unit as display text."""
+    for name, param in get_engine(preset.synth).params.items():
         raw = preset.values[name]
         if param.clip(raw) == param.clip(param.default):
             continue
         value = param.native(raw)
         text = f"{value:g}" if isinstance(value, float) else str(value)
-        grouped[param.group].append((name, f"{text} {param.unit}".strip()))
-    return {g: items for g, items in grouped.items() if items}
+        yield name, param, f"{text} {param.unit}".strip()
 
 
 def print_result(console: Console, result: MatchResult, exports: Mapping[int, ExportedFiles] | None = None,

@@ -232,9 +232,9 @@ class DescriptorTable:
             mask &= ~np.isin(self.categories, query.excluded_categories)
         return mask
 
-    def scores(self, query: TextQuery, mask: np.ndarray) -> np.ndarray:
+    def scores(self, query: TextQuery, mask: np.ndarray, ranks: np.ndarray | None = None) -> np.ndarray:
         """Score (0..1) of each preset in ``mask``: weighted agreement with every wish."""
-        ranks = percentile_ranks(self.values[mask])
+        ranks = percentile_ranks(self.values[mask]) if ranks is None else ranks
         tags = [self.tags[i] for i in np.flatnonzero(mask)]
         if not query.wishes:
             return np.full(int(mask.sum()), 0.5)
@@ -273,11 +273,11 @@ class DescriptorTable:
             wanted = "/".join(query.categories) or "any"
             raise UsageError(f"the index has no {wanted} presets" + (f" for {synth}" if synth else ""))
         positions = np.flatnonzero(mask)
-        scores = self.scores(query, mask)
+        ranks = percentile_ranks(self.values[mask])
+        scores = self.scores(query, mask, ranks)
         designed = np.array(["~" not in self.preset_ids[i] for i in positions])
         order = np.argsort(-(scores + DESIGNED_BONUS * designed), kind="stable")
         picked = one_per_family([self.preset_ids[positions[i]] for i in order], top_k)
-        ranks = percentile_ranks(self.values[mask])
         asked = {name: 1 if way > 0 else -1 for name, way in query.directions().items() if name in DESCRIPTORS}
 
         def evidence(position: int) -> tuple[Evidence, ...]:
