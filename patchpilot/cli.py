@@ -94,7 +94,7 @@ stderr = Console(stderr=True)
 T = TypeVar("T")
 
 #: What progress stages are called on screen.
-STAGE_LABELS = {"render": "rendering presets", "corpus": "rendering patches", "describe": "describing presets", "train": "training queries",
+STAGE_LABELS = {"render": "rendering presets", "corpus": "rendering patches", "describe": "describing presets", "sketch": "sketching presets", "train": "training queries",
                 "index": "writing index", "separate": "separating stems"}
 
 # ---- shared option declarations -----------------------------------------------------------
@@ -449,7 +449,8 @@ def build_index(
     embedder: EmbedderOption = None,
     clap_checkpoint: ClapCheckpointOption = None,
     describe: Annotated[bool, typer.Option(
-        "--describe", help="Only add the sound descriptors text queries need to an existing index.")] = False,
+        "--describe", help="Only add what an index built by an older version lacks: the sound "
+                     "descriptors text queries need and the sketches retrieval scores.")] = False,
     ray: Annotated[Optional[str], typer.Option(
         "--ray", metavar="auto|ADDRESS",
         help="Render on a Ray cluster: auto (the cluster this machine belongs to, or $RAY_ADDRESS) or its "
@@ -477,7 +478,7 @@ def build_index(
         with _errors_to_exit(), _warnings_to_stderr(), _progress() as progress, PatchPilot(index, workers=workers) as pilot:
             count = pilot.describe_index(progress)
             target = pilot.index_path
-        stderr.print(f"described {count} presets in {target}" if count else f"{target} already has descriptors")
+        stderr.print(f"described {count} presets in {target}" if count else f"{target} already has descriptors and sketches")
         return
     with _errors_to_exit():
         chosen = tuple(_check_synth(s) for s in synths) if synths else (() if plugins else builtin_synths())

@@ -157,6 +157,7 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
 
     monkeypatch.setattr(Reranker, "rerank", spy)
     monkeypatch.setattr("patchpilot.matching.retrieval.SHORTLIST", 0)  # no DX7 shortlist: only the user's join
+    monkeypatch.setattr("patchpilot.matching.retrieval.SKETCH_CANDIDATES", 0)  # ... and none by sketch
     with Matcher(index) as matcher:
         matcher.match_audio(audio, top_k=1, candidates=1)
     # one candidate asked for; the user's nearest on each synth join it (one .vital of theirs)

@@ -23,6 +23,7 @@ from patchpilot.embed.transform import FeatureTransform
 from patchpilot.errors import UsageError
 from patchpilot.index.features import LoadedFeatures
 from patchpilot.index.index import STORE_NAME, TRANSFORM_NAME, VECTORS_NAME, Manifest, PresetIndex
+from patchpilot.index.sketches import SKETCHES_NAME, write_sketches
 from patchpilot.index.vectors import write_vectors
 from patchpilot.index.layout import checkpoint
 from patchpilot.index.store import PresetStore
@@ -49,7 +50,7 @@ def assemble(target: Path, store: PresetStore, loaded: LoadedFeatures, training:
     """Write a complete index into the empty folder ``target``; returns the rows left out
     (silent, failed or duplicate). ``base``: the index appended to (its transform and
     vectors are kept)."""
-    rows, raw, offsets = loaded.rows, loaded.features, loaded.offsets
+    rows, raw, offsets, sketches = loaded.rows, loaded.features, loaded.offsets, loaded.sketches
     skipped = list(loaded.skipped)
     slots = len(spec.notes)
     if base is not None:
@@ -73,7 +74,7 @@ def assemble(target: Path, store: PresetStore, loaded: LoadedFeatures, training:
             threshold = DUPLICATE_FRACTION * spread if spread is not None else DUPLICATE_FALLBACK
             keep = _distinct(rows, new_vectors, store, threshold)
             skipped += [int(r) for r in rows[~keep]]
-            rows, new_vectors, offsets = rows[keep], new_vectors[keep], offsets[keep]
+            rows, new_vectors, offsets, sketches = rows[keep], new_vectors[keep], offsets[keep], sketches[keep]
     target.mkdir(parents=True)
     store.copy_to(target / STORE_NAME)
     checkpoint("assemble")
@@ -88,6 +89,10 @@ def assemble(target: Path, store: PresetStore, loaded: LoadedFeatures, training:
     else:
         all_rows, vectors = rows, new_vectors
     kind = write_vectors(target / VECTORS_NAME, all_rows, vectors)
+    old_sketches = base.sketches if base is not None else None
+    if old_sketches is not None:  # an index appended to keeps its presets' sketches
+        rows, sketches = np.concatenate([old_sketches.rows, rows]), np.concatenate([old_sketches.data, sketches])
+    write_sketches(target / SKETCHES_NAME, rows, sketches)
     transform.save(target / TRANSFORM_NAME)
     manifest = Manifest(
         embedder=embedder.identity,

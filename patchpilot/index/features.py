@@ -18,6 +18,7 @@ from patchpilot.audio.analysis import note_pitch
 from patchpilot.audio.dsp import rms
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS
 from patchpilot.embed import Embedder
+from patchpilot.embed.sketch import N_BANDS, N_WINDOWS, sketch
 from patchpilot.errors import PatchPilotError, PatchPilotWarning
 from patchpilot.index.layout import checkpoint
 from patchpilot.synths import Preset, Voice
@@ -36,6 +37,23 @@ class Analysis:
     pitch_offset: float | None
     #: Why the preset could not be rendered ("" when it rendered, silent or not).
     failure: str = ""
+    #: (slots, windows, bands) uint8 sketches (``embed/sketch.py``); None with no features.
+    sketches: np.ndarray | None = None
+
+
+def _index_renders(voice: Voice, preset: Preset, notes: tuple[int, ...]) -> tuple[list[np.ndarray], list[bool]]:
+    """The preset at every indexed note as the index hears it, and which renders are audible."""
+    renders = [voice.render(preset, note, DEFAULT_VELOCITY, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS)
+               for note in notes]
+    return renders, [bool(np.isfinite(r).all()) and rms(r) > SILENT_RMS for r in renders]
+
+
+def _borrow_for_silent(values: np.ndarray, loud: list[bool]) -> np.ndarray:
+    """A slot silent at its note takes its nearest audible neighbour's values (in place)."""
+    for slot, ok in enumerate(loud):
+        if not ok:
+            values[slot] = values[min((s for s, good in enumerate(loud) if good), key=lambda s: abs(s - slot))]
+    return values
 
 
 def analyse_preset(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embedder: Embedder) -> Analysis:
@@ -43,23 +61,29 @@ def analyse_preset(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embed
     (an imported file's values out of what the synth takes) is reported, not raised."""
     row, preset, notes = job
     try:
-        renders = [voice.render(preset, note, DEFAULT_VELOCITY, INDEX_NOTE_SECONDS, INDEX_RENDER_SECONDS)
-                   for note in notes]
+        renders, loud = _index_renders(voice, preset, notes)
     except Exception as error:  # noqa: BLE001 - one preset the synth cannot play must not stop the build
         text = str(error) if isinstance(error, PatchPilotError) else f"{type(error).__name__}: {error}"
         return Analysis(row, None, None, " ".join(text.split()) or type(error).__name__)
-    loud = [bool(np.isfinite(r).all()) and rms(r) > SILENT_RMS for r in renders]
     if not any(loud):
         return Analysis(row, None, None)
-    features = embedder.features(renders)
-    for slot, ok in enumerate(loud):  # a slot silent at its note borrows its nearest audible neighbour
-        if not ok:
-            nearest = min((s for s, good in enumerate(loud) if good), key=lambda s: abs(s - slot))
-            features[slot] = features[nearest]
+    features = _borrow_for_silent(embedder.features(renders), loud)
+    sketches = _borrow_for_silent(np.stack([sketch(r) for r in renders]), loud)
     centre = min(range(len(notes)), key=lambda s: (not loud[s], abs(notes[s] - 60)))
     pitch = note_pitch(renders[centre], ANALYSIS_SAMPLE_RATE_HZ)
     offset = None if pitch.midi is None else float(np.round(pitch.midi - notes[centre], 2))
-    return Analysis(row, features, offset)
+    return Analysis(row, features, offset, sketches=sketches)
+
+
+def sketch_preset(voice: Voice, job: tuple[Preset, tuple[int, ...]]) -> np.ndarray | None:
+    """A preset's sketches at the indexed notes, as a build makes them (None when the synth
+    cannot play it or it is silent at every note)."""
+    preset, notes = job
+    try:
+        renders, loud = _index_renders(voice, preset, notes)
+    except Exception:  # noqa: BLE001 - the build left such a preset out; nothing to sketch
+        return None
+    return _borrow_for_silent(np.stack([sketch(r) for r in renders]), loud) if any(loud) else None
 
 
 @dataclass
@@ -71,6 +95,7 @@ class LoadedFeatures:
     offsets: np.ndarray  # (n,) NaN when unpitched
     skipped: list[int]  # silent or failed rows
     failures: dict[int, str]  # row -> why it could not be rendered
+    sketches: np.ndarray  # (n, slots, windows, bands) uint8
 
 
 class FeatureChunks:
@@ -93,12 +118,14 @@ class FeatureChunks:
         features = (np.stack([r.features for r in good]) if good
                     else np.zeros((0, self.slots, 1), np.float32))
         offsets = np.array([np.nan if r.pitch_offset is None else r.pitch_offset for r in good], dtype=np.float64)
+        sketches = (np.stack([r.sketches for r in good]) if good
+                    else np.zeros((0, self.slots, N_WINDOWS, N_BANDS), np.uint8))
         bad = [r for r in results if r.features is None]
         self._loaded = None
         name = f"{_PREFIX}{results[0].row:09d}.npz"
         temporary = self.folder / f".{name}.{os.getpid()}.tmp"
         with open(temporary, "wb") as handle:
-            np.savez(handle, rows=rows, features=features, offsets=offsets,
+            np.savez(handle, rows=rows, features=features, offsets=offsets, sketches=sketches,
                      skipped=np.array([r.row for r in bad], dtype=np.int64),
                      failures=np.array([r.failure for r in bad], dtype=str))
             handle.flush()
@@ -109,12 +136,14 @@ class FeatureChunks:
     def _read(self, path: Path) -> dict[str, np.ndarray] | None:
         try:
             with np.load(path) as data:
-                chunk = {key: data[key] for key in ("rows", "features", "offsets", "skipped")}
+                chunk = {key: data[key] for key in ("rows", "features", "offsets", "skipped", "sketches")}
                 chunk["failures"] = data["failures"] if "failures" in data else np.zeros(0, dtype=str)
         except Exception:  # noqa: BLE001 - any damage (truncation, bad zip, bad header) means "redo it"
             return None
         if chunk["features"].ndim != 3 or not len(chunk["rows"]) == len(chunk["features"]) == len(chunk["offsets"]):
             return None
+        if chunk["sketches"].shape[1:] != (self.slots, N_WINDOWS, N_BANDS) or len(chunk["sketches"]) != len(chunk["rows"]):
+            return None  # an older build's chunk, without sketches: rendered again
         return chunk
 
     def validate(self) -> set[int]:
@@ -142,7 +171,7 @@ class FeatureChunks:
         return self._loaded
 
     def _load(self) -> LoadedFeatures:
-        rows, features, offsets, skipped = [], [], [], []
+        rows, features, offsets, sketches, skipped = [], [], [], [], []
         failures: dict[int, str] = {}
         for path in self._final():
             chunk = self._read(path)
@@ -152,9 +181,12 @@ class FeatureChunks:
                 rows.append(chunk["rows"])
                 features.append(chunk["features"])
                 offsets.append(chunk["offsets"])
+                sketches.append(chunk["sketches"])
             skipped += [int(r) for r in chunk["skipped"]]
             failures.update((int(r), str(f)) for r, f in zip(chunk["skipped"], chunk["failures"]) if str(f))
         if not rows:
-            return LoadedFeatures(np.zeros(0, np.int64), np.zeros((0, self.slots, 0)), np.zeros(0), skipped, failures)
+            return LoadedFeatures(np.zeros(0, np.int64), np.zeros((0, self.slots, 0)), np.zeros(0), skipped, failures,
+                                  np.zeros((0, self.slots, N_WINDOWS, N_BANDS), np.uint8))
         joined = np.nan_to_num(np.concatenate(features), nan=0.0, posinf=0.0, neginf=0.0)
-        return LoadedFeatures(np.concatenate(rows), joined, np.concatenate(offsets), skipped, failures)
+        return LoadedFeatures(np.concatenate(rows), joined, np.concatenate(offsets), skipped, failures,
+                              np.concatenate(sketches))

@@ -26,6 +26,7 @@ from patchpilot.index.layout import (
     VersionLease,
     open_version,
 )
+from patchpilot.index.sketches import Sketches, read_sketches
 from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.index.vectors import COARSE_ENTRIES, SLOT_STRIDE, VectorKind, import_faiss, read_vectors, search_parameters
 from patchpilot.paths import MANIFEST_NAME
@@ -210,6 +211,39 @@ class PresetIndex:
                       (int(direct[i]),) if direct[i] == best[i] else (int(direct[i]), int(best[i])))
             for i in order
         ]
+
+    @cached_property
+    def sketches(self) -> Sketches | None:
+        """The presets' sketches (``index/sketches.py``); None for an index without them."""
+        return read_sketches(self.files, len(self.manifest.notes))
+
+    def search_sketches(self, vector: np.ndarray, query_db: np.ndarray, query_midi: float | None, *,
+                        synth: str | None = None, k: int = 24, exclude: set[int] | frozenset[int] = frozenset()
+                        ) -> list[Candidate]:
+        """The ``k`` presets (not in ``exclude``) whose sketch at the query's pitch is nearest
+        the query's sketch (``query_db``, ``embed/sketch.py``), every preset of ``synth``
+        scored. A preset is played at the key its pitch offset gives (an unpitched preset, or
+        any for an unpitched query, at the indexed note that fits best). Their distances are
+        the vector's (``vector``), as for :meth:`search`; empty without sketches."""
+        sketches = self.sketches
+        if sketches is None or k <= 0:
+            return []
+        data = self._vectors
+        allowed = self._allowed(synth, False) & ~np.isin(data["rows"], np.fromiter(exclude, np.int64, len(exclude)))
+        positions = np.flatnonzero(allowed)
+        if positions.size == 0:
+            return []
+        offsets = data["offsets"][positions]
+        keys = (np.full(positions.size, np.nan) if query_midi is None
+                else np.clip(np.round(query_midi - offsets), 0, 127))
+        distance = sketches.distances(query_db, data["rows"][positions], keys, tuple(self.manifest.notes))
+        order = np.argsort(distance, kind="stable")[:k]
+        order = order[np.isfinite(distance[order])]
+        chosen = positions[order]
+        vector_distance, _, best = self._interpolated_distance(np.asarray(vector, np.float32), chosen, query_midi)
+        played = np.where(np.isnan(keys[order]), best, keys[order]).astype(int)
+        return [Candidate(int(data["rows"][p]), float(d), (int(n),))
+                for p, d, n in zip(chosen, vector_distance, played, strict=True)]
 
     def _filtered_by_overfetch(self, query: np.ndarray, coarse: int, synth: str | None, user: bool
                                ) -> np.ndarray | None:

@@ -42,7 +42,10 @@ LEASE_NAME = ".lease"
 STORE_NAME = "presets.sqlite"
 VECTORS_NAME = "vectors.faiss"
 TRANSFORM_NAME = "transform.npz"
+SKETCHES_NAME = "sketches.npz"
 INDEX_FILES = (MANIFEST_NAME, STORE_NAME, VECTORS_NAME, TRANSFORM_NAME)
+#: Files an index version may lack (an index built before them still opens and is searched).
+OPTIONAL_INDEX_FILES = (SKETCHES_NAME,)
 
 
 def fsync_path(path: Path) -> None:
@@ -136,7 +139,7 @@ class IndexFolder:
 
     def _drop_legacy_files(self) -> None:
         """Once ``current`` names a version, a flat index's top-level files are unused."""
-        for name in INDEX_FILES:
+        for name in INDEX_FILES + OPTIONAL_INDEX_FILES:
             (self.path / name).unlink(missing_ok=True)
 
     def collect_garbage(self) -> list[str]:

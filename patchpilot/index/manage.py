@@ -10,18 +10,26 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from patchpilot.constants import DEFAULT_INDEX_SIZE_PER_SYNTH
 from patchpilot.audio.descriptors import DESCRIPTOR_SCHEMA
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
+from patchpilot.embed.sketch import N_BANDS, N_WINDOWS
 from patchpilot.index.builder import BuildPlan, BuildReport, IndexBuilder
 from patchpilot.index.describing import describe_missing
 from patchpilot.index.index import INDEX_FILES, STORE_NAME, PresetIndex
-from patchpilot.index.layout import BuildLock, IndexFolder
+from patchpilot.index.features import sketch_preset
+from patchpilot.index.layout import OPTIONAL_INDEX_FILES, BuildLock, IndexFolder
+from patchpilot.index.sketches import SKETCHES_NAME, write_sketches
 from patchpilot.index.store import PresetStore
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import shipped_index_dir, user_index_dir
-from patchpilot.synths import register_plugin
+from patchpilot.synths import get_engine, register_plugin
 from patchpilot.synths.registry import builtin_synths
+
+#: Presets sketched together (one progress step).
+SKETCH_CHUNK = 64
 
 ProgressCallback = Callable[[str, int, int], None]
 
@@ -96,7 +104,7 @@ def seed_user_index(target: Path) -> bool:
         work.start("seed")
         shutil.rmtree(work.version_dir, ignore_errors=True)
         work.version_dir.mkdir()
-        for name in INDEX_FILES:
+        for name in INDEX_FILES + tuple(n for n in OPTIONAL_INDEX_FILES if (shipped / n).exists()):
             shutil.copy2(shipped / name, work.version_dir / name)
         work.finish({})
         work.publish_finished()
@@ -104,9 +112,10 @@ def seed_user_index(target: Path) -> bool:
 
 
 def describe_index(index: Path, *, workers: int = 2, progress: ProgressCallback | None = None) -> int:
-    """Give an index the sound descriptors text queries need (indexes built before them lack
-    them), as a new version with everything else unchanged. Resumes when interrupted.
-    Returns how many presets were described."""
+    """Give an index what indexes built before them lack: the sound descriptors text queries
+    need and the sketches retrieval scores (``index/sketches.py``), as a new version with
+    everything else unchanged. Descriptors resume when interrupted; sketches are made again.
+    Returns how many presets were given either."""
     folder = IndexFolder(index)
     with BuildLock(folder):
         Workdir(folder).recover()  # a finished build comes first: describe what it published
@@ -117,13 +126,14 @@ def _describe_locked(folder: IndexFolder, index: Path, workers: int, progress: P
     with PresetIndex.open(index) as base:
         work = Workdir(folder)
         key = f"describe:{base.files.name}"
-        if not base.store.rows_without_descriptors(DESCRIPTOR_SCHEMA) and not _pending(work, key):
+        unsketched = missing_sketches(base)
+        if not base.store.rows_without_descriptors(DESCRIPTOR_SCHEMA) and not unsketched and not _pending(work, key):
             return 0
         state = work.start(key)
         if not state.prepared:
             shutil.rmtree(work.version_dir, ignore_errors=True)
             work.version_dir.mkdir()
-            for name in INDEX_FILES:
+            for name in INDEX_FILES + tuple(n for n in OPTIONAL_INDEX_FILES if (base.files / n).exists()):
                 if name != STORE_NAME:
                     shutil.copy2(base.files / name, work.version_dir / name)
             base.store.copy_to(work.version_dir / STORE_NAME)
@@ -132,9 +142,51 @@ def _describe_locked(folder: IndexFolder, index: Path, workers: int, progress: P
         with PresetStore(work.version_dir / STORE_NAME) as store:
             described = describe_missing(store, workers=workers, progress=progress)
             store.vacuum()
-        work.finish({"described": described})
+            sketched = add_sketches(base, work.version_dir, store=store, rows=unsketched, workers=workers,
+                                    progress=progress)
+        work.finish({"described": described, "sketched": sketched})
         work.publish_finished()
-        return described
+        return max(described, sketched)
+
+
+def missing_sketches(index: PresetIndex) -> list[int]:
+    """The index's presets that have no sketch."""
+    rows = index.store.rows()
+    have = set(index.sketches.rows.tolist()) if index.sketches is not None else set()
+    return [r for r in rows if r not in have]
+
+
+def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None = None, rows: list[int] | None = None,
+                 workers: int = 2, progress: ProgressCallback | None = None) -> int:
+    """Sketch ``rows`` (default: the presets of ``base`` without a sketch) of ``store``
+    (default: ``base``'s) as a build would, and write ``base``'s sketches and these to
+    ``folder`` (a new version of ``base``, or its own folder); returns how many were sketched."""
+    store = store if store is not None else base.store
+    rows = rows if rows is not None else missing_sketches(base)
+    if not rows:
+        return 0
+    progress = progress or (lambda stage, done, total: None)
+    notes = tuple(base.manifest.notes)
+    synth_of = store.synth_by_row()
+    made: dict[int, np.ndarray] = {}
+    progress("sketch", 0, len(rows))
+    for synth in sorted({synth_of[r] for r in rows}):
+        mine = [r for r in rows if synth_of[r] == synth]
+        with get_engine(synth).render_pool(workers) as pool:
+            for start in range(0, len(mine), SKETCH_CHUNK):
+                presets = store.get_rows(mine[start:start + SKETCH_CHUNK])
+                chunk = [r for r in mine[start:start + SKETCH_CHUNK] if r in presets]
+                values = pool.map(sketch_preset, [(presets[r].preset, notes) for r in chunk],
+                                  on_crash=lambda item, why: None)
+                made.update((r, v) for r, v in zip(chunk, values, strict=True) if v is not None)
+                progress("sketch", len(made), len(rows))
+    old = base.sketches
+    new_rows = np.array(sorted(made), dtype=np.int64)
+    new_data = np.stack([made[r] for r in new_rows]) if made else np.zeros((0, len(notes), N_WINDOWS, N_BANDS), np.uint8)
+    if old is not None:
+        new_rows, new_data = np.concatenate([old.rows, new_rows]), np.concatenate([old.data, new_data])
+    write_sketches(folder / SKETCHES_NAME, new_rows, new_data)
+    return len(made)
 
 
 def _pending(work: Workdir, key: str) -> bool:

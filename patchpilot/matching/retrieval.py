@@ -14,6 +14,7 @@ from patchpilot.audio.analysis import Note
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, RENDER_LEAD_SECONDS
 from patchpilot.distance import PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance
 from patchpilot.embed import Embedder
+from patchpilot.embed.sketch import sketch_db
 from patchpilot.errors import PatchPilotWarning, SynthError
 from patchpilot.index.index import TRANSFORM_NAME, Candidate, PresetIndex
 from patchpilot.index.store import StoredPreset
@@ -28,6 +29,9 @@ USER_CANDIDATES = 6
 #: Of the extra candidates of synths that render fast (``min_rerank_candidates``), those
 #: that join the re-ranker after a first hearing on a cheap proxy of the distance.
 SHORTLIST = 16
+#: Presets of each synth whose stored sketch is nearest the note's (``index/sketches.py``,
+#: every preset scored) that join the re-ranker besides the nearest by vector.
+SKETCH_CANDIDATES = 16
 
 class Retrieval:
     """Finds the contenders of a note in one index; renders through ``renders``."""
@@ -48,7 +52,7 @@ class Retrieval:
     def contenders(self, note: Note, synth: str | None, count: int, signal: np.ndarray,
                    noise: NoiseProfile) -> list[Contender]:
         """Everything the re-ranker hears for ``note`` (compared stretch ``signal``): the
-        ``count`` nearest and the user's nearest, the shortlist, the proposals."""
+        nearest by vector and by sketch, the user's nearest, the shortlist, the proposals."""
         vector = self.vector(note)
         found, more = self.candidates(vector, note, synth, count)
         stored = self.index.presets([c.row for c in found + more])
@@ -63,10 +67,11 @@ class Retrieval:
     def candidates(self, vector: np.ndarray, note: Note, synth: str | None, count: int
                    ) -> tuple[list[Candidate], list[Candidate]]:
         """The presets the re-ranker hears, and more for its shortlist. The first are the
-        ``count`` nearest the note's vector and the USER_CANDIDATES nearest of the presets
-        read from the user's files on each synth (a user's own presets always get a
-        hearing); the others, each synth's own nearest up to its ``min_rerank_candidates``
-        (synths cheap to render) that are not among them."""
+        ``count`` nearest the note's vector, the USER_CANDIDATES nearest of the presets read
+        from the user's files on each synth (a user's own presets always get a hearing) and
+        each synth's SKETCH_CANDIDATES nearest by sketch (every preset scored); the others,
+        for synths cheap to render, the next nearest by sketch (by vector in an index without
+        sketches) up to the synth's ``min_rerank_candidates``, none already found."""
         found = self.index.search(vector, note.pitch.midi, synth=synth, k=count)
         rows = {c.row for c in found}
 
@@ -78,6 +83,7 @@ class Retrieval:
         for name in self.index.user_synths:
             if synth in (None, name):
                 found += new(self.index.search(vector, note.pitch.midi, synth=name, k=USER_CANDIDATES, user=True))
+        query = sketch_db(note.samples, note.sample_rate) if self.index.sketches is not None else None
         more: list[Candidate] = []
         for name in self.index.manifest.synths:
             if synth not in (None, name):
@@ -86,8 +92,13 @@ class Retrieval:
                 least = get_engine(name).min_rerank_candidates
             except SynthError:  # a plugin no longer installed: its presets are not rendered here
                 continue
-            if least:
-                more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least))
+            if query is None:
+                more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least)) if least else []
+                continue
+            nearest = self.index.search_sketches(vector, query, note.pitch.midi, synth=name,
+                                                 k=SKETCH_CANDIDATES + least, exclude=rows)
+            found += new(nearest[:SKETCH_CANDIDATES])
+            more += new(nearest[SKETCH_CANDIDATES:])
         return found, more
 
     def shortlist(self, signal: np.ndarray, noise: NoiseProfile, candidates: Sequence[Contender]) -> list[Contender]:
