@@ -123,3 +123,15 @@ def test_retrieval_hears_each_synths_nearest_by_sketch(tiny_index: Path, tiny_ba
         ids = matcher.index.store.preset_ids([c.row for c in found])
         assert any(i.endswith("test-organ") for i in ids.values())
         assert len({c.row for c in found}) == len(found)  # no preset twice
+
+
+def test_a_short_note_is_compared_on_the_windows_it_was_held_for() -> None:
+    from patchpilot.embed.sketch import windows_held
+
+    assert windows_held(None) == windows_held(5.0) == 6
+    assert windows_held(0.2) == 4  # the windows from 0, 30, 80 and 160 ms
+    assert windows_held(0.005) == 2
+    held, short = tone(57, "saw", 1.0), tone(57, "saw", 0.36)  # released at 0.3 s: the first four windows
+    short[-int(0.06 * SR):] *= np.linspace(1.0, 0.0, int(0.06 * SR))
+    whole, early = sketch_db(held), sketch_db(short)
+    assert sketch_distance(early, whole[None], windows_held(0.3))[0] < 0.5 < sketch_distance(early, whole[None])[0]

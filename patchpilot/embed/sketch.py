@@ -118,11 +118,21 @@ def at_keys(stored: np.ndarray, notes: tuple[int, ...] | list[int], keys: np.nda
     return (1 - weight) * below + weight * above
 
 
-def sketch_distance(query_db: np.ndarray, candidates_db: np.ndarray) -> np.ndarray:
-    """Mean absolute level difference (dB) of a query's sketch against each
-    candidate's, both floored COMPARE_RANGE_DB under their own loudest, levels free
-    (the median difference is taken out, as the metrics level both sounds)."""
+def windows_held(note_off_seconds: float | None) -> int:
+    """How many windows a note released ``note_off_seconds`` after its attack shares with
+    the index's renders (held 0.85 s): those that start before the note-off (at least two)."""
+    if note_off_seconds is None:
+        return N_WINDOWS
+    return max(2, sum(low < note_off_seconds for low, _ in WINDOWS_SECONDS))
+
+
+def sketch_distance(query_db: np.ndarray, candidates_db: np.ndarray, windows: int = N_WINDOWS) -> np.ndarray:
+    """Mean absolute level difference (dB) of a query's sketch against each candidate's
+    over the first ``windows`` windows, both floored COMPARE_RANGE_DB under their own
+    loudest, levels free (the median difference is taken out, as the metrics level both
+    sounds)."""
     def floored(levels: np.ndarray) -> np.ndarray:
+        levels = levels[..., :windows, :]
         top = levels.max(axis=(-2, -1), keepdims=True)
         return np.maximum(levels, top - COMPARE_RANGE_DB)
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from patchpilot.embed.sketch import N_WINDOWS
 from patchpilot.embed.transform import FeatureTransform
 from patchpilot.errors import EmbedderMismatchError, IndexLoadError
 from patchpilot.index.layout import (
@@ -218,11 +219,11 @@ class PresetIndex:
         return read_sketches(self.files, len(self.manifest.notes))
 
     def search_sketches(self, vector: np.ndarray, query_db: np.ndarray, query_midi: float | None, *,
-                        synth: str | None = None, k: int = 24, exclude: set[int] | frozenset[int] = frozenset()
-                        ) -> list[Candidate]:
+                        synth: str | None = None, k: int = 24, exclude: set[int] | frozenset[int] = frozenset(),
+                        windows: int = N_WINDOWS) -> list[Candidate]:
         """The ``k`` presets (not in ``exclude``) whose sketch at the query's pitch is nearest
-        the query's sketch (``query_db``, ``embed/sketch.py``), every preset of ``synth``
-        scored. A preset is played at the key its pitch offset gives (an unpitched preset, or
+        the query's sketch (``query_db``, ``embed/sketch.py``; its first ``windows``
+        windows), every preset of ``synth`` scored. A preset is played at the key its pitch offset gives (an unpitched preset, or
         any for an unpitched query, at the indexed note that fits best). Their distances are
         the vector's (``vector``), as for :meth:`search`; empty without sketches."""
         sketches = self.sketches
@@ -236,7 +237,7 @@ class PresetIndex:
         offsets = data["offsets"][positions]
         keys = (np.full(positions.size, np.nan) if query_midi is None
                 else np.clip(np.round(query_midi - offsets), 0, 127))
-        distance = sketches.distances(query_db, data["rows"][positions], keys, tuple(self.manifest.notes))
+        distance = sketches.distances(query_db, data["rows"][positions], keys, tuple(self.manifest.notes), windows)
         order = np.argsort(distance, kind="stable")[:k]
         order = order[np.isfinite(distance[order])]
         chosen = positions[order]

@@ -28,11 +28,11 @@ class Sketches:
     rows: np.ndarray
     data: np.ndarray
 
-    def distances(self, query_db: np.ndarray, rows: np.ndarray, keys: np.ndarray, notes: tuple[int, ...]
-                  ) -> np.ndarray:
-        """``sketch_distance`` of the query's sketch (dB) to each of ``rows`` played at its
-        key (``keys``; NaN: the nearest of its indexed notes, as rendered); inf for rows
-        without a sketch."""
+    def distances(self, query_db: np.ndarray, rows: np.ndarray, keys: np.ndarray, notes: tuple[int, ...],
+                  windows: int = N_WINDOWS) -> np.ndarray:
+        """``sketch_distance`` (over the first ``windows``) of the query's sketch (dB) to
+        each of ``rows`` played at its key (``keys``; NaN: the nearest of its indexed notes,
+        as rendered); inf for rows without a sketch."""
         rows, keys = np.asarray(rows, dtype=np.int64), np.asarray(keys, dtype=np.float64)
         out = np.full(rows.size, np.inf)
         if self.rows.size == 0:
@@ -41,10 +41,10 @@ class Sketches:
         held = self.rows[at] == rows
         keyed = held & ~np.isnan(keys)
         if keyed.any():
-            out[keyed] = sketch_distance(query_db, at_keys(self.data[at[keyed]], notes, keys[keyed]))
+            out[keyed] = sketch_distance(query_db, at_keys(self.data[at[keyed]], notes, keys[keyed]), windows)
         free = held & np.isnan(keys)
         if free.any():
-            out[free] = np.min([sketch_distance(query_db, decode(self.data[at[free], slot]))
+            out[free] = np.min([sketch_distance(query_db, decode(self.data[at[free], slot]), windows)
                                 for slot in range(self.data.shape[1])], axis=0)
         return out
 

@@ -14,7 +14,7 @@ from patchpilot.audio.analysis import Note
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, RENDER_LEAD_SECONDS
 from patchpilot.distance import PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS, NoiseProfile, PerceptualDistance
 from patchpilot.embed import Embedder
-from patchpilot.embed.sketch import sketch_db
+from patchpilot.embed.sketch import sketch_db, windows_held
 from patchpilot.errors import PatchPilotWarning, SynthError
 from patchpilot.index.index import TRANSFORM_NAME, Candidate, PresetIndex
 from patchpilot.index.store import StoredPreset
@@ -70,8 +70,8 @@ class Retrieval:
         ``count`` nearest the note's vector, the USER_CANDIDATES nearest of the presets read
         from the user's files on each synth (a user's own presets always get a hearing) and
         each synth's SKETCH_CANDIDATES nearest by sketch (every preset scored); the others,
-        for synths cheap to render, the next nearest by sketch (by vector in an index without
-        sketches) up to the synth's ``min_rerank_candidates``, none already found."""
+        for synths cheap to render, the next ``min_rerank_candidates`` nearest by sketch and
+        as many nearest by vector, none already found."""
         found = self.index.search(vector, note.pitch.midi, synth=synth, k=count)
         rows = {c.row for c in found}
 
@@ -92,13 +92,14 @@ class Retrieval:
                 least = get_engine(name).min_rerank_candidates
             except SynthError:  # a plugin no longer installed: its presets are not rendered here
                 continue
-            if query is None:
-                more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least)) if least else []
-                continue
-            nearest = self.index.search_sketches(vector, query, note.pitch.midi, synth=name,
-                                                 k=SKETCH_CANDIDATES + least, exclude=rows)
-            found += new(nearest[:SKETCH_CANDIDATES])
-            more += new(nearest[SKETCH_CANDIDATES:])
+            if query is not None:
+                nearest = self.index.search_sketches(vector, query, note.pitch.midi, synth=name,
+                                                     k=SKETCH_CANDIDATES + least, exclude=rows,
+                                                     windows=windows_held(note.release_at))
+                found += new(nearest[:SKETCH_CANDIDATES])
+                more += new(nearest[SKETCH_CANDIDATES:])
+            if least:
+                more += new(self.index.search(vector, note.pitch.midi, synth=name, k=least))
         return found, more
 
     def shortlist(self, signal: np.ndarray, noise: NoiseProfile, candidates: Sequence[Contender]) -> list[Contender]:
