@@ -17,7 +17,9 @@ synth, its note, velocity and effect chain). Reported per synth: retrieval recal
 oracle's best preset among the presets the re-ranker heard), the rank of the answer's preset
 among all presets by the oracle's scores, and retrieval loss (answer / oracle - 1), each metric
 on its own. A loss below 0 is possible: the answer's velocity and effect chain are searched,
-the oracle's are the input's.
+the oracle's are the input's. Retrieval's routes: the lowest exhaustive score among the first
+presets by vector and among the first by sketch (the numbers the re-ranker hears from each),
+over the lowest of all.
 """
 
 from __future__ import annotations
@@ -42,7 +44,12 @@ from scripts.bench_match.gm import (GM_NOTE_SECONDS, GM_TOTAL_SECONDS, gm_note_l
 from scripts.bench_match.report import header, write_section
 
 from patchpilot.api import PatchPilot
-from patchpilot.constants import DEFAULT_VELOCITY
+from patchpilot.audio.analysis import analyse_clip
+from patchpilot.audio.io import load_audio
+from patchpilot.constants import DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY
+from patchpilot.embed import get_embedder
+from patchpilot.embed.sketch import sketch_db, windows_held
+from patchpilot.matching.retrieval import SKETCH_CANDIDATES
 from patchpilot.index.store import StoredPreset
 from patchpilot.metrics import Yardstick
 from patchpilot.paths import default_index_dir
@@ -105,6 +112,29 @@ def fresh_score(stored: StoredPreset, target: np.ndarray, rate: int, pitch: int)
     return Yardstick(target, rate, np.float64)(audio)
 
 
+def routes(pilot: PatchPilot, wav: Path, synth: str, ids: list[str], scores: np.ndarray) -> dict:
+    """How good each retrieval route's first candidates are: the lowest exhaustive score
+    among the first DEFAULT_RERANK_CANDIDATES presets by vector and among the first
+    SKETCH_CANDIDATES by sketch, relative to the lowest of all (per metric; None without
+    sketches). The note is read as ``match`` reads it."""
+    index = pilot.index
+    note = analyse_clip(load_audio(wav)).best
+    vector = index.transform.apply(get_embedder().features([note.samples]))[0]
+    position = {preset_id: i for i, preset_id in enumerate(ids)}
+    best = scores.min(axis=0)
+
+    def quality(candidates: list) -> list[float]:
+        found = index.presets([c.row for c in candidates])
+        at = [position[found[c.row].preset_id] for c in candidates if c.row in found]
+        return [float(scores[at, m].min() / best[m] - 1.0) for m in range(2)]
+
+    by_vector = index.search(vector, note.pitch.midi, synth=synth, k=DEFAULT_RERANK_CANDIDATES)
+    by_sketch = (index.search_sketches(vector, sketch_db(note.samples, note.sample_rate), note.pitch.midi,
+                                       synth=synth, k=SKETCH_CANDIDATES, windows=windows_held(note.release_at))
+                 if index.sketches is not None else [])
+    return {"by_vector": quality(by_vector), "by_sketch": quality(by_sketch) if by_sketch else None}
+
+
 def answer(pilot: PatchPilot, wav: Path, synth: str, target: np.ndarray, rate: int) -> dict:
     """``match --synth S --top-k 1``, scored as the user hears it, with what the re-ranker heard."""
     started = time.perf_counter()
@@ -133,6 +163,7 @@ def run(index: Path, dexed: int, vital: int, cache: Path, workers: int) -> list[
                 target, rate = gm_target(wav)
                 ids, scores = exhaustive(pilot, synth, target, rate, note, cache, workers)
                 got = answer(pilot, wav, synth, target, rate)
+                got.update(routes(pilot, wav, synth, ids, scores))
                 # the best few by each metric played again as the user would load them (their
                 # exported file on a fresh synth; a DX7 file rounds every value): the best of those
                 best, oracle = [], []
@@ -149,7 +180,7 @@ def run(index: Path, dexed: int, vital: int, cache: Path, workers: int) -> list[
                        "top10_heard": [sum(ids[i] in heard for i in np.argsort(scores[:, m])[:10]) for m in range(2)],
                        "rank": [int((scores[:, m] < scores[mine, m]).sum()) + 1 if mine is not None else None
                                 for m in range(2)],
-                       **{k: got[k] for k in ("preset", "scores", "velocity", "seconds")}}
+                       **{k: got[k] for k in ("preset", "scores", "velocity", "seconds", "by_vector", "by_sketch")}}
                 rows.append(row)
                 print(f"  {synth} {row['note']}: answer {row['scores'][0]:.3f} / {row['scores'][1]:.2f} dB "
                       f"({row['preset']}, rank {row['rank']}), oracle {row['oracle'][0]:.3f} / "
@@ -166,13 +197,13 @@ def section(rows: list[dict], command: str) -> str:
     lines = ["| synth | inputs | presets scored each | answer MR-STFT / MSS | oracle MR-STFT / MSS | "
              "retrieval loss MR-STFT / MSS (mean; median) | oracle's best heard by the re-ranker, MR-STFT / MSS | "
              "the 10 best heard, mean, MR-STFT / MSS | median rank of the answer's preset, MR-STFT / MSS | "
-             "match wall time, median |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"best of the first {DEFAULT_RERANK_CANDIDATES} by vector / {SKETCH_CANDIDATES} by sketch, over the "
+             "exhaustive best, MR-STFT; MSS (mean) | match wall time, median |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     detail = ["| synth | input | answer (preset, velocity) | MR-STFT / MSS | rank | oracle MR-STFT (preset) | "
               "oracle MSS (preset) | heard |", "|---|---|---|---|---|---|---|---|"]
-    for synth in ("dexed", "vital"):
+    for synth in dict.fromkeys(r["synth"] for r in rows):
         group = [r for r in rows if r["synth"] == synth]
-        if not group:
-            continue
         mean = {k: [float(np.mean([r[k][m] for r in group])) for m in range(2)] for k in ("scores", "oracle")}
         losses = [[loss(r, m) for r in group] for m in range(2)]
         recall = [sum(r["recalled"][m] for r in group) for m in range(2)]
@@ -183,7 +214,7 @@ def section(rows: list[dict], command: str) -> str:
             f"{np.mean(losses[0]):+.1%} / {np.mean(losses[1]):+.1%} ({np.median(losses[0]):+.1%}; "
             f"{np.median(losses[1]):+.1%}) | {recall[0]} / {recall[1]} of {len(group)} | "
             f"{np.mean([r['top10_heard'][0] for r in group]):.1f} / {np.mean([r['top10_heard'][1] for r in group]):.1f} | "
-            f"{ranks[0]:.0f} / {ranks[1]:.0f} | "
+            f"{ranks[0]:.0f} / {ranks[1]:.0f} | {_route_cell(group)} | "
             f"{statistics.median(r['seconds'] for r in group):.1f} s |")
         detail += [f"| {synth} | {r['note']} | {r['preset']}, {r['velocity']} | {r['scores'][0]:.3f} / "
                    f"{r['scores'][1]:.2f} dB | {r['rank'][0]} / {r['rank'][1]} | {r['oracle'][0]:.3f} "
@@ -197,6 +228,18 @@ def section(rows: list[dict], command: str) -> str:
             + "\n\n<details><summary>per input</summary>\n\n" + "\n".join(detail) + "\n\n</details>\n")
 
 
+def _route_cell(group: list[dict]) -> str:
+    """Mean route quality (``routes``) of a group: "+30.9% / +6.9%; +41.4% / +9.6%"."""
+    if any(r.get("by_vector") is None for r in group):
+        return "not measured"
+    sketched = all(r.get("by_sketch") is not None for r in group)
+
+    def mean(key: str, m: int) -> str:
+        return f"{np.mean([r[key][m] for r in group]):+.1%}" if key == "by_vector" or sketched else "no sketches"
+
+    return f"{mean('by_vector', 0)} / {mean('by_sketch', 0)}; {mean('by_vector', 1)} / {mean('by_sketch', 1)}"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dexed", type=int, default=24, help="inputs scored on the DX7 library")
@@ -207,6 +250,9 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--rows-out", type=Path, default=None, help="also write the rows as JSON")
     parser.add_argument("--no-report", action="store_true", help="print the section instead of writing it")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="rows (--rows-out) of another checkout on the same inputs, shown beside these")
+    parser.add_argument("--baseline-name", default="baseline")
     args = parser.parse_args()
     index = args.index or default_index_dir()
     rows = run(index, args.dexed, args.vital, args.cache, args.workers)
@@ -215,7 +261,14 @@ def main() -> None:
     command = f"python -m scripts.bench_oracle --dexed {args.dexed} --vital {args.vital} --workers {args.workers}"
     if args.index:
         command += f" --index {args.index}"
-    text = section(rows, command)
+    shown = rows
+    if args.baseline:
+        earlier = json.loads(args.baseline.read_text())
+        shown = [row for synth in ("dexed", "vital") for row in
+                 [r for r in rows if r["synth"] == synth]
+                 + [{**r, "synth": f"{synth} ({args.baseline_name})"} for r in earlier if r["synth"] == synth]]
+        command += f" --baseline {args.baseline.name} --baseline-name {args.baseline_name}"
+    text = section(shown, command)
     if args.no_report:
         print(text)
     else:

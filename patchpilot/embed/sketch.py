@@ -88,18 +88,16 @@ def sketch(samples: np.ndarray, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> n
 
 
 def shifted(levels_db: np.ndarray, semitones: np.ndarray) -> np.ndarray:
-    """Fingerprints (n, windows, bands) in dB moved up by ``semitones`` (n,) along the band
+    """Sketches (n, windows, bands) in dB moved up by ``semitones`` (n,) along the band
     axis (linear interpolation; bands moved in from outside take the edge band's level)."""
     shift = np.asarray(semitones, dtype=np.float64) * BANDS_PER_OCTAVE / 12.0
-    source = np.arange(N_BANDS)[None, :] - shift[:, None]  # (n, bands): where each band comes from
-    source = np.clip(source, 0, N_BANDS - 1)
-    lower = np.floor(source).astype(int)
+    source = np.clip(np.arange(N_BANDS)[None, :] - shift[:, None], 0, N_BANDS - 1)  # where each band comes from
+    lower = np.floor(source).astype(np.intp)
     upper = np.minimum(lower + 1, N_BANDS - 1)
-    weight = (source - lower)[:, None, :]
-    rows = np.arange(levels_db.shape[0])[:, None, None]
-    windows = np.arange(N_WINDOWS)[None, :, None]
-    return ((1 - weight) * levels_db[rows, windows, lower[:, None, :]]
-            + weight * levels_db[rows, windows, upper[:, None, :]])
+    weight = (source - lower).astype(np.float32)[:, None, :]
+    below = np.take_along_axis(levels_db, lower[:, None, :], axis=2)
+    above = np.take_along_axis(levels_db, upper[:, None, :], axis=2)
+    return below + weight * (above - below)
 
 
 def at_keys(stored: np.ndarray, notes: tuple[int, ...] | list[int], keys: np.ndarray) -> np.ndarray:
@@ -115,7 +113,7 @@ def at_keys(stored: np.ndarray, notes: tuple[int, ...] | list[int], keys: np.nda
     rows = np.arange(stored.shape[0])
     below = shifted(decode(stored[rows, lower]), keys - grid[lower])
     above = shifted(decode(stored[rows, upper]), keys - grid[upper])
-    return (1 - weight) * below + weight * above
+    return below + weight.astype(np.float32) * (above - below)
 
 
 def windows_held(note_off_seconds: float | None) -> int:

@@ -223,9 +223,10 @@ class PresetIndex:
                         windows: int = N_WINDOWS) -> list[Candidate]:
         """The ``k`` presets (not in ``exclude``) whose sketch at the query's pitch is nearest
         the query's sketch (``query_db``, ``embed/sketch.py``; its first ``windows``
-        windows), every preset of ``synth`` scored. A preset is played at the key its pitch offset gives (an unpitched preset, or
-        any for an unpitched query, at the indexed note that fits best). Their distances are
-        the vector's (``vector``), as for :meth:`search`; empty without sketches."""
+        windows), every preset of ``synth`` scored. A preset is played at the key its pitch
+        offset gives (an unpitched preset, or any for an unpitched query, at the note its
+        vector fits best). Their distances are the vector's (``vector``), as for
+        :meth:`search`; empty without sketches."""
         sketches = self.sketches
         if sketches is None or k <= 0:
             return []
