@@ -39,7 +39,8 @@ CONFIRM_CANDIDATES = 6
 #: The best confirmed candidates whose effect chain is searched (``fx/search.py``). A chain
 #: can bring a candidate from far to close (a low-pass on a brighter preset), so the dry
 #: order is a poor guide to which will end up closest: four, not two (docs/BENCHMARKS.md,
-#: "The yardstick": on 28 General MIDI notes, MSS 4.75 -> 4.51 dB, MR-STFT 1.652 -> 1.601).
+#: "The yardstick": on 28 General MIDI notes, MSS 5.26 -> 5.03 dB without sketches,
+#: 4.75 -> 4.51 dB with 16 a synth).
 FX_CANDIDATES = 4
 #: Inputs compared over less than this (one-shots: kicks, zaps, short plucks) also try the
 #: note-offs of EARLY_NOTE_OFFS_SECONDS: the held-render comparison (``note_off``) skips

@@ -30,8 +30,9 @@ USER_CANDIDATES = 6
 #: that join the re-ranker after a first hearing on a cheap proxy of the distance.
 SHORTLIST = 16
 #: Presets of each synth whose stored sketch is nearest the note's (``index/sketches.py``,
-#: every preset scored) that join the re-ranker besides the nearest by vector.
-SKETCH_CANDIDATES = 16
+#: every preset scored) that join the re-ranker besides the nearest by vector (8: as good
+#: as 16 on the General MIDI notes, at half the extra renders; docs/BENCHMARKS.md).
+SKETCH_CANDIDATES = 8
 
 class Retrieval:
     """Finds the contenders of a note in one index; renders through ``renders``."""
