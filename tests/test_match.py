@@ -48,6 +48,8 @@ def test_a_cheap_synths_extra_candidates_get_a_first_hearing(tiny_index: Path, o
     from patchpilot.matching.rerank import Reranker
 
     monkeypatch.setattr("patchpilot.matching.retrieval.SHORTLIST", 2)
+    # none straight in by sketch (they would join the one shared candidate): this counts the shortlist
+    monkeypatch.setattr("patchpilot.matching.retrieval.SKETCH_CANDIDATES", 0)
     with Matcher(PresetIndex.open(tiny_index)) as matcher:
         analysis = analyse_clip(load_audio(organ_wav))
         note = analysis.best
