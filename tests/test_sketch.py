@@ -81,7 +81,9 @@ def test_describe_gives_an_index_without_sketches_the_same_sketches(tiny_index: 
     with PresetIndex.open(tmp_path / "old") as old:
         assert old.sketches is None
         assert old.search_sketches(np.zeros(old.manifest.dim, np.float32), np.zeros((6, 32)), 60.0, k=4) == []
-    assert describe_index(tmp_path / "old") == len(expected.rows)
+    seen: list[tuple[str, int, int]] = []
+    assert describe_index(tmp_path / "old", progress=lambda *step: seen.append(step)) == len(expected.rows)
+    assert seen[-1] == ("sketch", len(expected.rows), len(expected.rows)), "the bar ends full"
     with PresetIndex.open(tmp_path / "old") as new:
         assert new.sketches is not None
         np.testing.assert_array_equal(new.sketches.rows, expected.rows)
@@ -92,6 +94,21 @@ def test_describe_gives_an_index_without_sketches_the_same_sketches(tiny_index: 
         steps = np.abs(new.sketches.data[~dexed].astype(int) - expected.data[~dexed].astype(int))
         assert np.median(steps) <= 2
     assert describe_index(tmp_path / "old") == 0  # nothing left to add
+
+
+def test_an_unpitched_preset_is_played_at_the_note_its_sketch_was_scored_at() -> None:
+    from patchpilot.index.sketches import Sketches
+
+    notes = (48, 60)
+    stored = np.stack([np.stack([sketch(tone(48, "sine")), sketch(tone(60, "saw"))]),   # row 1: a saw at 60
+                       np.stack([sketch(tone(48, "saw")), sketch(tone(60, "sine"))])])  # row 2: a saw at 48
+    table = Sketches(np.array([1, 2]), stored)
+    query = sketch_db(tone(60, "saw"))
+    distances, keys = table.distances(query, np.array([1, 2, 3]), np.array([np.nan, np.nan, np.nan]), notes)
+    assert keys[:2].tolist() == [60.0, 48.0]  # each at the indexed note nearest the query
+    assert distances[0] < 1.0 < distances[1] and np.isinf(distances[2])
+    distances, keys = table.distances(query, np.array([1, 2]), np.array([60.0, 60.0]), notes)
+    assert keys.tolist() == [60.0, 60.0] and distances[0] < distances[1]  # a pitched key stays as given
 
 
 def test_a_damaged_sketch_file_is_searched_by_vector_with_a_warning(tiny_index: Path, tmp_path: Path) -> None:

@@ -15,9 +15,7 @@ import datetime as _dt
 import hashlib
 import json
 import shutil
-from collections import defaultdict
 from functools import partial
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -29,6 +27,7 @@ from patchpilot.embed import Embedder, get_embedder
 from patchpilot.embed.transform import DEFAULT_DIM
 from patchpilot.errors import IndexLoadError, PresetError, UsageError
 from patchpilot.index.assemble import Assembly, assemble
+from patchpilot.index.batches import ProgressCallback, chunks_by_synth
 from patchpilot.index.describing import describe_missing
 from patchpilot.index.features import Analysis, FeatureChunks, analyse_preset
 from patchpilot.index.gather import Gathered, Source, as_stored, designed_and_variants, kept_user_presets, user_presets
@@ -46,10 +45,6 @@ if TYPE_CHECKING:
 
 #: Training queries of the learned projection, kept in the work folder until the end.
 TRAINING_NAME = "training.npz"
-#: Presets per saved feature chunk (what an interrupt can lose at most).
-CHUNK_PRESETS = 64
-
-ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -269,23 +264,14 @@ class IndexBuilder:
         stage = self._stage("render")
         self.progress(stage, len(done), total)
         notes = tuple(self.plan.notes)
-        by_synth: dict[str, list[int]] = defaultdict(list)
-        synth_of = store.synth_by_row()
-        for row in pending:
-            by_synth[synth_of[row]].append(row)
         finished = len(done)
-        for synth, rows in by_synth.items():
-            with self._render_pool(synth) as pool:
-                for start in range(0, len(rows), CHUNK_PRESETS):
-                    chunk_rows = rows[start : start + CHUNK_PRESETS]
-                    presets = store.get_rows(chunk_rows)
-                    jobs = [(row, presets[row].preset, notes) for row in chunk_rows]
-                    results = list(pool.map(partial(analyse_preset, embedder=self.embedder), jobs,
-                                            on_crash=_crashed_analysis))
-                    chunks.save(results)
-                    finished += len(results)
-                    self.progress(stage, finished, total)
-                    checkpoint("render")
+        for pool, chunk_rows, presets in chunks_by_synth(store, pending, self._render_pool):
+            jobs = [(sp.row, sp.preset, notes) for sp in presets]
+            results = list(pool.map(partial(analyse_preset, embedder=self.embedder), jobs, on_crash=_crashed_analysis))
+            chunks.save(results)
+            finished += len(chunk_rows)
+            self.progress(stage, finished, total)
+            checkpoint("render")
 
     def _stage(self, name: str) -> str:
         """A progress stage's name, saying where it renders: "render on a Ray cluster (2 nodes,

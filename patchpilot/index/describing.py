@@ -15,13 +15,11 @@ from patchpilot.audio.descriptors import (
     DESCRIPTOR_SCHEMA,
     describe,
 )
+from patchpilot.index.batches import ProgressCallback, chunks_by_synth
 from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.synths import Preset, RenderPool, Voice, get_engine
 
-#: Presets rendered and committed together (what an interrupt can lose at most).
-CHUNK_PRESETS = 64
-
-ProgressCallback = Callable[[str, int, int], None]
+__all__ = ["ProgressCallback", "describe_missing", "describe_preset"]
 
 
 def describe_missing(store: PresetStore, *, workers: int = 2, progress: ProgressCallback | None = None,
@@ -36,17 +34,11 @@ def describe_missing(store: PresetStore, *, workers: int = 2, progress: Progress
     total = store.count()
     done = total - len(pending)
     progress(stage, done, total)
-    synth_of = store.synth_by_row()
-    for synth in sorted({synth_of[r] for r in pending}):
-        rows = [r for r in pending if synth_of[r] == synth]
-        with pool_for(synth) as pool:
-            for start in range(0, len(rows), CHUNK_PRESETS):
-                presets = store.get_rows(rows[start : start + CHUNK_PRESETS])
-                chunk = [presets[r] for r in rows[start : start + CHUNK_PRESETS] if r in presets]
-                values = pool.map(_describe_stored, chunk, on_crash=lambda item, why: None)
-                store.set_descriptors(DESCRIPTOR_SCHEMA, ((sp.row, v) for sp, v in zip(chunk, values) if v is not None))
-                done += len(chunk)
-                progress(stage, done, total)
+    for pool, rows, chunk in chunks_by_synth(store, pending, pool_for):
+        values = pool.map(_describe_stored, chunk, on_crash=lambda item, why: None)
+        store.set_descriptors(DESCRIPTOR_SCHEMA, ((sp.row, v) for sp, v in zip(chunk, values) if v is not None))
+        done += len(rows)
+        progress(stage, done, total)
     return len(pending)
 
 

@@ -224,8 +224,8 @@ class PresetIndex:
         """The ``k`` presets (not in ``exclude``) whose sketch at the query's pitch is nearest
         the query's sketch (``query_db``, ``embed/sketch.py``; its first ``windows``
         windows), every preset of ``synth`` scored. A preset is played at the key its pitch
-        offset gives (an unpitched preset, or any for an unpitched query, at the note its
-        vector fits best). Their distances are the vector's (``vector``), as for
+        offset gives (an unpitched preset, or any for an unpitched query, at the indexed
+        note its sketch fits best). Their distances are the vector's (``vector``), as for
         :meth:`search`; empty without sketches."""
         sketches = self.sketches
         if sketches is None or k <= 0:
@@ -238,14 +238,14 @@ class PresetIndex:
         offsets = data["offsets"][positions]
         keys = (np.full(positions.size, np.nan) if query_midi is None
                 else np.clip(np.round(query_midi - offsets), 0, 127))
-        distance = sketches.distances(query_db, data["rows"][positions], keys, tuple(self.manifest.notes), windows)
+        distance, keys = sketches.distances(query_db, data["rows"][positions], keys, tuple(self.manifest.notes),
+                                            windows)
         order = np.argsort(distance, kind="stable")[:k]
         order = order[np.isfinite(distance[order])]
         chosen = positions[order]
-        vector_distance, _, best = self._interpolated_distance(np.asarray(vector, np.float32), chosen, query_midi)
-        played = np.where(np.isnan(keys[order]), best, keys[order]).astype(int)
+        vector_distance, _, _ = self._interpolated_distance(np.asarray(vector, np.float32), chosen, query_midi)
         return [Candidate(int(data["rows"][p]), float(d), (int(n),))
-                for p, d, n in zip(chosen, vector_distance, played, strict=True)]
+                for p, d, n in zip(chosen, vector_distance, keys[order], strict=True)]
 
     def _filtered_by_overfetch(self, query: np.ndarray, coarse: int, synth: str | None, user: bool
                                ) -> np.ndarray | None:

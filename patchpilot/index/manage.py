@@ -8,6 +8,7 @@ import shutil
 from contextlib import ExitStack
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -17,21 +18,18 @@ from patchpilot.audio.descriptors import DESCRIPTOR_SCHEMA
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.sketch import N_BANDS, N_WINDOWS
 from patchpilot.index.builder import BuildPlan, BuildReport, IndexBuilder
+from patchpilot.index.batches import ProgressCallback, chunks_by_synth
 from patchpilot.index.describing import describe_missing
 from patchpilot.index.index import INDEX_FILES, STORE_NAME, PresetIndex
 from patchpilot.index.features import sketch_preset
 from patchpilot.index.layout import OPTIONAL_INDEX_FILES, BuildLock, IndexFolder
 from patchpilot.index.sketches import SKETCHES_NAME, write_sketches
-from patchpilot.index.store import PresetStore
+from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import shipped_index_dir, user_index_dir
-from patchpilot.synths import get_engine, register_plugin
+from patchpilot.synths import RenderPool, Voice, get_engine, register_plugin
 from patchpilot.synths.registry import builtin_synths
 
-#: Presets sketched together (one progress step).
-SKETCH_CHUNK = 64
-
-ProgressCallback = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)
@@ -157,29 +155,28 @@ def missing_sketches(index: PresetIndex) -> list[int]:
 
 
 def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None = None, rows: list[int] | None = None,
-                 workers: int = 2, progress: ProgressCallback | None = None) -> int:
+                 workers: int = 2, progress: ProgressCallback | None = None,
+                 pool_for: Callable[[str], RenderPool] | None = None) -> int:
     """Sketch ``rows`` (default: the presets of ``base`` without a sketch) of ``store``
-    (default: ``base``'s) as a build would, and write ``base``'s sketches and these to
-    ``folder`` (a new version of ``base``, or its own folder); returns how many were sketched."""
+    (default: ``base``'s) as a build would, rendering on ``pool_for(synth)`` (default: a
+    local pool of ``workers``), and write ``base``'s sketches and these to ``folder`` (a new
+    version of ``base``, or its own folder); returns how many were sketched (a preset the
+    synth cannot play, or silent at every note, has none)."""
     store = store if store is not None else base.store
     rows = rows if rows is not None else missing_sketches(base)
     if not rows:
         return 0
     progress = progress or (lambda stage, done, total: None)
+    pool_for = pool_for or (lambda synth: get_engine(synth).render_pool(workers))
     notes = tuple(base.manifest.notes)
-    synth_of = store.synth_by_row()
     made: dict[int, np.ndarray] = {}
-    progress("sketch", 0, len(rows))
-    for synth in sorted({synth_of[r] for r in rows}):
-        mine = [r for r in rows if synth_of[r] == synth]
-        with get_engine(synth).render_pool(workers) as pool:
-            for start in range(0, len(mine), SKETCH_CHUNK):
-                presets = store.get_rows(mine[start:start + SKETCH_CHUNK])
-                chunk = [r for r in mine[start:start + SKETCH_CHUNK] if r in presets]
-                values = pool.map(sketch_preset, [(presets[r].preset, notes) for r in chunk],
-                                  on_crash=lambda item, why: None)
-                made.update((r, v) for r, v in zip(chunk, values, strict=True) if v is not None)
-                progress("sketch", len(made), len(rows))
+    done = 0
+    progress("sketch", done, len(rows))
+    for pool, chunk_rows, chunk in chunks_by_synth(store, rows, pool_for):
+        values = pool.map(partial(_sketch_stored, notes), chunk, on_crash=lambda item, why: None)
+        made.update((sp.row, v) for sp, v in zip(chunk, values, strict=True) if v is not None)
+        done += len(chunk_rows)
+        progress("sketch", done, len(rows))
     old = base.sketches
     new_rows = np.array(sorted(made), dtype=np.int64)
     new_data = np.stack([made[r] for r in new_rows]) if made else np.zeros((0, len(notes), N_WINDOWS, N_BANDS), np.uint8)
@@ -187,6 +184,10 @@ def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None =
         new_rows, new_data = np.concatenate([old.rows, new_rows]), np.concatenate([old.data, new_data])
     write_sketches(folder / SKETCHES_NAME, new_rows, new_data)
     return len(made)
+
+
+def _sketch_stored(notes: tuple[int, ...], voice: Voice, stored: StoredPreset) -> np.ndarray | None:
+    return sketch_preset(voice, (stored.preset, notes))
 
 
 def _pending(work: Workdir, key: str) -> bool:

@@ -29,14 +29,15 @@ class Sketches:
     data: np.ndarray
 
     def distances(self, query_db: np.ndarray, rows: np.ndarray, keys: np.ndarray, notes: tuple[int, ...],
-                  windows: int = N_WINDOWS) -> np.ndarray:
+                  windows: int = N_WINDOWS) -> tuple[np.ndarray, np.ndarray]:
         """``sketch_distance`` (over the first ``windows``) of the query's sketch (dB) to
-        each of ``rows`` played at its key (``keys``; NaN: the nearest of its indexed notes,
-        as rendered); inf for rows without a sketch."""
-        rows, keys = np.asarray(rows, dtype=np.int64), np.asarray(keys, dtype=np.float64)
+        each of ``rows`` played at its key (``keys``; NaN: at the indexed note whose sketch is
+        nearest, unshifted), and the key each was scored at: (distances, keys). inf (and the
+        key given) for rows without a sketch."""
+        rows, keys = np.asarray(rows, dtype=np.int64), np.array(keys, dtype=np.float64)
         out = np.full(rows.size, np.inf)
         if self.rows.size == 0:
-            return out
+            return out, keys
         at = np.clip(np.searchsorted(self.rows, rows), 0, self.rows.size - 1)
         held = self.rows[at] == rows
         keyed = held & ~np.isnan(keys)
@@ -44,9 +45,11 @@ class Sketches:
             out[keyed] = sketch_distance(query_db, at_keys(self.data[at[keyed]], notes, keys[keyed]), windows)
         free = held & np.isnan(keys)
         if free.any():
-            out[free] = np.min([sketch_distance(query_db, decode(self.data[at[free], slot]), windows)
-                                for slot in range(self.data.shape[1])], axis=0)
-        return out
+            by_note = np.stack([sketch_distance(query_db, decode(self.data[at[free], slot]), windows)
+                                for slot in range(self.data.shape[1])])
+            out[free] = by_note.min(axis=0)
+            keys[free] = np.asarray(notes, dtype=np.float64)[by_note.argmin(axis=0)]
+        return out, keys
 
 
 def write_sketches(path: Path, rows: np.ndarray, data: np.ndarray) -> None:
