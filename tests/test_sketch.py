@@ -111,6 +111,41 @@ def test_an_unpitched_preset_is_played_at_the_note_its_sketch_was_scored_at() ->
     assert keys.tolist() == [60.0, 60.0] and distances[0] < distances[1]  # a pitched key stays as given
 
 
+def test_describe_interrupted_while_sketching_resumes_without_sketching_again(
+        tiny_index: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import patchpilot.index.manage as manage
+
+    files = copy_index(tiny_index, tmp_path / "old")
+    with PresetIndex.open(tiny_index) as built:
+        expected = built.sketches
+    (files / SKETCHES_NAME).unlink()
+    monkeypatch.setattr(manage, "SKETCH_CHUNK", 2)
+    sketched: list[int] = []
+    original = manage._sketch_stored
+    monkeypatch.setattr(manage, "_sketch_stored", lambda notes, voice, stored: (
+        sketched.append(stored.row), original(notes, voice, stored))[1])
+
+    class PowerCut(Exception):
+        pass
+
+    def cut(name: str) -> None:
+        if name == "sketch-chunk" and len(sketched) >= 4:
+            raise PowerCut
+
+    monkeypatch.setattr(manage, "checkpoint", cut)
+    with pytest.raises(PowerCut):
+        describe_index(tmp_path / "old")
+    before = list(sketched)
+    assert len(before) == 4  # two chunks of two were kept
+    monkeypatch.setattr(manage, "checkpoint", lambda name: None)
+    assert describe_index(tmp_path / "old") == len(expected.rows)
+    again = sketched[len(before):]
+    assert not set(again) & set(before) and len(again) == len(expected.rows) - 4
+    with PresetIndex.open(tmp_path / "old") as new:
+        np.testing.assert_array_equal(new.sketches.rows, expected.rows)
+    assert not (tmp_path / "old" / "build").exists()
+
+
 def test_a_damaged_sketch_file_is_searched_by_vector_with_a_warning(tiny_index: Path, tmp_path: Path) -> None:
     files = copy_index(tiny_index, tmp_path / "damaged")
     (files / SKETCHES_NAME).write_bytes(b"not a zip")

@@ -4,6 +4,7 @@ index. Every change publishes a new version under the index's lock (``layout.py`
 
 from __future__ import annotations
 
+import os
 import shutil
 from contextlib import ExitStack
 from collections.abc import Callable
@@ -18,11 +19,11 @@ from patchpilot.audio.descriptors import DESCRIPTOR_SCHEMA
 from patchpilot.embed import DEFAULT_EMBEDDER, get_embedder
 from patchpilot.embed.sketch import N_BANDS, N_WINDOWS
 from patchpilot.index.builder import BuildPlan, BuildReport, IndexBuilder
-from patchpilot.index.batches import ProgressCallback, chunks_by_synth
+from patchpilot.index.batches import CHUNK_PRESETS, ProgressCallback, chunks_by_synth
 from patchpilot.index.describing import describe_missing
 from patchpilot.index.index import INDEX_FILES, STORE_NAME, PresetIndex
 from patchpilot.index.features import sketch_preset
-from patchpilot.index.layout import OPTIONAL_INDEX_FILES, BuildLock, IndexFolder
+from patchpilot.index.layout import OPTIONAL_INDEX_FILES, BuildLock, IndexFolder, checkpoint
 from patchpilot.index.sketches import SKETCHES_NAME, write_sketches
 from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.index.workdir import Workdir
@@ -30,6 +31,9 @@ from patchpilot.paths import shipped_index_dir, user_index_dir
 from patchpilot.synths import RenderPool, Voice, get_engine, register_plugin
 from patchpilot.synths.registry import builtin_synths
 
+
+#: Presets sketched and kept together by ``--describe`` (what an interrupt can lose at most).
+SKETCH_CHUNK = CHUNK_PRESETS
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def _describe_locked(folder: IndexFolder, index: Path, workers: int, progress: P
             described = describe_missing(store, workers=workers, progress=progress)
             store.vacuum()
             sketched = add_sketches(base, work.version_dir, store=store, rows=unsketched, workers=workers,
-                                    progress=progress)
+                                    progress=progress, saved=work.path / "sketches")
         work.finish({"described": described, "sketched": sketched})
         work.publish_finished()
         return max(described, sketched)
@@ -156,12 +160,13 @@ def missing_sketches(index: PresetIndex) -> list[int]:
 
 def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None = None, rows: list[int] | None = None,
                  workers: int = 2, progress: ProgressCallback | None = None,
-                 pool_for: Callable[[str], RenderPool] | None = None) -> int:
+                 pool_for: Callable[[str], RenderPool] | None = None, saved: Path | None = None) -> int:
     """Sketch ``rows`` (default: the presets of ``base`` without a sketch) of ``store``
     (default: ``base``'s) as a build would, rendering on ``pool_for(synth)`` (default: a
     local pool of ``workers``), and write ``base``'s sketches and these to ``folder`` (a new
     version of ``base``, or its own folder); returns how many were sketched (a preset the
-    synth cannot play, or silent at every note, has none)."""
+    synth cannot play, or silent at every note, has none). With ``saved`` (a work folder),
+    each chunk is kept there as it is done, and a run after an interrupt takes those again."""
     store = store if store is not None else base.store
     rows = rows if rows is not None else missing_sketches(base)
     if not rows:
@@ -172,9 +177,15 @@ def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None =
     made: dict[int, np.ndarray] = {}
     done = 0
     progress("sketch", done, len(rows))
-    for pool, chunk_rows, chunk in chunks_by_synth(store, rows, pool_for):
-        values = pool.map(partial(_sketch_stored, notes), chunk, on_crash=lambda item, why: None)
-        made.update((sp.row, v) for sp, v in zip(chunk, values, strict=True) if v is not None)
+    for pool, chunk_rows, chunk in chunks_by_synth(store, rows, pool_for, SKETCH_CHUNK):
+        kept = saved / f"sketches-{chunk_rows[0]}-{chunk_rows[-1]}-{len(chunk_rows)}.npz" if saved else None
+        found = _read_chunk(kept)
+        if found is None:
+            values = pool.map(partial(_sketch_stored, notes), chunk, on_crash=lambda item, why: None)
+            found = {sp.row: v for sp, v in zip(chunk, values, strict=True) if v is not None}
+            if kept is not None:
+                _write_chunk(kept, found)
+        made.update(found)
         done += len(chunk_rows)
         progress("sketch", done, len(rows))
     old = base.sketches
@@ -184,6 +195,31 @@ def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None =
         new_rows, new_data = np.concatenate([old.rows, new_rows]), np.concatenate([old.data, new_data])
     write_sketches(folder / SKETCHES_NAME, new_rows, new_data)
     return len(made)
+
+
+def _read_chunk(path: Path | None) -> dict[int, np.ndarray] | None:
+    """A chunk of sketches an interrupted run kept; None when there is none (or it is damaged)."""
+    if path is None or not path.exists():
+        return None
+    try:
+        with np.load(path) as chunk:
+            return dict(zip(chunk["rows"].tolist(), chunk["sketches"], strict=True))
+    except Exception:  # noqa: BLE001 - a chunk cut short by the interrupt is done again
+        return None
+
+
+def _write_chunk(path: Path, sketches: dict[int, np.ndarray]) -> None:
+    """Keep a chunk of sketches (written under a dot-name, fsynced, renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    rows = np.array(sorted(sketches), dtype=np.int64)
+    data = np.stack([sketches[r] for r in rows]) if sketches else np.zeros((0,), np.uint8)
+    temporary = path.with_name(f".{path.name}")
+    with open(temporary, "wb") as handle:
+        np.savez(handle, rows=rows, sketches=data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
+    checkpoint("sketch-chunk")
 
 
 def _sketch_stored(notes: tuple[int, ...], voice: Voice, stored: StoredPreset) -> np.ndarray | None:
