@@ -25,7 +25,7 @@ import os
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # before numpy's first import
@@ -37,10 +37,10 @@ from scripts.bench_match.report import NOISE_DB, header, write_section
 from scripts.tones import HELD_SECONDS, RATE, TONES, tone
 
 from patchpilot.api import PatchPilot
-from patchpilot.audio.analysis import ClipAnalysis, analyse_clip
+from patchpilot.audio.analysis import ClipAnalysis, analyse_clip, compared_stretch
 from patchpilot.audio.io import Audio, resample
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY
-from patchpilot.distance import PerceptualDistance
+from patchpilot.distance import PerceptualDistance, noise_around
 from patchpilot.matching import Matcher
 from patchpilot.metrics import mr_stft, mss
 from patchpilot.synths import get_engine
@@ -128,14 +128,21 @@ def load(cache: Path) -> list[dict]:
 
 def distances(entry: dict, distance: PerceptualDistance) -> np.ndarray:
     """The distance of every candidate to the query as ``match`` hears it: the compared
-    stretch of the analysed note, floored at the noise around it, at the analysis rate."""
+    stretch of the analysed note, floored at the noise around it, at the distance's rate (the
+    analysis rate, as ``match`` scores; at 44.1 kHz from the input as given, as
+    ``--refine`` scores a full-band input)."""
     analysis = heard_analysis(entry["heard"], str(entry["name"]))
     note = analysis.best
-    if hasattr(Matcher, "compared"):
+    rate = distance.sample_rate
+    if rate != ANALYSIS_SAMPLE_RATE_HZ:
+        analysis = replace(analysis, full_band=Audio(np.asarray(entry["heard"], np.float32), RATE, str(entry["name"])))
+        target = distance.prepare_target(compared_stretch(analysis, note, rate), noise=noise_around(analysis, note, rate))
+    elif hasattr(Matcher, "compared"):
         target = distance.prepare_target(Matcher.compared(analysis, note), noise=Matcher.noise_of(analysis, note))
     else:  # a checkout from before the compared stretch (the baseline: see the section's text)
         target = distance.prepare_target(Matcher.target_signal(None, note))  # type: ignore[attr-defined]
-    renders = [resample(r, RATE, ANALYSIS_SAMPLE_RATE_HZ).astype(np.float32) for r in entry["renders"]]
+    renders = [r.astype(np.float32) if rate == RATE else resample(r, RATE, rate).astype(np.float32)
+               for r in entry["renders"]]
     return distance.score(target, renders)
 
 
@@ -179,8 +186,8 @@ ABOUT = """Per query, the rank correlation (Spearman) of the re-ranker's distanc
 MR-STFT and with MSS over the query's candidates; the mean over queries. Queries: the 18 held
 tones of `scripts/tones.py`, every second General MIDI note of the out-of-domain list from each
 SoundFont (56), and copies of every third of those 74 with white noise at -30 dB RMS (25). The
-candidates are what retrieval hands the re-ranker (the nearest presets by vector on both synths
-and the DX7 shortlist's extra ones, 72-96 a query), each played from its preset file on a fresh
+candidates are what retrieval hands the re-ranker (the nearest presets by vector and by sketch
+on both synths, and the DX7 shortlist's extra ones: about 150-175 a query), each played from its preset file on a fresh
 synth at the retrieved note, velocity 100, held as long as the input's note and as long as the
 input, at 44.1 kHz: the same candidates for every distance compared. MR-STFT and MSS (as in
 the out-of-domain section, `patchpilot/metrics.py`) are measured against the clean input (the
@@ -189,7 +196,10 @@ as `match` does (analysis rate, the note as analysed, a noisy copy with its nois
 (issue 19): >= 0.85 with each. MR-STFT and MSS themselves agree per query less well than the
 distance agrees with each (their own mean Spearman: the line under the table). The distance's
 term weights were chosen on these queries (tones and General MIDI notes), so they are not
-held out; the out-of-domain, tones and held-out sections score answers, not this ranking."""
+held out; the out-of-domain, tones and held-out sections score answers, not this ranking.
+Rows "at 44.1 kHz" (`--also-rate`): the same distance and candidates at the input's own rate
+(the input as given, the renders not resampled), as `--refine` scores a full-band input;
+`match` ranks at the analysis rate (22.05 kHz), deaf to the top octave MR-STFT measures."""
 
 
 def main() -> None:
@@ -203,17 +213,28 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, default=None,
                         help="a --summary-out file of another checkout's distance, shown beside this one")
     parser.add_argument("--baseline-name", default="baseline", help="what the baseline's rows are called")
+    parser.add_argument("--rate", type=int, default=ANALYSIS_SAMPLE_RATE_HZ,
+                        help=f"the distance's rate (default the analysis rate; {RATE}: the input as given)")
+    parser.add_argument("--also-rate", type=int, default=None,
+                        help="also show this checkout's distance at this rate, as the baseline's rows")
     args = parser.parse_args()
     build(args.cache, args.index, args.gm_step, args.seed)
     entries = load(args.cache)
-    rows = agreement(entries, PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ))
+    rows = agreement(entries, PerceptualDistance(args.rate))
     current = stats(rows)
     if args.summary_out:
         args.summary_out.write_text(json.dumps(current, indent=1))
     baseline = json.loads(args.baseline.read_text()) if args.baseline else None
+    if args.also_rate:
+        baseline = stats(agreement(entries, PerceptualDistance(args.also_rate)))
+        args.baseline_name = f"this checkout at {args.also_rate / 1000:g} kHz"
     between = np.mean([spearman(e["metrics"][:, 0], e["metrics"][:, 1]) for e in entries])
     command = f"python -m scripts.bench_distance --gm-step {args.gm_step} --seed {args.seed}"
-    if args.baseline:
+    if args.rate != ANALYSIS_SAMPLE_RATE_HZ:
+        command += f" --rate {args.rate}"
+    if args.also_rate:
+        command += f" --also-rate {args.also_rate}"
+    elif args.baseline:
         command = (f"git worktree add /tmp/baseline {args.baseline_name} && PYTHONPATH=/tmp/baseline "
                    f"{command} --no-report --summary-out {args.baseline.name}\n{command} --baseline "
                    f"{args.baseline.name} --baseline-name {args.baseline_name}")

@@ -36,11 +36,10 @@ RELEASE_MIN_GAP_SECONDS = 0.03
 #: The best re-ranked candidates scored again on what the user will hear (their preset
 #: file loaded in a fresh synth): the distances reported are these.
 CONFIRM_CANDIDATES = 6
-#: The best confirmed candidates whose effect chain is searched (``fx/search.py``). Four
-#: found closer answers on the General MIDI notes (docs/BENCHMARKS.md, "The yardstick") but
-#: also brought sounds nothing in an index resembles under the "similar" boundary, which
-#: was calibrated with two; more wants the labels recalibrated first.
-FX_CANDIDATES = 2
+#: The best confirmed candidates whose effect chain is searched (``fx/search.py``): a chain
+#: can take the third or fourth best dry preset past the first (docs/BENCHMARKS.md, "The
+#: yardstick"). The confidence labels are calibrated with this many.
+FX_CANDIDATES = 4
 #: Inputs compared over less than this (one-shots: kicks, zaps, short plucks) also try the
 #: note-offs of EARLY_NOTE_OFFS_SECONDS: the held-render comparison (``note_off``) skips
 #: the first 50 ms and needs 40 ms of divergence, so it cannot see a release before ~0.09 s.
