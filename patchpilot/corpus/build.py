@@ -14,7 +14,6 @@ import datetime as _dt
 import hashlib
 import json
 import math
-from collections.abc import Callable
 from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -38,13 +37,13 @@ from patchpilot.corpus.shards import (
 )
 from patchpilot.embed import Embedder, get_embedder
 from patchpilot.errors import PatchPilotError, UsageError
+from patchpilot.index.batches import ProgressCallback
 from patchpilot.index.features import SILENT_RMS
 from patchpilot.index.layout import LOCK_NAME, BuildLock, checkpoint, write_atomically
 from patchpilot.paths import factory_presets_dir
 from patchpilot.synths import Voice, get_engine
 from patchpilot.synths.registry import BUILTIN
 
-ProgressCallback = Callable[[str, int, int], None]
 
 #: Synths a corpus can be made of (those with a factory bank to perturb).
 CORPUS_SYNTHS = tuple(e.name for e in BUILTIN.values() if e.factory_bank)
