@@ -120,10 +120,10 @@ def test_describe_interrupted_while_sketching_resumes_without_sketching_again(
         expected = built.sketches
     (files / SKETCHES_NAME).unlink()
     monkeypatch.setattr(manage, "SKETCH_CHUNK", 2)
-    sketched: list[int] = []
-    original = manage._sketch_stored
-    monkeypatch.setattr(manage, "_sketch_stored", lambda notes, voice, stored: (
-        sketched.append(stored.row), original(notes, voice, stored))[1])
+    sketched: list[tuple[str, str]] = []  # (synth, name): every preset of the tiny index has its own
+    original = manage.sketch_preset
+    monkeypatch.setattr(manage, "sketch_preset", lambda notes, voice, preset: (
+        sketched.append((preset.synth, preset.name)), original(notes, voice, preset))[1])
 
     class PowerCut(Exception):
         pass
@@ -141,6 +141,7 @@ def test_describe_interrupted_while_sketching_resumes_without_sketching_again(
     assert describe_index(tmp_path / "old") == len(expected.rows)
     again = sketched[len(before):]
     assert not set(again) & set(before) and len(again) == len(expected.rows) - 4
+    assert len(set(sketched)) == len(sketched) == len(expected.rows)  # each preset sketched once
     with PresetIndex.open(tmp_path / "old") as new:
         np.testing.assert_array_equal(new.sketches.rows, expected.rows)
     assert not (tmp_path / "old" / "build").exists()

@@ -25,7 +25,6 @@ The manifest says ``complete`` once every shard is there.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from patchpilot.errors import PatchPilotError
+from patchpilot.index.layout import write_arrays_atomically
 
 MANIFEST_NAME = "corpus.json"
 FORMAT_VERSION = 1
@@ -51,12 +51,7 @@ def shard_name(synth: str, shard: int) -> str:
 def write_shard(path: Path, columns: dict[str, np.ndarray]) -> None:
     """Write a shard in one step: a file under its final name is whole."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, **columns)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_arrays_atomically(path, columns)
 
 
 def read_shard(path: Path, audio: bool = False, columns: tuple[str, ...] = COLUMNS) -> dict[str, np.ndarray] | None:

@@ -7,7 +7,6 @@ read back whole: a chunk that cannot be read is deleted and its presets rendered
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +19,7 @@ from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_VELOCITY, INDE
 from patchpilot.embed import Embedder
 from patchpilot.embed.sketch import N_BANDS, N_WINDOWS, sketch
 from patchpilot.errors import PatchPilotError, PatchPilotWarning
-from patchpilot.index.layout import checkpoint
+from patchpilot.index.layout import write_arrays_atomically
 from patchpilot.synths import Preset, Voice
 
 #: A render quieter than this (RMS) counts as silent.
@@ -75,10 +74,9 @@ def analyse_preset(voice: Voice, job: tuple[int, Preset, tuple[int, ...]], embed
     return Analysis(row, features, offset, sketches=sketches)
 
 
-def sketch_preset(voice: Voice, job: tuple[Preset, tuple[int, ...]]) -> np.ndarray | None:
-    """A preset's sketches at the indexed notes, as a build makes them (None when the synth
-    cannot play it or it is silent at every note)."""
-    preset, notes = job
+def sketch_preset(notes: tuple[int, ...], voice: Voice, preset: Preset) -> np.ndarray | None:
+    """A preset's sketches at the indexed ``notes``, as a build makes them (None when the
+    synth cannot play it or it is silent at every note)."""
     try:
         renders, loud = _index_renders(voice, preset, notes)
     except Exception:  # noqa: BLE001 - the build left such a preset out; nothing to sketch
@@ -122,16 +120,11 @@ class FeatureChunks:
                     else np.zeros((0, self.slots, N_WINDOWS, N_BANDS), np.uint8))
         bad = [r for r in results if r.features is None]
         self._loaded = None
-        name = f"{_PREFIX}{results[0].row:09d}.npz"
-        temporary = self.folder / f".{name}.{os.getpid()}.tmp"
-        with open(temporary, "wb") as handle:
-            np.savez(handle, rows=rows, features=features, offsets=offsets, sketches=sketches,
-                     skipped=np.array([r.row for r in bad], dtype=np.int64),
-                     failures=np.array([r.failure for r in bad], dtype=str))
-            handle.flush()
-            checkpoint("chunk-write")
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.folder / name)
+        write_arrays_atomically(self.folder / f"{_PREFIX}{results[0].row:09d}.npz",
+                                {"rows": rows, "features": features, "offsets": offsets, "sketches": sketches,
+                                 "skipped": np.array([r.row for r in bad], dtype=np.int64),
+                                 "failures": np.array([r.failure for r in bad], dtype=str)},
+                                before_sync="chunk-write")
 
     def _read(self, path: Path) -> dict[str, np.ndarray] | None:
         try:

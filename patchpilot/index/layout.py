@@ -25,6 +25,8 @@ import secrets
 import shutil
 from pathlib import Path
 
+import numpy as np
+
 from patchpilot.errors import IndexLoadError, UsageError
 from patchpilot.paths import CURRENT_NAME, MANIFEST_NAME
 
@@ -80,6 +82,21 @@ def write_atomically(path: Path, text: str) -> None:
         os.fsync(handle.fileno())
     os.replace(temporary, path)
     fsync_path(path.parent)
+
+
+def write_arrays_atomically(path: Path, arrays: dict[str, np.ndarray], *, compressed: bool = False,
+                            before_sync: str | None = None) -> None:
+    """Write arrays as one ``.npz`` in one step: written under a dot-name, fsynced, renamed,
+    so a file under its final name is whole. ``before_sync`` names the kill tests'
+    checkpoint between writing and syncing (a file cut short there is never seen)."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(temporary, "wb") as handle:
+        (np.savez_compressed if compressed else np.savez)(handle, **arrays)
+        handle.flush()
+        if before_sync is not None:
+            checkpoint(before_sync)
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 class IndexFolder:

@@ -4,7 +4,6 @@ index. Every change publishes a new version under the index's lock (``layout.py`
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import ExitStack
 from collections.abc import Callable
@@ -23,12 +22,12 @@ from patchpilot.index.batches import CHUNK_PRESETS, ProgressCallback, chunks_by_
 from patchpilot.index.describing import describe_missing
 from patchpilot.index.index import INDEX_FILES, STORE_NAME, PresetIndex
 from patchpilot.index.features import sketch_preset
-from patchpilot.index.layout import OPTIONAL_INDEX_FILES, BuildLock, IndexFolder, checkpoint
+from patchpilot.index.layout import OPTIONAL_INDEX_FILES, BuildLock, IndexFolder, checkpoint, write_arrays_atomically
 from patchpilot.index.sketches import SKETCHES_NAME, write_sketches
-from patchpilot.index.store import PresetStore, StoredPreset
+from patchpilot.index.store import PresetStore
 from patchpilot.index.workdir import Workdir
 from patchpilot.paths import shipped_index_dir, user_index_dir
-from patchpilot.synths import RenderPool, Voice, get_engine, register_plugin
+from patchpilot.synths import RenderPool, get_engine, register_plugin
 from patchpilot.synths.registry import builtin_synths
 
 
@@ -181,7 +180,8 @@ def add_sketches(base: PresetIndex, folder: Path, *, store: PresetStore | None =
         kept = saved / f"sketches-{chunk_rows[0]}-{chunk_rows[-1]}-{len(chunk_rows)}.npz" if saved else None
         found = _read_chunk(kept)
         if found is None:
-            values = pool.map(partial(_sketch_stored, notes), chunk, on_crash=lambda item, why: None)
+            values = pool.map(partial(sketch_preset, notes), [sp.preset for sp in chunk],
+                              on_crash=lambda item, why: None)
             found = {sp.row: v for sp, v in zip(chunk, values, strict=True) if v is not None}
             if kept is not None:
                 _write_chunk(kept, found)
@@ -209,21 +209,12 @@ def _read_chunk(path: Path | None) -> dict[int, np.ndarray] | None:
 
 
 def _write_chunk(path: Path, sketches: dict[int, np.ndarray]) -> None:
-    """Keep a chunk of sketches (written under a dot-name, fsynced, renamed)."""
+    """Keep a chunk of sketches in the work folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
     rows = np.array(sorted(sketches), dtype=np.int64)
     data = np.stack([sketches[r] for r in rows]) if sketches else np.zeros((0,), np.uint8)
-    temporary = path.with_name(f".{path.name}")
-    with open(temporary, "wb") as handle:
-        np.savez(handle, rows=rows, sketches=data)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_arrays_atomically(path, {"rows": rows, "sketches": data})
     checkpoint("sketch-chunk")
-
-
-def _sketch_stored(notes: tuple[int, ...], voice: Voice, stored: StoredPreset) -> np.ndarray | None:
-    return sketch_preset(voice, (stored.preset, notes))
 
 
 def _pending(work: Workdir, key: str) -> bool:

@@ -7,7 +7,6 @@ is searched by vector alone; ``build-index --describe`` adds it.
 
 from __future__ import annotations
 
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ import numpy as np
 
 from patchpilot.embed.sketch import N_BANDS, N_WINDOWS, SKETCH_VERSION, at_keys, decode, sketch_distance
 from patchpilot.errors import PatchPilotWarning
-from patchpilot.index.layout import SKETCHES_NAME, checkpoint
+from patchpilot.index.layout import SKETCHES_NAME, write_arrays_atomically
 
 __all__ = ["SKETCHES_NAME", "Sketches", "read_sketches", "write_sketches"]
 
@@ -55,14 +54,9 @@ class Sketches:
 def write_sketches(path: Path, rows: np.ndarray, data: np.ndarray) -> None:
     """Write sketches (any row order) to ``path`` atomically."""
     order = np.argsort(rows, kind="stable")
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(temporary, "wb") as handle:
-        np.savez_compressed(handle, version=np.array(SKETCH_VERSION), rows=np.asarray(rows, np.int64)[order],
-                            sketches=np.asarray(data, np.uint8)[order])
-        handle.flush()
-        checkpoint("sketches-write")
-        os.fsync(handle.fileno())
-    os.replace(temporary, path)
+    write_arrays_atomically(path, {"version": np.array(SKETCH_VERSION), "rows": np.asarray(rows, np.int64)[order],
+                                   "sketches": np.asarray(data, np.uint8)[order]},
+                            compressed=True, before_sync="sketches-write")
 
 
 def read_sketches(folder: Path, slots: int) -> Sketches | None:
