@@ -37,10 +37,10 @@ from scripts.bench_match.report import NOISE_DB, header, write_section
 from scripts.tones import HELD_SECONDS, RATE, TONES, tone
 
 from patchpilot.api import PatchPilot
-from patchpilot.audio.analysis import ClipAnalysis, analyse_clip, compared_stretch
+from patchpilot.audio.analysis import ClipAnalysis, analyse_clip
 from patchpilot.audio.io import Audio, resample
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY
-from patchpilot.distance import PerceptualDistance, noise_around
+from patchpilot.distance import PerceptualDistance
 from patchpilot.matching import Matcher
 from patchpilot.metrics import mr_stft, mss
 from patchpilot.synths import get_engine
@@ -134,7 +134,10 @@ def distances(entry: dict, distance: PerceptualDistance) -> np.ndarray:
     analysis = heard_analysis(entry["heard"], str(entry["name"]))
     note = analysis.best
     rate = distance.sample_rate
-    if rate != ANALYSIS_SAMPLE_RATE_HZ:
+    if rate != ANALYSIS_SAMPLE_RATE_HZ:  # imported here: a baseline checkout may predate them
+        from patchpilot.audio.analysis import compared_stretch
+        from patchpilot.distance import noise_around
+
         analysis = replace(analysis, full_band=Audio(np.asarray(entry["heard"], np.float32), RATE, str(entry["name"])))
         target = distance.prepare_target(compared_stretch(analysis, note, rate), noise=noise_around(analysis, note, rate))
     elif hasattr(Matcher, "compared"):

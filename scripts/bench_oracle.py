@@ -44,10 +44,8 @@ from scripts.bench_match.gm import (GM_NOTE_SECONDS, GM_TOTAL_SECONDS, gm_note_l
 from scripts.bench_match.report import header, write_section
 
 from patchpilot.api import PatchPilot
-from patchpilot.audio.analysis import analyse_clip
-from patchpilot.audio.io import load_audio
+from patchpilot.audio.analysis import Note
 from patchpilot.constants import DEFAULT_RERANK_CANDIDATES, DEFAULT_VELOCITY
-from patchpilot.embed import get_embedder
 from patchpilot.embed.sketch import sketch_db, windows_held
 from patchpilot.matching.retrieval import SKETCH_CANDIDATES
 from patchpilot.index.store import StoredPreset
@@ -112,14 +110,13 @@ def fresh_score(stored: StoredPreset, target: np.ndarray, rate: int, pitch: int)
     return Yardstick(target, rate, np.float64)(audio)
 
 
-def routes(pilot: PatchPilot, wav: Path, synth: str, ids: list[str], scores: np.ndarray) -> dict:
-    """How good each retrieval route's first candidates are: the lowest exhaustive score
-    among the first DEFAULT_RERANK_CANDIDATES presets by vector and among the first
-    SKETCH_CANDIDATES by sketch, relative to the lowest of all (per metric; None without
-    sketches). The note is read as ``match`` reads it."""
+def routes(pilot: PatchPilot, note: Note, synth: str, ids: list[str], scores: np.ndarray) -> dict:
+    """How good each retrieval route's first candidates are for ``note`` (as ``match`` read
+    it): the lowest exhaustive score among the first DEFAULT_RERANK_CANDIDATES presets by
+    vector and among the first SKETCH_CANDIDATES by sketch, relative to the lowest of all
+    (per metric; None without sketches)."""
     index = pilot.index
-    note = analyse_clip(load_audio(wav)).best
-    vector = index.transform.apply(get_embedder().features([note.samples]))[0]
+    vector = pilot.matcher.retrieval.vector(note)
     position = {preset_id: i for i, preset_id in enumerate(ids)}
     best = scores.min(axis=0)
 
@@ -135,8 +132,9 @@ def routes(pilot: PatchPilot, wav: Path, synth: str, ids: list[str], scores: np.
     return {"by_vector": quality(by_vector), "by_sketch": quality(by_sketch) if by_sketch else None}
 
 
-def answer(pilot: PatchPilot, wav: Path, synth: str, target: np.ndarray, rate: int) -> dict:
-    """``match --synth S --top-k 1``, scored as the user hears it, with what the re-ranker heard."""
+def answer(pilot: PatchPilot, wav: Path, synth: str, target: np.ndarray, rate: int) -> tuple[dict, Note]:
+    """``match --synth S --top-k 1``, scored as the user hears it, with what the re-ranker
+    heard; and the note it matched."""
     started = time.perf_counter()
     result = pilot.match(wav, top_k=1, synth=synth)
     seconds = time.perf_counter() - started
@@ -144,8 +142,9 @@ def answer(pilot: PatchPilot, wav: Path, synth: str, target: np.ndarray, rate: i
     engine = get_engine(synth)
     audio = top.fx.apply(engine.render(top.preset, top.render.note, top.render.velocity, GM_NOTE_SECONDS,
                                        GM_TOTAL_SECONDS, sample_rate=rate), rate)
-    return {"preset": top.preset_id, "scores": list(Yardstick(target, rate, np.float64)(audio)),
-            "considered": list(result.considered), "velocity": top.render.velocity, "seconds": seconds}
+    scored = {"preset": top.preset_id, "scores": list(Yardstick(target, rate, np.float64)(audio)),
+              "considered": list(result.considered), "velocity": top.render.velocity, "seconds": seconds}
+    return scored, result.analysis.best
 
 
 def run(index: Path, dexed: int, vital: int, cache: Path, workers: int) -> list[dict]:
@@ -162,8 +161,8 @@ def run(index: Path, dexed: int, vital: int, cache: Path, workers: int) -> list[
                 wav = gm_note_wav(Path(tmp), program, note, font)
                 target, rate = gm_target(wav)
                 ids, scores = exhaustive(pilot, synth, target, rate, note, cache, workers)
-                got = answer(pilot, wav, synth, target, rate)
-                got.update(routes(pilot, wav, synth, ids, scores))
+                got, heard_note = answer(pilot, wav, synth, target, rate)
+                got.update(routes(pilot, heard_note, synth, ids, scores))
                 # the best few by each metric played again as the user would load them (their
                 # exported file on a fresh synth; a DX7 file rounds every value): the best of those
                 best, oracle = [], []
