@@ -51,9 +51,10 @@ from patchpilot.export import (
     play_exported,
     prepare_directory,
 )
+from patchpilot.index.batches import ProgressCallback
 from patchpilot.index.builder import BuildReport
 from patchpilot.index.index import PresetIndex
-from patchpilot.index.manage import BuildRequest, ProgressCallback, build_index, describe_index
+from patchpilot.index.manage import BuildRequest, build_index, describe_index
 from patchpilot.library.bank import slug
 from patchpilot.matching import Match, Matcher, MatchResult
 from patchpilot.paths import default_index_dir

@@ -18,7 +18,8 @@ from types import SimpleNamespace
 import pytest
 
 from patchpilot.errors import SynthError
-from patchpilot.index.builder import BuildPlan, IndexBuilder, ProgressCallback
+from patchpilot.index.batches import ProgressCallback
+from patchpilot.index.builder import BuildPlan, IndexBuilder
 
 from conftest import TEST_NOTES, assert_same_corpus, assert_same_index, index_contents
 

@@ -19,8 +19,6 @@ from patchpilot.index.batches import ProgressCallback, chunks_by_synth
 from patchpilot.index.store import PresetStore, StoredPreset
 from patchpilot.synths import Preset, RenderPool, Voice, get_engine
 
-__all__ = ["ProgressCallback", "describe_missing", "describe_preset"]
-
 
 def describe_missing(store: PresetStore, *, workers: int = 2, progress: ProgressCallback | None = None,
                      pool_for: Callable[[str], RenderPool] | None = None, stage: str = "describe") -> int:
