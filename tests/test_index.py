@@ -151,9 +151,9 @@ def test_a_users_own_presets_always_join_the_reranked_candidates(tiny_index: Pat
     heard: list[set[int]] = []
     original = Reranker.rerank
 
-    def spy(self, target, candidates):
+    def spy(self, target, candidates, *more):
         heard.append({contender.stored.row for contender in candidates})
-        return original(self, target, candidates)
+        return original(self, target, candidates, *more)
 
     monkeypatch.setattr(Reranker, "rerank", spy)
     monkeypatch.setattr("patchpilot.matching.retrieval.SHORTLIST", 0)  # no DX7 shortlist: only the user's join

@@ -63,8 +63,8 @@ def test_a_cheap_synths_extra_candidates_get_a_first_hearing(tiny_index: Path, o
         assert get_engine("dexed").min_rerank_candidates > 1
         heard_counts: list[int] = []
         rerank = Reranker.rerank
-        monkeypatch.setattr(Reranker, "rerank", lambda self, t, candidates: heard_counts.append(len(candidates))
-                            or rerank(self, t, candidates))
+        monkeypatch.setattr(Reranker, "rerank", lambda self, t, candidates, *more: heard_counts.append(len(candidates))
+                            or rerank(self, t, candidates, *more))
         result = matcher.match_audio(load_audio(organ_wav), top_k=1, synth="dexed", candidates=1)
     assert heard_counts == [1 + 2] and result.matches[0].preset_id == "dexed:test-organ"
 
@@ -148,3 +148,29 @@ def test_a_note_in_a_room_gets_a_reverb_and_a_dry_note_none(tiny_index: Path, ti
         assert exact.fx == FxChain() and exact.preset_id == "vital:test-pluck"
     document = result_to_dict(with_fx_result := PatchPilot(tiny_index).match(wet, top_k=1))
     assert document["matches"][0]["fx"][0]["effect"] in {e.kind for e in with_fx_result.matches[0].fx.effects}
+
+
+def test_a_sustained_preset_on_a_decaying_note_is_released_at_the_inputs_note_off(
+        tiny_index: Path, tiny_banks: Path, tmp_path: Path) -> None:
+    """A held organ fading out (a sound that decays while the key is down, then is let go):
+    the input falls away from the held organ within a few tenths of a second, which is where
+    the held-render comparison reads its note-off. The re-ranker also releases the organ
+    where the analysis read the input's own note-off, and that is what the answer plays."""
+    from conftest import render_note
+
+    from patchpilot.audio.analysis import analyse_clip
+    from patchpilot.audio.io import load_audio, write_wav
+    from patchpilot.index.index import PresetIndex
+    from patchpilot.matching import Matcher
+
+    held = 1.2
+    organ = render_note("dexed", "Test Organ", tiny_banks, 66, velocity=80, seconds=held, tail=0.6, sample_rate=44100)
+    fading = organ * np.exp(-np.arange(organ.size) / 44100 / 0.8).astype(np.float32)
+    path = tmp_path / "fading-organ.wav"
+    write_wav(path, fading, 44100)
+    with Matcher(PresetIndex.open(tiny_index)) as matcher:
+        analysis = analyse_clip(load_audio(path))
+        assert Matcher.note_off(matcher.compared(analysis, analysis.best), analysis.best) == pytest.approx(held, abs=0.1)
+        best = matcher.match_audio(load_audio(path), top_k=1, synth="dexed").matches[0]
+    assert best.preset_id == "dexed:test-organ"
+    assert best.render.note_seconds == pytest.approx(held, abs=0.1)

@@ -10,10 +10,10 @@ from dataclasses import replace
 
 import numpy as np
 
-from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compared_stretch
+from patchpilot.audio.analysis import ClipAnalysis, Note, analyse_clip, compare_window, compared_stretch
 from patchpilot.audio.io import Audio
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
-from patchpilot.distance import NoiseProfile, PerceptualDistance, Target, noise_around
+from patchpilot.distance import NoiseProfile, PerceptualDistance, Target, attack_start, noise_around
 from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.fx import EFFECT_KINDS, ChainSearch
@@ -92,7 +92,7 @@ class Matcher:
         signal, noise, target = self.target_for(analysis, note)
         self.renders.clear()
         heard = self.retrieval.contenders(note, synth, max(candidates, top_k), signal, noise)
-        scored, released = self.reranker.rerank(target, heard)
+        scored, released = self.reranker.rerank(target, heard, self.note_off(signal, note))
         scored = [r for r in scored if not self.renders.crashed_preset(r.stored.preset)]
         confirmed = self.reranker.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES),
                                           self.chain_search(signal, target, noise), released)
@@ -110,6 +110,13 @@ class Matcher:
         prepared as the target every candidate is scored against."""
         signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
         return signal, noise, self.distance.prepare_target(signal, noise=noise)
+
+    @staticmethod
+    def note_off(signal: np.ndarray, note: Note) -> float:
+        """The input's note-off as the analysis read it, seconds after the attack of the
+        compared stretch (where the distance lines candidates up)."""
+        held, _ = compare_window(note)
+        return max(0.02, held - attack_start(signal, ANALYSIS_SAMPLE_RATE_HZ) / ANALYSIS_SAMPLE_RATE_HZ)
 
     @staticmethod
     def compared(analysis: ClipAnalysis, note: Note) -> np.ndarray:

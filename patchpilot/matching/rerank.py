@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -40,6 +41,9 @@ CONFIRM_CANDIDATES = 6
 #: can take the third or fourth best dry preset past the first (docs/BENCHMARKS.md, "The
 #: yardstick"). The confidence labels are calibrated with this many.
 FX_CANDIDATES = 4
+#: The input's own note-off is tried unless the finalist's read note-off lies this close to
+#: it (a fraction of it).
+OWN_NOTE_OFF_TOLERANCE = 0.05
 #: Inputs compared over less than this (one-shots: kicks, zaps, short plucks) also try the
 #: note-offs of EARLY_NOTE_OFFS_SECONDS: the held-render comparison (``note_off``) skips
 #: the first 50 ms and needs 40 ms of divergence, so it cannot see a release before ~0.09 s.
@@ -51,6 +55,19 @@ EARLY_NOTE_OFFS_SECONDS = (0.015, 0.02, 0.03, 0.04, 0.055, 0.075, 0.1)
 EARLY_NOTE_OFF_STEPS = (0.85, 1.15)
 
 
+class HeldRender(NamedTuple):
+    """A candidate's best held render in stage 1: its distance up to its note-off
+    (``partial``) and over the whole window (``full``), the note and velocity played, the
+    input's note-off read against it and where its attack starts (seconds after note-on)."""
+
+    partial: float
+    note: int
+    velocity: int
+    note_off: float
+    full: float
+    attack: float
+
+
 class Reranker:
     """Scores contenders against one prepared target; renders through ``renders`` (each
     synth's own pool; a preset that crashes its synth is heard as silence)."""
@@ -59,15 +76,19 @@ class Reranker:
         self.distance = distance
         self.renders = renders
 
-    def rerank(self, target: Target, candidates: Sequence[Contender]) -> tuple[list[Ranked], dict[str, RenderSettings]]:
+    def rerank(self, target: Target, candidates: Sequence[Contender],
+               input_note_off: float | None = None) -> tuple[list[Ranked], dict[str, RenderSettings]]:
         """Render each candidate like the input note and sort by perceptual distance.
 
         Stage 1 renders every candidate with the note held through the whole window, at each
         note and velocity worth trying; where the input falls away from that render is the
         input's note-off *for that preset*. Stage 2 renders the best setting again, released
-        there, and scores the whole window. Returns the ranking and, by preset id, the
-        released settings that lost to the held note (dry: a room's tail after an early
-        note-off sounds like a longer note; ``confirm`` tries them with a tail effect).
+        there and, where the analysis read one (``input_note_off``: seconds after the
+        input's attack), at the input's own note-off: a decaying input parts from a held
+        sustained sound at once, long before the note-off a player would give it. It scores
+        the whole window. Returns the ranking and, by preset id, the released settings that
+        lost to the held note (dry: a room's tail after an early note-off sounds like a
+        longer note; ``confirm`` tries them with a tail effect).
         """
         sr = ANALYSIS_SAMPLE_RATE_HZ
         window = target.length / sr
@@ -80,7 +101,7 @@ class Reranker:
             return candidates[position].stored.preset
 
         # Stage 1: held renders at the default velocity, at each note worth trying.
-        held: dict[int, tuple[float, int, int, float, float]] = {}  # pos -> (partial, note, vel, off, full)
+        held: dict[int, HeldRender] = {}
 
         def render_held(jobs: dict[str, list[tuple[int, int, int]]]) -> None:
             for synth, synth_jobs in jobs.items():
@@ -92,8 +113,9 @@ class Reranker:
                 full = self.distance.total(target, features)
                 for i, (position, play_note, velocity) in enumerate(synth_jobs):
                     shift = attack_start(renders[i], sr) / sr
-                    entry = (float(partial[i]), play_note, velocity, float(offs[i]) + shift, float(full[i]))
-                    if position not in held or entry[0] < held[position][0]:
+                    entry = HeldRender(float(partial[i]), play_note, velocity, float(offs[i]) + shift, float(full[i]),
+                                       shift)
+                    if position not in held or entry.partial < held[position].partial:
                         held[position] = entry
 
         first: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
@@ -103,13 +125,13 @@ class Reranker:
 
         # Velocity-sensitive presets among the most promising: a velocity grid, then a local
         # search around the best grid point.
-        promising = sorted(held, key=lambda pos: held[pos][0])[:VELOCITY_SEARCH_CANDIDATES]
+        promising = sorted(held, key=lambda pos: held[pos].partial)[:VELOCITY_SEARCH_CANDIDATES]
         sensitive = [pos for pos in promising if get_engine(preset_of(pos).synth).velocity_sensitive(preset_of(pos))]
         steps: list[tuple[int, ...] | int] = [VELOCITY_CANDIDATES, *VELOCITY_REFINE_STEPS]
         for step in steps:
             jobs: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
             for pos in sensitive:
-                _, play_note, velocity, _, _ = held[pos]
+                play_note, velocity = held[pos].note, held[pos].velocity
                 tries = set(step) if isinstance(step, tuple) else {min(127, velocity + step), max(1, velocity - step)}
                 jobs[preset_of(pos).synth] += [(pos, play_note, v) for v in sorted(tries - {velocity})]
             render_held(jobs)
@@ -118,17 +140,27 @@ class Reranker:
         # best up to their note-off (the others keep their held-note distance).
         final: dict[int, tuple[float, RenderSettings]] = {}
         releases: dict[str, list[tuple[int, RenderSettings]]] = defaultdict(list)
-        finalists = set(sorted(held, key=lambda pos: held[pos][0])[:RELEASE_CANDIDATES])
+        finalists = set(sorted(held, key=lambda pos: held[pos].partial)[:RELEASE_CANDIDATES])
         first_release: dict[int, RenderSettings] = {}  # each finalist's release at its note-off
         held_settings: dict[int, RenderSettings] = {}
-        for position, (_, play_note, velocity, note_off, full) in held.items():
-            settings = RenderSettings(play_note, velocity, held_seconds, total)
-            final[position] = (full, settings)
+
+        def released_at(entry: HeldRender, note_off: float) -> RenderSettings:
+            return RenderSettings(entry.note, entry.velocity, max(0.02, min(note_off, held_seconds)), total)
+
+        for position, entry in held.items():
+            settings = RenderSettings(entry.note, entry.velocity, held_seconds, total)
+            final[position] = (entry.full, settings)
             held_settings[position] = settings
-            if position in finalists and note_off < window - RELEASE_MIN_GAP_SECONDS:
-                released = RenderSettings(play_note, velocity, max(0.02, min(note_off, held_seconds)), total)
-                releases[preset_of(position).synth].append((position, released))
-                first_release[position] = released
+            if position not in finalists:
+                continue
+            if entry.note_off < window - RELEASE_MIN_GAP_SECONDS:
+                first_release[position] = released_at(entry, entry.note_off)
+                releases[preset_of(position).synth].append((position, first_release[position]))
+            if input_note_off is not None and input_note_off < window - RELEASE_MIN_GAP_SECONDS:
+                own = released_at(entry, input_note_off + entry.attack)
+                tried = first_release.get(position)
+                if tried is None or abs(own.note_seconds - tried.note_seconds) > OWN_NOTE_OFF_TOLERANCE * own.note_seconds:
+                    releases[preset_of(position).synth].append((position, own))
 
         def render_released(jobs: dict[str, list[tuple[int, RenderSettings]]]) -> None:
             for synth, synth_jobs in jobs.items():
@@ -143,9 +175,9 @@ class Reranker:
             # A one-shot may be released before the held comparison can see it (its attack
             # is skipped): try early note-offs on a grid, then either side of the best.
             for position in finalists:
-                _, play_note, velocity, _, _ = held[position]
                 releases[preset_of(position).synth] += [
-                    (position, RenderSettings(play_note, velocity, off, total)) for off in early]
+                    (position, RenderSettings(held[position].note, held[position].velocity, off, total))
+                    for off in early]
             render_released(releases)
             releases = defaultdict(list)
             for position in finalists:
