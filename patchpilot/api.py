@@ -146,15 +146,16 @@ class PatchPilot:
     def match(self, source: str | Path | bytes, *, top_k: int = DEFAULT_TOP_K, synth: str | None = None,
               candidates: int = DEFAULT_RERANK_CANDIDATES, name: str | None = None,
               separation: SeparationOptions | None = None, progress: Progress | None = None,
-              full_band: bool = False) -> MatchResult:
+              full_band: bool = True) -> MatchResult:
         """Match an audio file (path), a link (http/https) or the bytes of a file.
 
         A song (``content.looks_like_song``: drums or many notes, not a long single note)
         is split with Demucs first, unless ``separation`` says otherwise, and a few clean
         notes are picked from it. Without Demucs installed, a song that was not explicitly
         asked to be separated is searched as it is, with a :class:`PatchPilotWarning`.
-        ``full_band``: keep a 44.1 kHz copy of a single sound (where it has sound above 11 kHz),
-        which ``refine`` then scores at; ask for it when the result will be refined.
+        ``full_band``: keep a 44.1 kHz copy of a single sound (where it has sound above 11 kHz):
+        the best answers are confirmed, labelled and refined at that rate
+        (``Matcher.heard_rate``); without it, at the analysis rate.
         """
         options = separation or SeparationOptions()
         label = name or (str(source) if not isinstance(source, bytes) else None)

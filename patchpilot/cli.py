@@ -318,7 +318,7 @@ def match(
                     with _warnings_to_stderr(), _status(f"matching {item}") as progress:
                         result = pilot.match(source, top_k=top_k, synth=chosen, candidates=candidates,
                                              name="<stdin>" if item == "-" else item, separation=separation,
-                                             progress=progress, full_band=refine)
+                                             progress=progress)
                     history: list[tuple[int, int, float]] | None = None  # the refinement's progress reports
                     if refine:
                         history = []

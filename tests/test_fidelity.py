@@ -72,9 +72,8 @@ def test_exported_dx7_voice_loaded_fresh_plays_the_exported_wav(tmp_path: Path) 
 
 
 def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_wav: Path, tmp_path: Path) -> None:
-    """The distance of each match is the re-ranker's distance of the fresh file render through
-    the exported effect chain."""
-    from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
+    """The distance of each match is the re-ranker's distance, at the input's own rate, of the
+    fresh file render through the exported effect chain."""
     from patchpilot.distance import PerceptualDistance
     from patchpilot.fx import FxChain, load_chain
     from patchpilot.matching import Matcher
@@ -84,9 +83,12 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
         result = pilot.match(pluck_wav, top_k=3)
         exports = pilot.export(result, tmp_path)
     note = result.analysis.best
-    distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+    rate = Matcher.heard_rate(result.analysis)
+    assert rate == NATIVE_SAMPLE_RATE_HZ  # the pluck is bright: its answers are confirmed at 44.1 kHz
+    distance = PerceptualDistance(rate)
     # the input as the matcher compares it: the note and the quiet after it, floored at its noise
-    target = distance.prepare_target(Matcher.compared(result.analysis, note), noise=Matcher.noise_of(result.analysis, note))
+    target = distance.prepare_target(Matcher.compared(result.analysis, note, rate),
+                                     noise=Matcher.noise_of(result.analysis, note, rate))
     for match in result.matches:
         engine = get_engine(match.preset.synth)
         data = exports[match.rank].preset_file.read_bytes()
@@ -94,7 +96,7 @@ def test_reported_distance_is_that_of_the_exported_file(tiny_index: Path, pluck_
                                   match.render.total_seconds, sample_rate=NATIVE_SAMPLE_RATE_HZ)
         fx_file = exports[match.rank].fx_file  # the effect chain, as the user loads it
         played = (load_chain(fx_file) if fx_file else FxChain()).apply(played, NATIVE_SAMPLE_RATE_HZ)
-        played = from_native_rate(played, ANALYSIS_SAMPLE_RATE_HZ, match.render.total_seconds)
+        played = from_native_rate(played, rate, match.render.total_seconds)
         assert float(distance.score(target, [played])[0]) == pytest.approx(match.distance, abs=1e-4)
     assert [m.distance for m in result.matches] == sorted(m.distance for m in result.matches)
 

@@ -15,6 +15,7 @@ effect that does not pay stays off, so a dry input keeps a dry answer.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -88,15 +89,30 @@ def _halton(index: int, base: int) -> float:
     return result
 
 
+@dataclass(frozen=True)
+class SearchedAt:
+    """The input at the rate the search tries settings at, where the chains it finds are
+    judged at a higher one (the input's full-band rate: half the cost a try): the compared
+    stretch, its length in samples and the recording's noise, at ``sample_rate``."""
+
+    signal: np.ndarray
+    sample_rate: int
+    length: int
+    noise: NoiseProfile | None = None
+
+
 class ChainSearch:
     """Searches effect chains against one prepared target (make one per input)."""
 
     def __init__(self, distance: PerceptualDistance, signal: np.ndarray, length: int,
-                 kinds: Sequence[EffectKind] = EFFECT_KINDS, noise: NoiseProfile | None = None) -> None:
-        """``signal``/``length``/``noise``: the target as the full distance was given it."""
+                 kinds: Sequence[EffectKind] = EFFECT_KINDS, noise: NoiseProfile | None = None,
+                 searched_at: SearchedAt | None = None) -> None:
+        """``signal``/``length``/``noise``: the target as the full distance was given it;
+        ``searched_at``: the input the proxy tries settings against (default: the same)."""
         self.distance = distance
-        self.proxy = PerceptualDistance(distance.sample_rate, distance.weights, PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS)
-        self.proxy_target = self.proxy.prepare_target(signal, length, noise)
+        at = searched_at or SearchedAt(signal, distance.sample_rate, length, noise)
+        self.proxy = PerceptualDistance(at.sample_rate, distance.weights, PROXY_RESOLUTIONS, PROXY_STFT_RESOLUTIONS)
+        self.proxy_target = self.proxy.prepare_target(at.signal, at.length, at.noise)
         self.kinds = tuple(kinds)
 
     def search(self, target: Target, dry: np.ndarray, dry_distance: float, tails_only: bool = False
@@ -108,11 +124,11 @@ class ChainSearch:
         ``tails_only``: only the effects that add a tail (TAIL_KINDS; a quick look)."""
         seconds = dry.size / NATIVE_SAMPLE_RATE_HZ
 
-        def wet(chain: FxChain) -> np.ndarray:
-            return chain.heard_at(dry, self.distance.sample_rate, seconds)
+        def wet(chain: FxChain, sample_rate: int) -> np.ndarray:
+            return chain.heard_at(dry, sample_rate, seconds)
 
         def proxy(chains: list[FxChain]) -> np.ndarray:
-            return self.proxy.score(self.proxy_target, [wet(c) for c in chains])
+            return self.proxy.score(self.proxy_target, [wet(c, self.proxy.sample_rate) for c in chains])
 
         chain = FxChain()
         best = float(proxy([chain])[0])
@@ -145,7 +161,7 @@ class ChainSearch:
             if without and score <= best * (1 + NUDGE_GAIN):
                 chain, best = without, score
                 chain, best = self._nudge(chain, best, proxy, NUDGE_STEPS[-1:])
-        full = float(self.distance.score(target, [wet(chain)])[0])
+        full = float(self.distance.score(target, [wet(chain, self.distance.sample_rate)])[0])
         if full < dry_distance * (1 - ROUND_GAINS[0] / 2):
             return chain, full
         return FxChain(), dry_distance

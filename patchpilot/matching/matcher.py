@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -18,12 +18,23 @@ from patchpilot.embed import DEFAULT_EMBEDDER, Embedder, get_embedder
 from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.fx import EFFECT_KINDS, ChainSearch
 from patchpilot.fx.chain import EffectKind
+from patchpilot.fx.search import SearchedAt
 from patchpilot.index.index import PresetIndex
 from patchpilot.matching.renders import QueryRenders
 from patchpilot.matching.rerank import CONFIRM_CANDIDATES, Reranker
 from patchpilot.matching.results import Match, MatchResult
 from patchpilot.matching.retrieval import Retrieval
 from patchpilot.synths import RenderPool, get_engine
+
+
+@dataclass(frozen=True)
+class Judge:
+    """What the best answers are confirmed by: the distance at the input's heard rate, the
+    input prepared for it, and the effect-chain search (None when effects are off)."""
+
+    distance: PerceptualDistance
+    target: Target
+    chains: ChainSearch | None
 
 
 class Matcher:
@@ -43,6 +54,7 @@ class Matcher:
         self.workers = workers
         self._pools: dict[tuple[str, int], RenderPool] = {}
         self.distance = PerceptualDistance(ANALYSIS_SAMPLE_RATE_HZ)
+        self._distances = {ANALYSIS_SAMPLE_RATE_HZ: self.distance}
         self.renders = QueryRenders(self.pool)
         self.retrieval = Retrieval(index, self.embedder, self.renders, proposals=proposals)
         self.reranker = Reranker(self.distance, self.renders)
@@ -94,8 +106,9 @@ class Matcher:
         heard = self.retrieval.contenders(note, synth, max(candidates, top_k), signal, noise)
         scored, released = self.reranker.rerank(target, heard, self.note_off(signal, note))
         scored = [r for r in scored if not self.renders.crashed_preset(r.stored.preset)]
-        confirmed = self.reranker.confirm(target, scored, max(top_k, CONFIRM_CANDIDATES),
-                                          self.chain_search(signal, target, noise), released)
+        judge = self.judge(analysis, note, (signal, noise, target))
+        confirmed = self.reranker.confirm(judge.target, scored, max(top_k, CONFIRM_CANDIDATES), judge.chains,
+                                          released, judge.distance)
         # a preset that crashed only when played fresh: confirmation scored it as silence
         confirmed = [r for r in confirmed if not self.renders.crashed_preset(r.stored.preset)]
         for name, presets in self.renders.crashed.items():
@@ -105,11 +118,25 @@ class Matcher:
         matches = tuple(Match.of(rank, ranked) for rank, ranked in enumerate(confirmed[:top_k], start=1))
         return MatchResult(audio.name, matches, analysis, from_track, tuple(c.stored.preset_id for c in heard))
 
-    def target_for(self, analysis: ClipAnalysis, note: Note) -> tuple[np.ndarray, NoiseProfile, Target]:
+    @staticmethod
+    def heard_rate(analysis: ClipAnalysis) -> int:
+        """The rate the answers are confirmed, labelled and refined at: that of the input's
+        full-band copy where it has one (the top octave the analysis rate leaves out is part
+        of what the user hears, and of what MR-STFT scores), else the analysis rate."""
+        return analysis.full_band.sample_rate if analysis.full_band is not None else ANALYSIS_SAMPLE_RATE_HZ
+
+    def distance_at(self, sample_rate: int) -> PerceptualDistance:
+        """The perceptual distance at a rate (one per rate, made on first use)."""
+        if sample_rate not in self._distances:
+            self._distances[sample_rate] = PerceptualDistance(sample_rate)
+        return self._distances[sample_rate]
+
+    def target_for(self, analysis: ClipAnalysis, note: Note, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ
+                   ) -> tuple[np.ndarray, NoiseProfile, Target]:
         """The compared stretch of ``note``, the recording's noise around it, and the two
-        prepared as the target every candidate is scored against."""
-        signal, noise = self.compared(analysis, note), self.noise_of(analysis, note)
-        return signal, noise, self.distance.prepare_target(signal, noise=noise)
+        prepared as the target every candidate is scored against, at ``sample_rate``."""
+        signal, noise = self.compared(analysis, note, sample_rate), self.noise_of(analysis, note, sample_rate)
+        return signal, noise, self.distance_at(sample_rate).prepare_target(signal, noise=noise)
 
     @staticmethod
     def note_off(signal: np.ndarray, note: Note) -> float:
@@ -119,18 +146,35 @@ class Matcher:
         return max(0.02, held - attack_start(signal, ANALYSIS_SAMPLE_RATE_HZ) / ANALYSIS_SAMPLE_RATE_HZ)
 
     @staticmethod
-    def compared(analysis: ClipAnalysis, note: Note) -> np.ndarray:
+    def compared(analysis: ClipAnalysis, note: Note, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> np.ndarray:
         """The stretch of the input every candidate is compared with: the note's compare
-        window and the quiet after it (``analysis.compared_stretch``), at the analysis rate."""
-        return compared_stretch(analysis, note, ANALYSIS_SAMPLE_RATE_HZ)
+        window and the quiet after it (``analysis.compared_stretch``), at ``sample_rate``."""
+        return compared_stretch(analysis, note, sample_rate)
 
-    def chain_search(self, signal: np.ndarray, target: Target, noise: NoiseProfile) -> ChainSearch | None:
-        """The effect-chain search against the compared stretch (None when effects are off)."""
+    def judge(self, analysis: ClipAnalysis, note: Note,
+              at_analysis_rate: tuple[np.ndarray, NoiseProfile, Target] | None = None) -> Judge:
+        """How the best answers to ``note`` are confirmed: at ``heard_rate``, with the effect
+        chains searched at the analysis rate (``at_analysis_rate``: ``target_for`` made
+        there, when the caller has it) and judged at the heard one."""
+        signal, noise, target = at_analysis_rate or self.target_for(analysis, note)
+        rate = self.heard_rate(analysis)
+        if rate == ANALYSIS_SAMPLE_RATE_HZ:
+            return Judge(self.distance, target, self.chain_search(signal, target, noise))
+        searched_at = SearchedAt(signal, ANALYSIS_SAMPLE_RATE_HZ, target.length, noise)
+        signal, noise, target = self.target_for(analysis, note, rate)
+        return Judge(self.distance_at(rate), target, self.chain_search(signal, target, noise, rate, searched_at))
+
+    def chain_search(self, signal: np.ndarray, target: Target, noise: NoiseProfile,
+                     sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ, searched_at: SearchedAt | None = None
+                     ) -> ChainSearch | None:
+        """The effect-chain search against the compared stretch (None when effects are off);
+        ``sample_rate``: the rate the three were made at (``target_for``); ``searched_at``:
+        the input its settings are tried against, where not the same."""
         if not self.use_fx:
             return None
-        return ChainSearch(self.distance, signal, target.length, self.fx_kinds, noise)
+        return ChainSearch(self.distance_at(sample_rate), signal, target.length, self.fx_kinds, noise, searched_at)
 
     @staticmethod
-    def noise_of(analysis: ClipAnalysis, note: Note) -> NoiseProfile:
+    def noise_of(analysis: ClipAnalysis, note: Note, sample_rate: int = ANALYSIS_SAMPLE_RATE_HZ) -> NoiseProfile:
         """The recording's noise around the input note (``distance.noise_around``)."""
-        return noise_around(analysis, note)
+        return noise_around(analysis, note, sample_rate)

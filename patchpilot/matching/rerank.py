@@ -194,7 +194,8 @@ class Reranker:
                 for pos in ranked], lost
 
     def confirm(self, target: Target, scored: Sequence[Ranked], count: int, chains: ChainSearch | None = None,
-                released: dict[str, RenderSettings] | None = None) -> list[Ranked]:
+                released: dict[str, RenderSettings] | None = None,
+                distance: PerceptualDistance | None = None) -> list[Ranked]:
         """Score the ``count`` best candidates again as their exported files play on a fresh
         synth instance, and rank them by that. The pooled renders of the re-ranker reuse
         synth instances whose effect LFOs run on and whose controls glide from the previous
@@ -202,12 +203,15 @@ class Reranker:
         the FX_CANDIDATES best get the effect chain that brings them closest (the distance
         is then that of the preset through its chain); one held where the re-ranker also
         tried a release (``released``) is tried released too, with a tail effect (a note
-        released early in a room), and keeps what comes closer."""
+        released early in a room), and keeps what comes closer. ``distance``: the one
+        ``target`` and ``chains`` were prepared for, when not the re-ranker's (the input's
+        full-band rate: ``Matcher.heard_rate``)."""
         head = list(scored[:count])
         rest = [replace(item, fx=FxChain()) for item in scored[count:]]
         if not head:
             return rest
-        sr = ANALYSIS_SAMPLE_RATE_HZ
+        distance = distance or self.distance
+        sr = distance.sample_rate
 
         def fresh(item: Ranked, settings: RenderSettings) -> RenderRequest:
             return RenderRequest(item.stored.preset, settings.note, settings.velocity, settings.note_seconds,
@@ -215,19 +219,19 @@ class Reranker:
 
         # every render fresh, at the native rate, which the effect chain runs at
         renders = self.renders.render([fresh(item, item.settings) for item in head], fresh=True)
-        distances = self.distance.score(target, [from_native_rate(r, sr, item.settings.total_seconds)
+        distances = distance.score(target, [from_native_rate(r, sr, item.settings.total_seconds)
                                                  for r, item in zip(renders, head)])
         order = np.argsort(distances, kind="stable")
         confirmed = []
         for rank, i in enumerate(order):
             item = replace(head[i], distance=float(distances[i]), fx=FxChain())
             if chains is not None and rank < FX_CANDIDATES:
-                chain, distance = chains.search(target, renders[i], item.distance)
-                item = replace(item, distance=distance, fx=chain)
+                chain, with_chain = chains.search(target, renders[i], item.distance)
+                item = replace(item, distance=with_chain, fx=chain)
                 early = (released or {}).get(item.stored.preset_id)
                 if early is not None:
                     [render] = self.renders.render([fresh(item, early)], fresh=True)
-                    dry = float(self.distance.score(target, [from_native_rate(render, sr, early.total_seconds)])[0])
+                    dry = float(distance.score(target, [from_native_rate(render, sr, early.total_seconds)])[0])
                     tail, with_tail = chains.search(target, render, dry, tails_only=True)
                     if with_tail < item.distance:
                         item = replace(item, settings=early, fx=tail, distance=with_tail)

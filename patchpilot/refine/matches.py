@@ -83,10 +83,10 @@ def _final_check(matcher: Matcher, analysis: ClipAnalysis, origin: Match, outcom
     held = min(max(origin.render.note_seconds * outcome.hold_ratio, MIN_HOLD_SECONDS),
                origin.render.total_seconds - 0.01)
     settings = replace(origin.render, note_seconds=held)
-    signal, noise, target = matcher.target_for(analysis, analysis.best)
+    judge = matcher.judge(analysis, analysis.best)  # as the matches were confirmed
     stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
-    [confirmed] = matcher.reranker.confirm(target, [Ranked(stored, 0.0, origin.retrieval_distance, settings)], 1,
-                                           matcher.chain_search(signal, target, noise))
+    [confirmed] = matcher.reranker.confirm(judge.target, [Ranked(stored, 0.0, origin.retrieval_distance, settings)],
+                                           1, judge.chains, None, judge.distance)
     if confirmed.distance >= to_beat:
         return None
     return replace(Match.of(1, confirmed), refinement=outcome, stored=None)

@@ -136,7 +136,7 @@ class RefineOptions:
     #: (CHECK_HOLDS): a candidate that does not beat the start at each is not kept.
     hold_check: bool = False
     #: Render and score at the rate of the input's full-band copy (44.1 kHz: kept by
-    #: ``PatchPilot.match(..., full_band=True)``, as ``match --refine`` and the page do), so
+    #: ``PatchPilot.match`` unless told not to; the rate its answers were confirmed at), so
     #: that the loss hears above 11 kHz, where MR-STFT and the user do. None (the default):
     #: wherever the input has a copy; True: the same, with a warning where it has none;
     #: False: at the analysis rate (22.05 kHz: the search then moves what it cannot hear, and

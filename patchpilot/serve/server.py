@@ -206,13 +206,12 @@ class Server:
             raise InputAudioError(f"{label}: {audio.duration:.0f} s is longer than the page takes "
                                   f"({MAX_UPLOAD_SECONDS:.0f} s); use patchpilot match")
         with self.work_gate.admit(), self.work_lock:
-            # a full-band copy of the input: the page's refine scores at 44.1 kHz (RefineOptions)
-            result = self.pilot.match(path, top_k=PAGE_TOP_K, name=label, full_band=True)
+            result = self.pilot.match(path, top_k=PAGE_TOP_K, name=label)
         return self.keep(result, wav_bytes(audio.samples, audio.sample_rate))
 
     def match_link(self, url: str) -> str:
         with self.work_gate.admit(), self.work_lock:
-            result = self.pilot.match(url, top_k=PAGE_TOP_K, full_band=True)
+            result = self.pilot.match(url, top_k=PAGE_TOP_K)
         return self.keep(result, None)
 
     def match_text(self, text: str) -> str:

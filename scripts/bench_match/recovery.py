@@ -14,7 +14,7 @@ import numpy as np
 from patchpilot.api import PatchPilot
 from patchpilot.constants import EXPORT_SAMPLE_RATE_HZ
 from patchpilot.synths import get_engine
-from scripts.bench_match.report import NOISE_DB, as_audio, header
+from scripts.bench_match.report import NOISE_DB, as_clip, header
 
 
 def recovery_rows(index: Path, queries: int, seed: int, candidates: int,
@@ -39,7 +39,8 @@ def recovery_rows(index: Path, queries: int, seed: int, candidates: int,
             level = float(np.sqrt(np.mean(audio**2)))
             audio = audio + rng.normal(0, level * 10 ** (NOISE_DB / 20), audio.size).astype(np.float32)
             started = time.perf_counter()
-            result = pilot.matcher.match_audio(as_audio(audio, EXPORT_SAMPLE_RATE_HZ, sp.preset_id), top_k=candidates)
+            clip, full_band = as_clip(audio, EXPORT_SAMPLE_RATE_HZ, sp.preset_id)
+            result = pilot.matcher.match_audio(clip, top_k=candidates, full_band=full_band)
             elapsed = time.perf_counter() - started
             ids = [m.preset_id for m in result.matches]
             rank = ids.index(sp.preset_id) if sp.preset_id in ids else None

@@ -5,6 +5,7 @@ command, machine) and its place in docs/BENCHMARKS.md.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import os
 import platform
 import re
@@ -12,8 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from patchpilot.audio.io import Audio
-from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
+from patchpilot.audio.io import Audio, load_clip, write_wav
 
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: scripts/bench_match/report.py
@@ -51,9 +51,9 @@ def header(title: str, command: str) -> str:
     return f"## {title}\n\nMeasured {stamp} on {machine()}.\n\n```\n{command}\n```\n"
 
 
-def as_audio(samples: np.ndarray, rate: int, name: str) -> Audio:
-    """What `load_audio` makes of a file: mono float32 at the analysis rate."""
-    import soxr
-
-    mono = soxr.resample(samples, rate, ANALYSIS_SAMPLE_RATE_HZ, quality="HQ").astype(np.float32)
-    return Audio(mono, ANALYSIS_SAMPLE_RATE_HZ, name)
+def as_clip(samples: np.ndarray, rate: int, name: str) -> tuple[Audio, Audio | None]:
+    """What ``PatchPilot.match`` makes of the samples as a WAV file: the clip at the
+    analysis rate and its full-band copy (``io.load_clip``)."""
+    buffer = io.BytesIO()
+    write_wav(buffer, samples, rate)
+    return load_clip(buffer.getvalue(), name=name, full_band=True)
