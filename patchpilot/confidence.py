@@ -18,7 +18,7 @@ was measured.
 from __future__ import annotations
 
 #: Largest distance labelled ``close`` and ``similar``.
-CLOSE_MAX_DISTANCE = 0.89
+CLOSE_MAX_DISTANCE = 0.65
 SIMILAR_MAX_DISTANCE = 2.28
 
 LABELS = ("close", "similar", "rough")
