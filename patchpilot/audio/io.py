@@ -349,14 +349,20 @@ def load_clip(source: str | Path | bytes, name: str | None = None, full_band: bo
     samples, rate, label = _read(source, name)
     mono = np.ascontiguousarray(samples.mean(axis=0))
     audio = Audio(np.ascontiguousarray(resample(mono, rate, ANALYSIS_SAMPLE_RATE_HZ)), ANALYSIS_SAMPLE_RATE_HZ, label)
-    if not full_band or rate < EXPORT_SAMPLE_RATE_HZ or audio.duration > FULL_BAND_MAX_SECONDS:
-        return audio, None
+    return audio, full_band_copy(mono, rate, label) if full_band else None
+
+
+def full_band_copy(mono: np.ndarray, rate: int, label: str) -> Audio | None:
+    """A mono sound at EXPORT_SAMPLE_RATE_HZ where it was recorded at that rate or higher,
+    lasts at most FULL_BAND_MAX_SECONDS and has sound above the analysis band (else None)."""
+    if rate < EXPORT_SAMPLE_RATE_HZ or mono.size / rate > FULL_BAND_MAX_SECONDS:
+        return None
     full = np.ascontiguousarray(resample(mono, rate, EXPORT_SAMPLE_RATE_HZ))
     power = np.abs(np.fft.rfft(full.astype(np.float64) * np.hanning(full.size))) ** 2
     above = power[int(power.size * ANALYSIS_SAMPLE_RATE_HZ / EXPORT_SAMPLE_RATE_HZ):].sum()
     if above < FULL_BAND_MIN_SHARE * max(power.sum(), 1e-30):
-        return audio, None
-    return audio, Audio(full, EXPORT_SAMPLE_RATE_HZ, label)
+        return None
+    return Audio(full, EXPORT_SAMPLE_RATE_HZ, label)
 
 
 def load_stereo(source: str | Path | bytes, sample_rate: int, name: str | None = None,

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from patchpilot.audio.io import Audio
+from patchpilot.audio.io import Audio, full_band_copy
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_RERANK_CANDIDATES, DEFAULT_TOP_K
 from patchpilot.errors import InputAudioError, PresetError
 from patchpilot.matching.matcher import Matcher
 from patchpilot.matching.results import MatchResult, RenderSettings
 from patchpilot.synths import Preset, RenderRequest, play_fresh_native
-from patchpilot.synths.base import from_native_rate
+from patchpilot.synths.base import NATIVE_SAMPLE_RATE_HZ, from_native_rate
 
 #: How the reference is played unless the user says otherwise: held this long, in a window
 #: this long (room for its release).
@@ -42,8 +42,9 @@ def similar_presets(matcher: Matcher, preset: Preset, *, reference_id: str | Non
     [native] = matcher.pool(preset.synth).map(play_fresh_native, [request])
     samples = from_native_rate(native, ANALYSIS_SAMPLE_RATE_HZ, total_seconds)
     audio = Audio(samples, ANALYSIS_SAMPLE_RATE_HZ, preset.name)
-    try:
-        result = matcher.match_audio(audio, top_k=top_k + 1, synth=synth, candidates=max(candidates, top_k + 1))
+    try:  # with its full-band copy, as the same sound from a file is matched
+        result = matcher.match_audio(audio, top_k=top_k + 1, synth=synth, candidates=max(candidates, top_k + 1),
+                                     full_band=full_band_copy(native, NATIVE_SAMPLE_RATE_HZ, preset.name))
     except InputAudioError:
         raise PresetError(f"{preset.name} plays nothing to compare at note {note}, velocity {velocity} "
                           "(try another --note or --velocity)") from None
