@@ -129,8 +129,8 @@ def load(cache: Path) -> list[dict]:
 def distances(entry: dict, distance: PerceptualDistance) -> np.ndarray:
     """The distance of every candidate to the query as ``match`` hears it: the compared
     stretch of the analysed note, floored at the noise around it, at the distance's rate (the
-    analysis rate, as ``match`` scores; at 44.1 kHz from the input as given, as
-    ``--refine`` scores a full-band input)."""
+    analysis rate, as ``match`` retrieves and re-ranks; at 44.1 kHz from the input as given,
+    as ``match`` confirms and ``--refine`` scores a full-band input)."""
     analysis = heard_analysis(entry["heard"], str(entry["name"]))
     note = analysis.best
     rate = distance.sample_rate

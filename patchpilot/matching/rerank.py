@@ -147,6 +147,8 @@ class Reranker:
         def released_at(entry: HeldRender, note_off: float) -> RenderSettings:
             return RenderSettings(entry.note, entry.velocity, max(0.02, min(note_off, held_seconds)), total)
 
+        own_note_off = input_note_off if input_note_off is not None and \
+            input_note_off < window - RELEASE_MIN_GAP_SECONDS else None
         for position, entry in held.items():
             settings = RenderSettings(entry.note, entry.velocity, held_seconds, total)
             final[position] = (entry.full, settings)
@@ -156,8 +158,8 @@ class Reranker:
             if entry.note_off < window - RELEASE_MIN_GAP_SECONDS:
                 first_release[position] = released_at(entry, entry.note_off)
                 releases[preset_of(position).synth].append((position, first_release[position]))
-            if input_note_off is not None and input_note_off < window - RELEASE_MIN_GAP_SECONDS:
-                own = released_at(entry, input_note_off + entry.attack)
+            if own_note_off is not None:
+                own = released_at(entry, own_note_off + entry.attack)
                 tried = first_release.get(position)
                 if tried is None or abs(own.note_seconds - tried.note_seconds) > OWN_NOTE_OFF_TOLERANCE * own.note_seconds:
                     releases[preset_of(position).synth].append((position, own))
@@ -220,7 +222,7 @@ class Reranker:
         # every render fresh, at the native rate, which the effect chain runs at
         renders = self.renders.render([fresh(item, item.settings) for item in head], fresh=True)
         distances = distance.score(target, [from_native_rate(r, sr, item.settings.total_seconds)
-                                                 for r, item in zip(renders, head)])
+                                            for r, item in zip(renders, head)])
         order = np.argsort(distances, kind="stable")
         confirmed = []
         for rank, i in enumerate(order):
