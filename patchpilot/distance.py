@@ -94,6 +94,10 @@ STFT_NOISE_MARGIN_DB = 10.0
 #: (0.92) but not MR-STFT (0.52); with the STFT term both are followed (0.75 / 0.81 on the
 #: General MIDI notes). The MFCC and envelope terms keep a share for what neither measures.
 WEIGHTS = {"log_mel": 1.0, "stft": 1.0, "mfcc": 0.5, "envelope": 0.5}
+#: The distance's two views of the spectrum: mel bands in dB (what MSS measures) and linear
+#: STFT bins (what MR-STFT measures). A change kept because it comes closer (refinement)
+#: must come no further on either: the weighted sum can buy one with the other.
+SPECTRAL_TERMS = ("log_mel", "stft")
 #: The resolution with this many mel bands gives the MFCC.
 MFCC_MELS = 64
 assert MFCC_MELS in {n_mels for _, _, n_mels in RESOLUTIONS}
@@ -449,6 +453,13 @@ class PerceptualDistance:
     def score(self, target: Target, candidates: Sequence[np.ndarray]) -> np.ndarray:
         return self.total(target, self.prepare(target, candidates))
 
+    def score_terms(self, target: Target, candidates: Sequence[np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """The distance of each candidate and each of its terms (``terms``)."""
+        features = self.prepare(target, candidates)
+        terms = self.terms(target, features)
+        total = sum(self.weights.get(name, 0.0) * value for name, value in terms.items())
+        return np.where(features.silent, SILENT_DISTANCE, total), terms
+
     def __call__(self, target: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndarray:
         """Distance of each candidate to a target signal."""
         return self.score(self.prepare_target(target), candidates)
@@ -490,3 +501,13 @@ class PerceptualDistance:
                 start -= 1
             out[row] = start * hop_s
         return out
+
+
+def further_on_a_view(terms: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> np.ndarray:
+    """Per candidate of ``terms``: whether it is further from the target than ``reference``
+    (terms of one sound: arrays of length 1) on either view of the spectrum (SPECTRAL_TERMS)."""
+    further = np.zeros(len(next(iter(terms.values()))), dtype=bool)
+    for name in SPECTRAL_TERMS:
+        if name in terms and name in reference:
+            further |= terms[name] > reference[name][0]
+    return further

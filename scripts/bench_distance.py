@@ -59,13 +59,13 @@ class Query:
     held: float
 
 
-def queries(gm_step: int, seed: int) -> list[Query]:
-    """Held synthetic tones, every ``gm_step``-th General MIDI note of each SoundFont, and a
-    noisy copy of every NOISY_STEP-th of those."""
-    out = [Query(t.name, "tone", tone(t.name), tone(t.name), HELD_SECONDS) for t in TONES]
+def queries(gm_step: int, seed: int, gm_offset: int = 0, tones: bool = True) -> list[Query]:
+    """Held synthetic tones (unless not ``tones``), every ``gm_step``-th General MIDI note of
+    each SoundFont from the ``gm_offset``-th, and a noisy copy of every NOISY_STEP-th of those."""
+    out = [Query(t.name, "tone", tone(t.name), tone(t.name), HELD_SECONDS) for t in TONES] if tones else []
     with tempfile.TemporaryDirectory() as tmp:
         for soundfont in ood_soundfonts():
-            for label, program, note in gm_note_list()[::gm_step]:
+            for label, program, note in gm_note_list()[gm_offset::gm_step]:
                 target, rate = gm_target(gm_note_wav(Path(tmp), program, note, soundfont))
                 assert rate == RATE
                 name = f"{Path(soundfont).stem[:10]} {label}"
@@ -78,10 +78,10 @@ def queries(gm_step: int, seed: int) -> list[Query]:
     return out
 
 
-def build(cache: Path, index: Path, gm_step: int, seed: int) -> None:
+def build(cache: Path, index: Path, gm_step: int, seed: int, gm_offset: int = 0, tones: bool = True) -> None:
     """Render every query's candidates and measure them; one npz per query in ``cache``."""
     cache.mkdir(parents=True, exist_ok=True)
-    todo = queries(gm_step, seed)
+    todo = queries(gm_step, seed, gm_offset, tones)
     with PatchPilot(index) as pilot:
         matcher = pilot.matcher
         for number, q in enumerate(todo, start=1):
@@ -210,6 +210,9 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("indexes/default"))
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
     parser.add_argument("--gm-step", type=int, default=2, help="every n-th General MIDI note of each SoundFont")
+    parser.add_argument("--gm-offset", type=int, default=0,
+                        help="start from this General MIDI note (1 with --gm-step 2: the notes the default leaves out)")
+    parser.add_argument("--no-tones", action="store_true", help="leave out the held synthetic tones")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-report", action="store_true")
     parser.add_argument("--summary-out", type=Path, default=None, help="also write the summary as JSON")
@@ -221,7 +224,7 @@ def main() -> None:
     parser.add_argument("--also-rate", type=int, default=None,
                         help="also show this checkout's distance at this rate, as the baseline's rows")
     args = parser.parse_args()
-    build(args.cache, args.index, args.gm_step, args.seed)
+    build(args.cache, args.index, args.gm_step, args.seed, args.gm_offset, not args.no_tones)
     entries = load(args.cache)
     rows = agreement(entries, PerceptualDistance(args.rate))
     current = stats(rows)
@@ -233,6 +236,10 @@ def main() -> None:
         args.baseline_name = f"this checkout at {args.also_rate / 1000:g} kHz"
     between = np.mean([spearman(e["metrics"][:, 0], e["metrics"][:, 1]) for e in entries])
     command = f"python -m scripts.bench_distance --gm-step {args.gm_step} --seed {args.seed}"
+    if args.gm_offset:
+        command += f" --gm-offset {args.gm_offset}"
+    if args.no_tones:
+        command += " --no-tones"
     if args.rate != ANALYSIS_SAMPLE_RATE_HZ:
         command += f" --rate {args.rate}"
     if args.also_rate:

@@ -351,3 +351,26 @@ def test_a_full_band_refinement_scores_the_same_stretch_of_the_44k_copy(tiny_ind
     bright = high + 0.2 * np.sqrt(np.mean(high ** 2)) * np.sin(2 * np.pi * 15000 * t).astype(np.float32)
     full = refiner.distance(high, [high, bright])
     assert full[0] < 1e-6 and full[1] > 0.05
+
+
+def test_a_search_that_trades_one_view_of_the_spectrum_for_the_other_keeps_the_start(tiny_banks: Path) -> None:
+    """A loss that rewards moving away on the mel view (a negative weight) finds presets
+    closer by its sum that are further on that view: none of them is kept, the start is."""
+    engine = get_engine("dexed")
+    truth = _preset(tiny_banks, "dexed", "Test Organ")
+    audio = engine.render(truth, 60, 100, 0.8, 1.1, sample_rate=SR)
+    trading = PerceptualDistance(SR, {"log_mel": -3.0, "stft": 1.0})
+    fits = fit_notes_for(analyse_clip(Audio(audio, SR, "organ")), 60, 100, 0.8, trading)
+    names = ("op2_output_level", "op3_output_level", "op1_eg_rate_1", "op2_eg_rate_1")
+    space = SearchSpace(engine, truth, names)
+    start = space.preset(space.start_vector() - 0.1)
+    with RenderPool(engine, 2) as pool:
+        refiner = Refiner(lambda _: pool, trading)
+        outcome = refiner.refine([StartPoint(start, "start", fits)], RefineOptions(budget=120, seed=1, only=names))
+        # presets closer by the loss's own sum exist (the organ itself is one)
+        searched = refiner.fresh_distance([start, space.preset(space.start_vector())], fits)
+    assert searched[1] < searched[0]
+    heard = PerceptualDistance(SR)
+    renders = [engine.render(p, 60, 100, 0.8, 1.1, sample_rate=SR) for p in (start, outcome.preset)]
+    _, terms = heard.score_terms(heard.prepare_target(audio), renders)
+    assert terms["log_mel"][1] <= terms["log_mel"][0] and terms["stft"][1] <= terms["stft"][0]

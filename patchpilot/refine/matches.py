@@ -1,6 +1,6 @@
 """Refining a match result: the search (``search.py``) started from its best matches on
 one synth, and the refined preset made an answer only where, played as every answer is
-played, it sounds closer than the first match."""
+played, it sounds closer than the first match, and no further on either view of the spectrum."""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from typing import TYPE_CHECKING
 
 from patchpilot.audio.analysis import ClipAnalysis
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ
-from patchpilot.distance import PerceptualDistance
+from patchpilot.distance import PerceptualDistance, further_on_a_view
 from patchpilot.errors import PatchPilotWarning, UsageError
 from patchpilot.index.store import StoredPreset
 from patchpilot.matching.results import Match, MatchResult, Ranked
 from patchpilot.refine.search import (DISCRETE_DONORS, MIN_HOLD_SECONDS, RefineOptions, RefineOutcome,
                                       RefineProgress, Refiner, StartPoint, fit_notes_for)
+from patchpilot.synths import RenderRequest
 
 if TYPE_CHECKING:
     from patchpilot.matching import Matcher
@@ -60,7 +61,7 @@ def refine_result(matcher: Matcher, result: MatchResult, options: RefineOptions 
     if outcome.improved:
         # it becomes the answer: played fresh on the input's best note it must sound
         # closer than the first match, not only than the start it came from
-        refined = _final_check(matcher, result.analysis, origin, outcome, result.matches[0].distance)
+        refined = _final_check(matcher, result.analysis, origin, outcome, result.matches[0])
         if refined is not None:
             others = tuple(replace(m, rank=rank) for rank, m in enumerate(result.matches, start=2))
             return replace(result, matches=(refined, *others))
@@ -73,10 +74,11 @@ def refine_result(matcher: Matcher, result: MatchResult, options: RefineOptions 
 
 
 def _final_check(matcher: Matcher, analysis: ClipAnalysis, origin: Match, outcome: RefineOutcome,
-                 to_beat: float) -> Match | None:
+                 to_beat: Match) -> Match | None:
     """The refined preset as a match, scored like every match (its file played fresh on the
-    input's best note, through the effect chain found for it), or None when that distance is
-    not below ``to_beat``."""
+    input's best note, through the effect chain found for it), or None when it is not closer
+    than ``to_beat`` (the first match), or closer only by trading one view of the spectrum
+    for the other (``distance.further_on_a_view``)."""
     preset = outcome.preset.with_values({}, name=f"{origin.preset.name} (refined)",
                                         origin=f"refined from {origin.preset_id}")
     # played as the search settled: the same key and velocity, the hold it found
@@ -87,6 +89,14 @@ def _final_check(matcher: Matcher, analysis: ClipAnalysis, origin: Match, outcom
     stored = StoredPreset(-1, f"{origin.preset_id}+refined", preset, None)
     [confirmed] = matcher.reranker.confirm(judge.target, [Ranked(stored, 0.0, origin.retrieval_distance, settings)],
                                            1, judge.chains, None, judge.distance)
-    if confirmed.distance >= to_beat:
+    if confirmed.distance >= to_beat.distance:
+        return None
+    heard = [(to_beat.preset, to_beat.render, to_beat.fx), (preset, confirmed.settings, confirmed.fx)]
+    requests = [RenderRequest(p, s.note, s.velocity, s.note_seconds, s.total_seconds) for p, s, _ in heard]
+    rate = judge.distance.sample_rate
+    renders = [fx.heard_at(native, rate, s.total_seconds)
+               for native, (_, s, fx) in zip(matcher.reranker.renders.render(requests, fresh=True), heard)]
+    _, terms = judge.distance.score_terms(judge.target, renders)
+    if further_on_a_view({k: v[1:] for k, v in terms.items()}, terms)[0]:
         return None
     return replace(Match.of(1, confirmed), refinement=outcome, stored=None)

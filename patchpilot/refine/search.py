@@ -17,7 +17,9 @@ a plugin). A pooled Vital
 voice does not reset its effects' free-running LFOs, so the objective is slightly noisy for
 presets with chorus, flanger or phaser; the final answer is therefore checked on fresh
 synth instances (the renders ``--export`` writes), and the start preset wins when nothing
-found sounds closer.
+found sounds closer, or when what is closer by the distance is further on one of its two
+views of the spectrum (``distance.SPECTRAL_TERMS``: a trade, which the user hears as a
+different sound, not a closer one).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import numpy as np
 
 from patchpilot.audio.analysis import ClipAnalysis, Note, compare_window, compared_stretch
 from patchpilot.constants import ANALYSIS_SAMPLE_RATE_HZ, DEFAULT_REFINE_BUDGET, RENDER_LEAD_SECONDS
-from patchpilot.distance import PerceptualDistance, Target, noise_around
+from patchpilot.distance import PerceptualDistance, Target, further_on_a_view, noise_around
 from patchpilot.errors import PatchPilotError, UsageError
 from patchpilot.fx import FxChain
 from patchpilot.synths import Preset, RenderPool, RenderRequest, SynthEngine, Voice, get_engine, play_fresh_native
@@ -63,8 +65,9 @@ EXPLORE_SHARE = 0.4
 #: the last PLATEAU_GENERATIONS generations.
 PLATEAU_GENERATIONS = 15
 PLATEAU_TOLERANCE = 0.005
-#: Best distinct candidates of the search re-checked on fresh synth instances at the end.
-FINAL_CHECKS = 3
+#: Best distinct candidates of the search re-checked on fresh synth instances at the end
+#: (the best may trade one view of the spectrum for the other; one after it may not).
+FINAL_CHECKS = 6
 #: Discrete stage: most of the budget its trials may take, the matches whose choices are
 #: tried (the starts included), the least relative gain a kept change must bring (pooled
 #: renders are slightly noisy), and how many improving trials are combined greedily.
@@ -600,9 +603,11 @@ class Refiner:
                 candidates.append(unit)
         presets = [space.preset(u) for u in candidates]
         holds = [1.0, *(space.hold_ratio(u) for u in candidates)]
-        fresh = self.fresh_distance([start.preset, *presets], start.fit_notes, holds, start.fx)
+        fresh, terms = self.fresh_scores([start.preset, *presets], start.fit_notes, holds, start.fx)
         before = float(fresh[0])
         eligible = fresh.copy()
+        # closer by the sum but further on a view of the spectrum: a trade, not a gain
+        eligible[1:][further_on_a_view({k: v[1:] for k, v in terms.items()}, terms)] = np.inf
         if hold_check and presets:
             for factor in CHECK_HOLDS:
                 other = self.fresh_distance([start.preset, *presets], start.fit_notes, [h * factor for h in holds],
@@ -620,16 +625,27 @@ class Refiner:
     def fresh_distance(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote],
                        holds: Sequence[float] | None = None, fx: FxChain = FxChain()) -> np.ndarray:
         """Mean distance over the fit notes of each preset rendered on a fresh synth instance
-        (reproducible: what an exported preset plays) through ``fx``, the matched note held
-        ``holds`` times as long as its fit note says (default 1). Played on the synth's pool,
-        so that a plugin that crashes costs an error, not the process."""
+        (``fresh_scores``)."""
+        return self.fresh_scores(presets, fit_notes, holds, fx)[0]
+
+    def fresh_scores(self, presets: Sequence[Preset], fit_notes: Sequence[FitNote],
+                     holds: Sequence[float] | None = None, fx: FxChain = FxChain()
+                     ) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """Mean distance and mean terms over the fit notes of each preset rendered on a fresh
+        synth instance (reproducible: what an exported preset plays) through ``fx``, the
+        matched note held ``holds`` times as long as its fit note says (default 1). Played on
+        the synth's pool, so that a plugin that crashes costs an error, not the process."""
         holds = [1.0] * len(presets) if holds is None else holds
         scores = np.zeros(len(presets))
+        terms: dict[str, np.ndarray] = {}
         pool = self.pool_for(presets[0].synth)
         for number, fit in enumerate(fit_notes):
             requests = [RenderRequest(preset, fit.note, fit.velocity, held_seconds(fit, hold if number == 0 else 1.0),
                                       fit.total_seconds) for preset, hold in zip(presets, holds)]
             renders = [fx.heard_at(native, self.distance.sample_rate, fit.total_seconds)
                        for native in pool.map(play_fresh_native, requests)]
-            scores += self.distance.score(fit.target, renders)
-        return scores / len(fit_notes)
+            total, parts = self.distance.score_terms(fit.target, renders)
+            scores += total
+            for name, values in parts.items():
+                terms[name] = terms.get(name, 0.0) + values / len(fit_notes)
+        return scores / len(fit_notes), terms
