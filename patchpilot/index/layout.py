@@ -87,7 +87,8 @@ def write_atomically(path: Path, text: str) -> None:
 def write_arrays_atomically(path: Path, arrays: dict[str, np.ndarray], *, compressed: bool = False,
                             before_sync: str | None = None) -> None:
     """Write arrays as one ``.npz`` in one step: written under a dot-name, fsynced, renamed,
-    so a file under its final name is whole. ``before_sync`` names the kill tests'
+    the folder fsynced (the rename survives a power cut), so a file under its final name is
+    whole. ``before_sync`` names the kill tests'
     checkpoint between writing and syncing (a file cut short there is never seen)."""
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(temporary, "wb") as handle:
@@ -97,6 +98,7 @@ def write_arrays_atomically(path: Path, arrays: dict[str, np.ndarray], *, compre
             checkpoint(before_sync)
         os.fsync(handle.fileno())
     os.replace(temporary, path)
+    fsync_path(path.parent)
 
 
 class IndexFolder:
