@@ -357,7 +357,7 @@ def results_table(queries: list[Query]) -> tuple[list[str], list[str]]:
         judged = [q for q in mine if q.as_close_as_itself is not None]
         if judged:  # random phase protocol: the verdict is on it
             found = float(np.mean([q.rank == 0 or bool(q.as_close_as_itself) for q in mine]))
-            lines.append(f"| {synth} | all, random phase protocol | {n} | **{found:.3f}** | | | |")
+            lines.append(f"| {synth} | all, random phase protocol | {len(mine)} | **{found:.3f}** | | | |")
             verdicts.append(f"{synth} found again (random phase protocol) >= {target:.2f}: {found:.3f} "
                             f"({'met' if found >= target else 'MISSED'}; the preset itself first: {top1:.3f})")
         else:

@@ -52,7 +52,11 @@ PROBE_STEP = 0.04
 #: start distance / sqrt(dimensions): cliff-like parameters (a DX7 modulator's level, a
 #: frequency ratio) get small steps, gentle ones (an envelope time) larger ones.
 STEP_EFFECT = 0.3
-SIGMA_RANGE = (0.005, 0.2)
+#: The steps' range (unit range). At most a little more than the probe: a parameter the probe
+#: found gentle is gentle near the start, not across a fifth of its range (with 0.2, ten
+#: "gentle" parameters of a Vital answer stepping 0.2 at once made every generation further
+#: than the start, and the search ended where it began).
+SIGMA_RANGE = (0.005, 0.05)
 #: Parameters whose probe changes the distance less than this (relative) are held.
 MIN_EFFECT = 1e-3
 #: Most of the budget the probes of the starts may take (the first start is always probed).
@@ -85,7 +89,13 @@ MIN_HOLD_SECONDS = 0.02
 #: With ``RefineOptions.hold_check`` a refined candidate must also beat the start with the
 #: matched note held these times as long (the user's note length is not the input's).
 CHECK_HOLDS = (0.5, 2.0)
-#: Parameters a whole-module swap leaves alone: the pitch (the donor was played at its own key).
+#: Parameters that set or modulate the pitch (an oscillator's transpose and tune, a
+#: modulation into the voice's or an oscillator's pitch). The match found the pitch; the
+#: search leaves them where the start has them: against the input they are cliffs (two
+#: oscillators a few cents apart beat, and a step of 0.005 of the range cost a Vital clarinet
+#: answer 0.15-0.3 of distance where no timbre parameter cost 0.03), so that every CMA-ES
+#: generation was further than the start and the search ended where it began. A whole-module
+#: swap leaves them alone too (the donor was played at its own key).
 _PITCH_SUFFIXES = ("_transpose", "_tune")
 
 #: ``progress(evaluations_done, budget, best_distance)``
@@ -191,7 +201,8 @@ class SearchSpace:
         self.hold = hold
         values = engine.params.complete(start.values)
         if names is None:
-            names = [n for n in engine.audible_params(start) if engine.params[n].kind == "continuous"]
+            names = [n for n in engine.audible_params(start)
+                     if engine.params[n].kind == "continuous" and not n.endswith(_PITCH_SUFFIXES)]
         self.names = list(names)
         bounds = []
         for name in self.names:
