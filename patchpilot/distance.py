@@ -446,9 +446,12 @@ class PerceptualDistance:
         return terms
 
     def total(self, target: Target, features: Features, until: np.ndarray | None = None) -> np.ndarray:
-        terms = self.terms(target, features, until)
+        return self._weighted(self.terms(target, features, until), features.silent)
+
+    def _weighted(self, terms: dict[str, np.ndarray], silent: np.ndarray) -> np.ndarray:
+        """The distance from its terms (SILENT_DISTANCE for a silent candidate)."""
         total = sum(self.weights.get(name, 0.0) * value for name, value in terms.items())
-        return np.where(features.silent, SILENT_DISTANCE, total)
+        return np.where(silent, SILENT_DISTANCE, total)
 
     def score(self, target: Target, candidates: Sequence[np.ndarray]) -> np.ndarray:
         return self.total(target, self.prepare(target, candidates))
@@ -457,8 +460,7 @@ class PerceptualDistance:
         """The distance of each candidate and each of its terms (``terms``)."""
         features = self.prepare(target, candidates)
         terms = self.terms(target, features)
-        total = sum(self.weights.get(name, 0.0) * value for name, value in terms.items())
-        return np.where(features.silent, SILENT_DISTANCE, total), terms
+        return self._weighted(terms, features.silent), terms
 
     def __call__(self, target: np.ndarray, candidates: Sequence[np.ndarray]) -> np.ndarray:
         """Distance of each candidate to a target signal."""

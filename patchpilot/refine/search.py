@@ -1,9 +1,10 @@
 """Refinement: CMA-ES moves a matched preset's parameters until it sounds like the input.
 
 Retrieval finds the nearest preset the library holds; refinement searches the synth's
-continuous parameters around it (the pitch held: the match found it). The search starts from the re-ranked matches (restarts
-spread over the best few, then the most promising start gets the rest of the budget),
-stays inside each parameter's musical range, and scores every candidate with the
+continuous parameters around it (the pitch held: the match found it). The search starts
+from the re-ranked matches (restarts spread over the best few, then the most promising
+start gets the rest of the budget), stays inside each parameter's musical range, and
+scores every candidate with the
 re-ranker's perceptual distance on up to MAX_FIT_NOTES notes of the input at once, so the
 patch plays right across the range. Choices and switches (waveforms, filter models, the DX7
 algorithm, effects on/off) are tried between the CMA-ES phases: the best preset so far takes,
