@@ -505,11 +505,12 @@ class PerceptualDistance:
         return out
 
 
-def further_on_a_view(terms: dict[str, np.ndarray], reference: dict[str, np.ndarray]) -> np.ndarray:
-    """Per candidate of ``terms``: whether it is further from the target than ``reference``
-    (terms of one sound: arrays of length 1) on either view of the spectrum (SPECTRAL_TERMS)."""
-    further = np.zeros(len(next(iter(terms.values()))), dtype=bool)
+def further_on_a_view(terms: dict[str, np.ndarray]) -> np.ndarray:
+    """Per candidate after the first in ``terms`` (``PerceptualDistance.terms`` of several
+    sounds): whether it is further from the target than the first on either view of the
+    spectrum (SPECTRAL_TERMS)."""
+    further = np.zeros(len(next(iter(terms.values()))) - 1, dtype=bool)
     for name in SPECTRAL_TERMS:
-        if name in terms and name in reference:
-            further |= terms[name] > reference[name][0]
+        if name in terms:
+            further |= terms[name][1:] > terms[name][0]
     return further

@@ -97,6 +97,6 @@ def _final_check(matcher: Matcher, analysis: ClipAnalysis, origin: Match, outcom
     renders = [fx.heard_at(native, rate, s.total_seconds)
                for native, (_, s, fx) in zip(matcher.reranker.renders.render(requests, fresh=True), heard)]
     _, terms = judge.distance.score_terms(judge.target, renders)
-    if further_on_a_view({k: v[1:] for k, v in terms.items()}, terms)[0]:
+    if further_on_a_view(terms)[0]:
         return None
     return replace(Match.of(1, confirmed), refinement=outcome, stored=None)

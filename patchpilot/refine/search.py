@@ -619,7 +619,7 @@ class Refiner:
         before = float(fresh[0])
         eligible = fresh.copy()
         # closer by the sum but further on a view of the spectrum: a trade, not a gain
-        eligible[1:][further_on_a_view({k: v[1:] for k, v in terms.items()}, terms)] = np.inf
+        eligible[1:][further_on_a_view(terms)] = np.inf
         if hold_check and presets:
             for factor in CHECK_HOLDS:
                 other = self.fresh_distance([start.preset, *presets], start.fit_notes, [h * factor for h in holds],
