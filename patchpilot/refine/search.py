@@ -90,14 +90,6 @@ MIN_HOLD_SECONDS = 0.02
 #: With ``RefineOptions.hold_check`` a refined candidate must also beat the start with the
 #: matched note held these times as long (the user's note length is not the input's).
 CHECK_HOLDS = (0.5, 2.0)
-#: Parameters that set or modulate the pitch (an oscillator's transpose and tune, a
-#: modulation into the voice's or an oscillator's pitch). The match found the pitch; the
-#: search leaves them where the start has them: against the input they are cliffs (two
-#: oscillators a few cents apart beat, and a step of 0.005 of the range cost a Vital clarinet
-#: answer 0.15-0.3 of distance where no timbre parameter cost 0.03), so that every CMA-ES
-#: generation was further than the start and the search ended where it began. A whole-module
-#: swap leaves them alone too (the donor was played at its own key).
-_PITCH_SUFFIXES = ("_transpose", "_tune")
 
 #: ``progress(evaluations_done, budget, best_distance)``
 RefineProgress = Callable[[int, int, float], None]
@@ -192,6 +184,11 @@ class SearchSpace:
 
     Each parameter spans its musical range, widened to include the start value so that
     the start preset is exactly representable (a designed preset may sit outside it).
+    Parameters that set the pitch (``SynthEngine.sets_pitch``) stay where the start has
+    them: the match found the pitch, and against the input they are cliffs (two oscillators
+    a few cents apart beat; a step of 0.005 of a tune's range cost a Vital clarinet answer
+    0.15-0.3 of distance where no timbre parameter cost 0.03), so that every generation was
+    further than the start. A whole-module swap leaves them alone too.
     """
 
     def __init__(self, engine: SynthEngine, start: Preset, names: Sequence[str] | None = None,
@@ -203,7 +200,7 @@ class SearchSpace:
         values = engine.params.complete(start.values)
         if names is None:
             names = [n for n in engine.audible_params(start)
-                     if engine.params[n].kind == "continuous" and not n.endswith(_PITCH_SUFFIXES)]
+                     if engine.params[n].kind == "continuous" and not engine.sets_pitch(n)]
         self.names = list(names)
         bounds = []
         for name in self.names:
@@ -286,7 +283,7 @@ def discrete_trials(engine: SynthEngine, base: Preset, donors: Sequence[Preset])
     for other in others:
         for module in switchable:
             choices = [n for n in modules[module] if n in discrete]
-            add(2, {n: other[n] for n in modules[module] if not n.endswith(_PITCH_SUFFIXES)})
+            add(2, {n: other[n] for n in modules[module] if not engine.sets_pitch(n)})
             for name in choices:
                 add(2, {name: other[name]})
     for choice, switch in engine.swept_choices:

@@ -218,6 +218,11 @@ class SynthEngine(ABC):
         """Whether the preset's sound changes with velocity (beyond loudness)."""
         return False
 
+    def sets_pitch(self, name: str) -> bool:
+        """Whether a parameter sets or modulates the pitch (an oscillator's transpose and
+        tune, a modulation into them). Refinement leaves these where the match put them."""
+        return name.endswith(("_transpose", "_tune"))
+
     def audible_params(self, preset: Preset) -> list[str]:
         """Continuous parameters that change this preset's sound (those of switched-off
         modules do not). The sampler and the optimiser only move these."""

@@ -236,6 +236,11 @@ class DexedEngine(SynthEngine):
                         changed = True
         return sorted(audible)
 
+    def sets_pitch(self, name: str) -> bool:
+        """The global transpose, an operator's detune and the pitch envelope's levels."""
+        return name == "transpose" or name.startswith("pitch_eg_level_") or (
+            name.startswith("op") and name.endswith("_detune"))
+
     def audible_params(self, preset: Preset) -> list[str]:
         values = self._params.complete(preset.values)
         ops = self.audible_operators(preset)
