@@ -18,8 +18,8 @@ was measured.
 from __future__ import annotations
 
 #: Largest distance labelled ``close`` and ``similar``.
-CLOSE_MAX_DISTANCE = 0.65
-SIMILAR_MAX_DISTANCE = 2.28
+CLOSE_MAX_DISTANCE = 0.55
+SIMILAR_MAX_DISTANCE = 2.12
 
 LABELS = ("close", "similar", "rough")
 
