@@ -92,9 +92,10 @@ STFT_NOISE_MARGIN_DB = 10.0
 #: The STFT term compares power averaged over this many hops (about two windows' length:
 #: 27, 54 and 11 ms). Oscillators and unison voices that start at a random phase beat
 #: against each other at other moments on every note; frame by frame two plays of one
-#: preset then differ as much as two presets do (median 0.62 of distance over 48 Vital
-#: presets a user made; the close label then ended at 0.65). Averaged, 0.40, with the
-#: agreement with MR-STFT and MSS unchanged (docs/BENCHMARKS.md, "Distance agreement").
+#: preset then differ as much as two presets do (median 0.66 of distance over 48 Vital
+#: presets a user made; the close label then ended at 0.65). Averaged, 0.42, with the
+#: agreement with MR-STFT and MSS unchanged (docs/BENCHMARKS.md, "Recovery of imported
+#: presets" and "Distance agreement").
 STFT_SMOOTHING_HOPS = 5
 #: Weights of the terms; each term is about 1 for clearly different sounds. Chosen on the
 #: agreement benchmark's held tones and General MIDI notes: the log-mel term alone follows MSS
