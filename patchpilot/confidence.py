@@ -9,7 +9,7 @@ was measured.
   and below every benchmark answer that was not close (MSS over 5 dB, or further than the
   synth's init patch): the answer is the sound, or a sibling of it.
 * ``similar``: its MSS is well under a random preset's (on the benchmark's General MIDI notes
-  3.8 dB on average, 0.40 of the init patch's); usually the right family, but a held tone
+  3.8 dB on average, 0.42 of the init patch's); usually the right family, but a held tone
   the library lacks (a narrow pulse, a supersaw) can be similar and still no nearer than the
   init patch.
 * ``rough``: its MSS is typically within a quarter of a random preset's; a starting point only.
