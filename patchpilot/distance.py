@@ -287,12 +287,13 @@ def _mean_over_time(power: np.ndarray, span: int) -> np.ndarray:
     first and last frames repeated past the ends."""
     if span <= 1:
         return power
-    frames_count = power.shape[-2]
-    before, after = span // 2, span - 1 - span // 2
-    index = np.arange(frames_count)
+    count = power.shape[-2]
+    padding = [(0, 0)] * power.ndim
+    padding[-2] = (span // 2, span - 1 - span // 2)
+    padded = np.pad(power, padding, mode="edge")
     total = np.zeros_like(power)
-    for shift in range(-before, after + 1):
-        total += np.take(power, np.clip(index + shift, 0, frames_count - 1), axis=-2)
+    for start in range(span):
+        total += padded[..., start : start + count, :]
     return total / span
 
 
