@@ -4,9 +4,8 @@ Retrieval finds the nearest preset the library holds; refinement searches the sy
 continuous parameters around it (the pitch held: the match found it). The search starts
 from the re-ranked matches (restarts spread over the best few, then the most promising
 start gets the rest of the budget), stays inside each parameter's musical range, and
-scores every candidate with the
-re-ranker's perceptual distance on up to MAX_FIT_NOTES notes of the input at once, so the
-patch plays right across the range. Choices and switches (waveforms, filter models, the DX7
+scores every candidate with the re-ranker's perceptual distance on up to MAX_FIT_NOTES
+notes of the input at once, so the patch plays right across the range. Choices and switches (waveforms, filter models, the DX7
 algorithm, effects on/off) are tried between the CMA-ES phases: the best preset so far takes,
 one module at a time, the choices of the other top matches (an oscillator's wavetable, a
 filter's model, an effect's switch, or the whole module with its settings), then switch flips
